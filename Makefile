@@ -1,0 +1,40 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint types unit venv clean bench-asgi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		(echo "Bürgertresor needs Python 3.11 or newer (set PYTHON=...)"; exit 1)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the vault with demo data on http://127.0.0.1:8000 (embedded SQLite in ./var)
+run: $(STAMP)
+	$(BIN)/vault serve --demo --host 127.0.0.1 --port 8000
+
+## Lint, types and the whole test suite
+test: lint types unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check vault agency_sdk tests bench
+	$(BIN)/ruff format --check vault agency_sdk tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## ASGI server comparison (figures go to docs/operations.md)
+bench-asgi: $(STAMP)
+	$(BIN)/python -m bench.asgi_servers
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+from sqlalchemy import inspect
+
+from vault.bootstrap import SchemaNotReady, check_root_key, prepare, prepare_data_dir
+from vault.config import Settings, load_settings
+from vault.crypto.rootkey import EnvRootKey, RootKeyError
+from vault.db.engine import create_engine
+from vault.db.migrate import current, head, upgrade
+
+
+async def test_upgrade_an_empty_database_to_head(settings: Settings) -> None:
+    prepare_data_dir(settings)
+    engine = create_engine(settings)
+    try:
+        assert await current(engine) is None
+        await upgrade(engine)
+        assert await current(engine) == head()
+        await upgrade(engine)  # idempotent
+        assert await current(engine) == head()
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert "root_key_versions" in tables
+    finally:
+        await engine.dispose()
+
+
+async def test_root_key_check_refuses_another_key(migrated: Settings) -> None:
+    keys = prepare(migrated)
+    engine = create_engine(migrated)
+    try:
+        await check_root_key(engine, keys.root)
+        await check_root_key(engine, keys.root)
+        other = EnvRootKey(base64.b64encode(b"o" * 32).decode())
+        with pytest.raises(RootKeyError, match="not the root key this database was created with"):
+            await check_root_key(engine, other)
+    finally:
+        await engine.dispose()
+
+
+async def test_root_key_check_on_empty_database_asks_for_upgrade(settings: Settings) -> None:
+    prepare_data_dir(settings)
+    engine = create_engine(settings)
+    try:
+        with pytest.raises(SchemaNotReady, match="vault db upgrade"):
+            await check_root_key(engine, prepare(settings).root)
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    s = load_settings({}, data_dir=str(tmp_path))
+    prepare_data_dir(s)
+    engine = create_engine(s)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.scalar(text("PRAGMA journal_mode"))) == "wal"
+            assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
+            assert (await conn.scalar(text("PRAGMA busy_timeout"))) >= 5000
+    finally:
+        await engine.dispose()

@@ -1,0 +1,56 @@
+"""``vault serve`` as a real process on both databases."""
+
+from __future__ import annotations
+
+import signal
+import stat
+from typing import TYPE_CHECKING
+
+import httpx
+
+from tests.support.server import serve
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_first_start_creates_private_data_dir_and_keys_then_serves(tmp_path: Path, database_url: str) -> None:
+    data = tmp_path / "var"
+    env = {"VAULT_DATA_DIR": str(data), "VAULT_DATABASE_URL": database_url}
+    with serve(tmp_path, env, "--demo") as vault:
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for name in ("root.key", "log.key"):
+            assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+        assert httpx.get(vault.base_url + "/healthz").json() == {"status": "ok"}
+        assert httpx.get(vault.base_url + "/readyz").status_code == 200
+        assert httpx.get(vault.base_url + "/schema/openapi.json").json()["info"]["title"] == "Bürgertresor"
+        metrics = httpx.get(vault.base_url + "/metrics").text
+        assert 'path="/healthz"' in metrics
+        assert "vault_request_duration_seconds_bucket" in metrics
+        vault.process.send_signal(signal.SIGTERM)
+        assert vault.process.wait(timeout=20) == 0
+        assert "vault stopped" in vault.log()
+        assert "Traceback" not in vault.log()
+
+
+def test_no_migrate_serves_but_is_not_ready_on_an_empty_database(tmp_path: Path, database_url: str) -> None:
+    env = {"VAULT_DATA_DIR": str(tmp_path / "var"), "VAULT_DATABASE_URL": database_url}
+    with serve(tmp_path, env, "--no-migrate", ready_path="/healthz") as vault:
+        assert httpx.get(vault.base_url + "/readyz").status_code == 503
+
+
+def test_several_workers_share_port_and_metrics(tmp_path: Path) -> None:
+    env = {"VAULT_DATA_DIR": str(tmp_path / "var")}
+    with serve(tmp_path, env, "--workers", "2") as vault:
+        for _ in range(20):
+            assert httpx.get(vault.base_url + "/healthz").status_code == 200
+        metrics = httpx.get(vault.base_url + "/metrics").text
+        counts = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("vault_requests_total") and 'path="/healthz"' in line
+        ]
+        assert counts, metrics
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in counts) >= 20
+        vault.process.send_signal(signal.SIGTERM)
+        assert vault.process.wait(timeout=30) == 0

@@ -1,0 +1,1 @@
+"""HTTP edge: controllers, middleware, templates. Domain packages never import from here."""

@@ -1,0 +1,37 @@
+"""Turn errors into HTTP responses: clear 4xx for bad input, an opaque 500 that is logged once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import MediaType, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.types import ExceptionHandlersMap
+
+log = structlog.get_logger("vault.errors")
+
+
+def _http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
+    body: dict[str, object] = {"error": exc.detail, "status": exc.status_code}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON)
+
+
+def _internal_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    log.error("unhandled error", error_type=type(exc).__name__, exc_info=exc)
+    return Response(
+        {"error": "Internal Server Error", "status": 500},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The app's handler map; domain error handlers are added here as domains arrive."""
+    return {HTTPException: _http_error, Exception: _internal_error}

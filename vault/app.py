@@ -1,0 +1,62 @@
+"""Application wiring: ``create_app(settings) -> Litestar``. No logic lives here."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig
+
+from vault import __version__
+from vault.api.errors import exception_handlers
+from vault.api.health import HealthController, MetricsController
+from vault.api.middleware import RequestContextMiddleware
+from vault.bootstrap import prepare
+from vault.config import load_settings
+from vault.logs import configure_logging
+from vault.runtime import Runtime
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from vault.bootstrap import Keys
+    from vault.config import Settings
+
+
+def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
+    """The vault's ASGI app for ``settings``; keys are loaded (or created) unless given."""
+    runtime = Runtime(settings, keys if keys is not None else prepare(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await runtime.open()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    prometheus = PrometheusConfig(
+        app_name="vault", prefix="vault", group_path=True, exclude_unhandled_paths=True, exclude=["/metrics"]
+    )
+    app = Litestar(
+        route_handlers=[HealthController, MetricsController],
+        middleware=[prometheus.middleware],
+        exception_handlers=exception_handlers(),
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+        openapi_config=OpenAPIConfig(title="Bürgertresor", version=__version__, path="/schema"),
+        logging_config=None,
+    )
+    # Outermost, like Litestar's own CORS and OpenTelemetry wrappers: sees 404/405 too.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """Factory for the ASGI server's worker processes: settings come from ``VAULT_*``."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

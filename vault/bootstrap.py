@@ -1,0 +1,105 @@
+"""First start and every start: data dir, key files, and the root key check against the database.
+
+These are the checks :mod:`vault.config` cannot do without touching the disk or the database. Each
+failure names the setting responsible so ``vault`` can print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from vault.config import ConfigError, env_name
+from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyError, RootKeyProvider, key_check_value, matches
+from vault.crypto.signing import load_log_signing_key
+from vault.db.models import RootKeyVersion
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from vault.config import Settings
+
+
+class SchemaNotReady(Exception):
+    """The database has no vault schema yet (run ``vault db upgrade``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The key material a running vault holds."""
+
+    root: RootKeyProvider
+    log_signing: Ed25519PrivateKey
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data dir with mode 0700 if missing and prove it is writable."""
+    path = settings.data_dir
+    setting = env_name("data_dir")
+    try:
+        if not path.exists():
+            path.mkdir(mode=0o700, parents=True)
+            os.chmod(path, 0o700)
+        if not path.is_dir():
+            raise ConfigError(setting, f"{path} is not a directory")
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except PermissionError:
+        raise ConfigError(setting, f"{path} is not writable") from None
+    except OSError as exc:
+        raise ConfigError(setting, f"{path}: {exc.strerror or exc}") from None
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o700)
+
+
+def load_keys(settings: Settings, *, create: bool = True) -> Keys:
+    """Load (on first start: create) the root key and the log signing key."""
+    root: RootKeyProvider
+    if settings.root_key is not None:
+        root = EnvRootKey(settings.root_key)
+    else:
+        assert settings.root_key_file is not None
+        root = FileRootKey(settings.root_key_file, create=create)
+    assert settings.log_key_file is not None
+    return Keys(root=root, log_signing=load_log_signing_key(settings.log_key_file, create=create))
+
+
+def prepare(settings: Settings) -> Keys:
+    """Everything a start needs before the database: the data dir and the keys."""
+    prepare_data_dir(settings)
+    return load_keys(settings)
+
+
+async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
+    """Record the root key's check value on first start; refuse a different key afterwards."""
+    try:
+        async with engine.begin() as conn:
+            stored = await conn.scalar(select(RootKeyVersion.check_value).where(RootKeyVersion.version == root.version))
+            if stored is None:
+                await conn.execute(
+                    insert(RootKeyVersion).values(
+                        version=root.version,
+                        check_value=key_check_value(root.key()),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+                return
+    except (OperationalError, ProgrammingError) as exc:
+        if _is_missing_table(exc):
+            raise SchemaNotReady("the database has no vault schema; run `vault db upgrade`") from None
+        raise
+    if not matches(root.key(), stored):
+        raise RootKeyError(root.setting, "is not the root key this database was created with")
+
+
+def _is_missing_table(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "no such table" in text or "does not exist" in text

@@ -1,0 +1,245 @@
+"""The ``vault`` command: serve, config, database migrations.
+
+Every operator mistake (bad setting, wrong key, unreachable database) ends with one line on stderr
+naming the setting, and exit status 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+import structlog
+
+from vault import __version__
+from vault.bootstrap import SchemaNotReady, check_root_key, prepare
+from vault.config import ConfigError, env_name, load_settings, settings_to_environ
+from vault.crypto.rootkey import RootKeyError
+from vault.crypto.signing import SigningKeyError
+from vault.db import migrate
+from vault.db.engine import create_engine
+from vault.logs import configure_logging
+
+if TYPE_CHECKING:
+    from vault.bootstrap import Keys
+    from vault.config import Settings
+
+EXIT_CONFIG = 2
+log = structlog.get_logger("vault.cli")
+_OPERATOR_ERRORS = (ConfigError, RootKeyError, SigningKeyError, SchemaNotReady)
+
+
+class DatabaseUnreachable(Exception):
+    """The configured database cannot be reached."""
+
+
+def _settings(ctx: click.Context, **flags: Any) -> Settings:
+    return load_settings(**ctx.obj, **flags)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vault")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory [VAULT_DATA_DIR].")
+@click.option("--database-url", help="Database URL [VAULT_DATABASE_URL].")
+@click.option("--issuer", help="Public base URL [VAULT_ISSUER].")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, database_url: str | None, issuer: str | None) -> None:
+    """Bürgertresor: citizen data vault, consent manager and transparency log."""
+    ctx.obj = {"data_dir": data_dir, "database_url": database_url, "issuer": issuer}
+
+
+@cli.command()
+@click.option("--host", help="Address to bind [VAULT_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [VAULT_PORT, default 8000].")
+@click.option("--workers", type=int, help="Worker processes [VAULT_WORKERS, default 1].")
+@click.option("--demo", is_flag=True, help="Print a guided tour of the running vault.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending database migrations.")
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, workers: int | None, demo: bool, no_migrate: bool
+) -> None:
+    """Run the vault's HTTP service until SIGTERM or Ctrl-C."""
+    settings = _settings(ctx, host=host, port=port, workers=workers)
+    configure_logging(settings.log_level)
+    keys = prepare(settings)
+    asyncio.run(_start_checks(settings, keys, migrate_first=not no_migrate))
+    if demo:
+        click.echo(_demo_banner(settings), err=True)
+    _run_server(settings)
+
+
+async def _start_checks(settings: Settings, keys: Keys, *, migrate_first: bool) -> None:
+    """Migrate and check the root key before serving.
+
+    With ``--no-migrate`` an empty or unreachable database is not fatal: migrations may be run by a
+    separate job, and ``/readyz`` answers 503 until they are. A wrong root key always is.
+    """
+    engine = create_engine(settings)
+    try:
+        if migrate_first:
+            await migrate.upgrade(engine)
+        await check_root_key(engine, keys.root)
+    except (RootKeyError, ConfigError):
+        raise
+    except SchemaNotReady:
+        if migrate_first:
+            raise
+        log.warning("database schema missing; /readyz answers 503 until `vault db upgrade` has run")
+    except Exception as exc:  # noqa: BLE001  any driver error becomes one line naming the setting
+        if migrate_first:
+            raise DatabaseUnreachable(_db_error(exc)) from None
+        log.warning("database unreachable at start; /readyz answers 503 until it is", error=_db_error(exc))
+    finally:
+        await engine.dispose()
+
+
+def _run_server(settings: Settings) -> None:
+    """Serve with granian (chosen by measurement: docs/operations.md), workers built from ``VAULT_*``."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    os.environ.update(settings_to_environ(settings))
+    if settings.workers > 1:
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    server = Server(
+        "vault.app:app_from_environment",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        log_enabled=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=10,
+    )
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    log.info("serving", url=f"http://{settings.host}:{settings.port}", workers=settings.workers, server="granian")
+    server.serve()
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _demo_banner(settings: Settings) -> str:
+    base = settings.issuer
+    return "\n".join(
+        [
+            "",
+            "Bürgertresor demo is starting",
+            f"  data dir:        {settings.data_dir.resolve()}",
+            f"  health:          {base}/healthz   readiness: {base}/readyz",
+            f"  metrics:         {base}/metrics",
+            f"  API schema:      {base}/schema/openapi.json  (browse: {base}/schema/swagger)",
+            "  Demo citizen, agency and service are seeded once those parts of the product exist",
+            "  (see README.md, 'What works today'). Stop with Ctrl-C.",
+            "",
+        ]
+    )
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective settings as JSON, secrets redacted."""
+    settings = _settings(_root(ctx))
+    shown = settings.redacted()
+    click.echo(json.dumps({env_name(k): v for k, v in shown.items()}, indent=2))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations."""
+    settings = _settings(_root(ctx))
+    prepare_dirs_only(settings)
+    before, after = asyncio.run(_upgrade(settings))
+    click.echo(json.dumps({"from": before, "to": after}))
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Print the database's revision and the newest one this code ships."""
+    settings = _settings(_root(ctx))
+    revision = asyncio.run(_current(settings))
+    click.echo(json.dumps({"current": revision, "head": migrate.head(), "up_to_date": revision == migrate.head()}))
+
+
+def prepare_dirs_only(settings: Settings) -> None:
+    """The data dir must exist for the SQLite file; keys are not needed to migrate."""
+    from vault.bootstrap import prepare_data_dir
+
+    prepare_data_dir(settings)
+
+
+async def _upgrade(settings: Settings) -> tuple[str | None, str | None]:
+    engine = create_engine(settings)
+    try:
+        before = await migrate.current(engine)
+        await migrate.upgrade(engine)
+        return before, await migrate.current(engine)
+    except Exception as exc:  # noqa: BLE001  any driver error becomes one line naming the setting
+        raise DatabaseUnreachable(_db_error(exc)) from None
+    finally:
+        await engine.dispose()
+
+
+async def _current(settings: Settings) -> str | None:
+    engine = create_engine(settings)
+    try:
+        return await migrate.current(engine)
+    except Exception as exc:  # noqa: BLE001  any driver error becomes one line naming the setting
+        raise DatabaseUnreachable(_db_error(exc)) from None
+    finally:
+        await engine.dispose()
+
+
+def _root(ctx: click.Context) -> click.Context:
+    return ctx.find_root()
+
+
+def _db_error(exc: Exception) -> str:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    return f"{env_name('database_url')}: cannot use the database: {first}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vault`` console script."""
+    os.umask(0o077)  # database files, key files and the metrics dir are the operator's alone
+    try:
+        cli.main(args=argv, prog_name="vault", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("vault: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (*_OPERATOR_ERRORS, DatabaseUnreachable) as exc:
+        click.echo(f"vault: error: {exc}", err=True)
+        return EXIT_CONFIG
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

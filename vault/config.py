@@ -1,0 +1,187 @@
+"""Settings: one msgspec struct, read from ``VAULT_*`` environment variables, overridden by flags.
+
+Validation here is pure (no I/O): formats, ranges, schemes. Checks that need the file system or the
+database (a writable data dir, a root key that matches the database) live in :mod:`vault.bootstrap`.
+Every failure is a :class:`ConfigError` naming the environment variable, so the CLI can print one
+line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ENV_PREFIX = "VAULT_"
+SECRET_FIELDS = frozenset({"root_key"})
+
+_SCHEME_ALIASES = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class ConfigError(Exception):
+    """A setting has a value the vault cannot run with."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+        self.message = message
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The effective configuration. Defaults derive from ``data_dir``, ``host`` and ``port``."""
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    root_key_file: Path | None = None
+    root_key: str | None = None
+    issuer: str = ""
+    log_origin: str = "localhost/vault-log"
+    log_key_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    db_pool_size: int = 10
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'vault.db').resolve()}"
+        self.database_url = normalise_database_url(self.database_url)
+        if self.root_key_file is None:
+            self.root_key_file = self.data_dir / "root.key"
+        if self.log_key_file is None:
+            self.log_key_file = self.data_dir / "log.key"
+        if self.root_key is not None:
+            decode_root_key(self.root_key, env_name("root_key"))
+        if not 0 < self.port < 65536:
+            raise ConfigError(env_name("port"), f"{self.port} is not a TCP port (1-65535)")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError(env_name("workers"), f"{self.workers} is not between 1 and 64")
+        if not 1 <= self.db_pool_size <= 200:
+            raise ConfigError(env_name("db_pool_size"), f"{self.db_pool_size} is not between 1 and 200")
+        if not self.issuer:
+            self.issuer = f"http://{self.host}:{self.port}"
+        self.issuer = _check_issuer(self.issuer)
+        _check_origin(self.log_origin)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict for display, secrets replaced by ``***``."""
+        shown: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
+        for name in SECRET_FIELDS:
+            if shown.get(name) is not None:
+                shown[name] = "***"
+        shown["database_url"] = redact_url(self.database_url)
+        return shown
+
+
+def normalise_database_url(url: str) -> str:
+    """Map ``postgresql://`` and ``sqlite://`` to the async drivers; reject anything else."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(env_name("database_url"), "expected a URL like postgresql+asyncpg://user@host/db")
+    driver = _SCHEME_ALIASES.get(scheme.lower())
+    if driver is None:
+        known = "sqlite+aiosqlite, postgresql+asyncpg"
+        raise ConfigError(env_name("database_url"), f"unknown database scheme {scheme!r} (use {known})")
+    return f"{driver}://{rest}"
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def decode_root_key(value: str, setting: str) -> bytes:
+    """Decode a base64 root key and insist on exactly 32 bytes."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(setting, "is not valid base64") from None
+    if len(key) != 32:
+        raise ConfigError(setting, f"must be 32 bytes (base64), got {len(key)}")
+    return key
+
+
+def _check_issuer(issuer: str) -> str:
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(env_name("issuer"), f"{issuer!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(env_name("issuer"), "must not have a query or fragment (RFC 8414)")
+    return issuer.rstrip("/")
+
+
+def _check_origin(origin: str) -> None:
+    if not origin or any(c.isspace() or ord(c) < 0x21 for c in origin) or "+" in origin:
+        raise ConfigError(env_name("log_origin"), "must be non-empty, without spaces, control characters or '+'")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``VAULT_*`` variables, then apply the non-``None`` overrides (CLI flags)."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in Settings.__struct_fields__:
+        value = environ.get(env_name(field))
+        if value is not None and value != "":
+            raw[field] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise _as_config_error(exc) from None
+
+
+def settings_to_environ(settings: Settings) -> dict[str, str]:
+    """The ``VAULT_*`` variables that reproduce ``settings`` (for worker processes)."""
+    out: dict[str, str] = {}
+    for field, value in msgspec.to_builtins(settings, enc_hook=str).items():
+        if value is not None:
+            out[env_name(field)] = str(value)
+    return out
+
+
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise TypeError(f"cannot decode {kind!r}")
+
+
+def _as_config_error(exc: msgspec.ValidationError) -> ConfigError:
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ConfigError):
+        return cause
+    message = str(exc)
+    field = ""
+    if " - at `$." in message:
+        message, _, path = message.partition(" - at `$.")
+        field = path.rstrip("`").split(".")[0].split("[")[0]
+    return ConfigError(env_name(field) if field else "VAULT_*", message)

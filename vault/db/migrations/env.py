@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection given by :mod:`vault.db.migrate`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from vault.db.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise SystemExit("run migrations with `vault db upgrade`, not the alembic command")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,37 @@
+"""SQLAlchemy models. Each model's docstring states what it stores encrypted, hashed, or never."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, LargeBinary, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic needs them on both databases)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class RootKeyVersion(Base):
+    """One row per root key version.
+
+    Stores only the key check value (HMAC-SHA-256 of a fixed label under the key), never the key.
+    The service compares it on start and refuses to run under a different key.
+    """
+
+    __tablename__ = "root_key_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    check_value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -1,0 +1,82 @@
+"""The running vault's resources: settings, keys, database engine; readiness.
+
+One :class:`Runtime` per process, created by :func:`vault.app.create_app` and opened and closed with
+the app's lifespan. Readiness means: the database answers and the root key matched its check value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+
+from vault.bootstrap import SchemaNotReady, check_root_key
+from vault.crypto.rootkey import RootKeyError
+from vault.db.engine import create_engine, ping, session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from vault.bootstrap import Keys
+    from vault.config import Settings
+
+log = structlog.get_logger("vault.runtime")
+
+READY_CHECK_TIMEOUT_S = 2.0
+
+
+class Runtime:
+    """Holds what request handlers and background tasks share."""
+
+    def __init__(self, settings: Settings, keys: Keys) -> None:
+        self.settings = settings
+        self.keys = keys
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.keys_checked = False
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database engine (only between :meth:`open` and :meth:`close`)."""
+        if self._engine is None:
+            raise RuntimeError("runtime is not open")
+        return self._engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Session factory for the engine."""
+        if self._sessions is None:
+            raise RuntimeError("runtime is not open")
+        return self._sessions
+
+    async def open(self) -> None:
+        """Create the engine and try the start-up checks once; a wrong root key stops the start."""
+        self._engine = create_engine(self.settings)
+        self._sessions = session_factory(self._engine)
+        await self.ready()
+        log.info("vault started", ready=self.keys_checked)
+
+    async def close(self) -> None:
+        """Dispose of the engine's connections."""
+        if self._engine is not None:
+            await self._engine.dispose()
+        log.info("vault stopped")
+
+    async def ready(self) -> bool:
+        """Whether the database answers now and the root key has been checked against it."""
+        try:
+            async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+                await ping(self.engine)
+                if not self.keys_checked:
+                    await check_root_key(self.engine, self.keys.root)
+                    self.keys_checked = True
+        except RootKeyError:
+            raise
+        except SchemaNotReady as exc:
+            log.warning("not ready", reason=str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001  a driver or network error means "not ready", never a crash
+            log.warning("not ready", reason=type(exc).__name__)
+            return False
+        return True
