@@ -20,10 +20,36 @@ import time
 import httpx
 
 SERVERS = {
-    "uvicorn": lambda app, port: [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--loop", "uvloop",
-                                  "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-    "granian": lambda app, port: [sys.executable, "-m", "granian", "--interface", "asgi", "--port", str(port),
-                                  "--workers", "1", "--no-access-log", "--log-level", "warning", app],
+    "uvicorn": lambda app, port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ],
+    "granian": lambda app, port: [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        app,
+    ],
 }
 APPS = {"raw ASGI": "bench.hello:raw_app", "Litestar": "bench.hello:litestar_app"}
 

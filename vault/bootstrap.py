@@ -7,6 +7,7 @@ failure names the setting responsible so ``vault`` can print one line and exit w
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from vault.config import ConfigError, env_name
 from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyError, RootKeyProvider, key_check_value, matches
 from vault.crypto.signing import load_log_signing_key
-from vault.db.models import RootKeyVersion
+from vault.crypto.wrap import UnwrapError, unwrap, wrap
+from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -98,6 +100,30 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
         raise
     if not matches(root.key(), stored):
         raise RootKeyError(root.setting, "is not the root key this database was created with")
+
+
+async def service_secret(engine: AsyncEngine, root: RootKeyProvider, name: str) -> bytes:
+    """A 32-byte service secret stored wrapped under the root key; created on first use."""
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(WrappedSecret.root_version, WrappedSecret.wrapped).where(WrappedSecret.name == name)
+            )
+        ).first()
+        if row is None:
+            secret = secrets.token_bytes(32)
+            await conn.execute(
+                insert(WrappedSecret).values(
+                    name=name, root_version=root.version, wrapped=wrap(root.key(), secret), created_at=datetime.now(UTC)
+                )
+            )
+            return secret
+    if row.root_version != root.version:
+        raise RootKeyError(root.setting, f"secret {name!r} is wrapped under root key version {row.root_version}")
+    try:
+        return unwrap(root.key(), bytes(row.wrapped))
+    except UnwrapError:
+        raise RootKeyError(root.setting, f"cannot unwrap secret {name!r}") from None
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

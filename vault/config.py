@@ -61,6 +61,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     workers: int = 1
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = 10
+    log_integrator: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -7,13 +7,16 @@ the app's lifespan. Readiness means: the database answers and the root key match
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
 
-from vault.bootstrap import SchemaNotReady, check_root_key
+from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, ping, session_factory
+from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
+from vault.transparency.note import Signer
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vault.runtime")
 
 READY_CHECK_TIMEOUT_S = 2.0
+INTEGRATION_INTERVAL_S = 0.5
 
 
 class Runtime:
@@ -35,6 +39,8 @@ class Runtime:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.keys_checked = False
+        self.log: TransparencyLog | None = None
+        self._integrator: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -55,10 +61,16 @@ class Runtime:
         self._engine = create_engine(self.settings)
         self._sessions = session_factory(self._engine)
         await self.ready()
+        if self.settings.log_integrator:
+            self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
         log.info("vault started", ready=self.keys_checked)
 
     async def close(self) -> None:
-        """Dispose of the engine's connections."""
+        """Stop the integrator and dispose of the engine's connections."""
+        if self._integrator is not None:
+            self._integrator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._integrator
         if self._engine is not None:
             await self._engine.dispose()
         log.info("vault stopped")
@@ -70,6 +82,9 @@ class Runtime:
                 await ping(self.engine)
                 if not self.keys_checked:
                     await check_root_key(self.engine, self.keys.root)
+                    pseudonym_key = await service_secret(self.engine, self.keys.root, "log-pseudonym")
+                    signer = Signer(self.settings.log_origin, self.keys.log_signing)
+                    self.log = TransparencyLog(self.settings.log_origin, signer, pseudonym_key)
                     self.keys_checked = True
         except RootKeyError:
             raise
@@ -80,3 +95,20 @@ class Runtime:
             log.warning("not ready", reason=type(exc).__name__)
             return False
         return True
+
+    async def _integrate_forever(self) -> None:
+        """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts)."""
+        while True:
+            busy = False
+            try:
+                if self.log is None:
+                    await self.ready()
+                else:
+                    result = await self.log.integrate(self.engine)
+                    busy = result is not None and result.integrated >= DEFAULT_BATCH
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("log integration failed", error_type=type(exc).__name__, exc_info=exc)
+            if not busy:
+                await asyncio.sleep(INTEGRATION_INTERVAL_S)

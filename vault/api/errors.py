@@ -9,6 +9,8 @@ from litestar import MediaType, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from vault.transparency.log import BadProofRequest, LogUnavailable
+
 if TYPE_CHECKING:
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
@@ -32,6 +34,20 @@ def _internal_error(_request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
+def _bad_request(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    return Response({"error": str(exc), "status": 400}, status_code=400, media_type=MediaType.JSON)
+
+
+def _unavailable(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    log.warning("service unavailable", error_type=type(exc).__name__)
+    return Response({"error": "temporarily unavailable", "status": 503}, status_code=503, media_type=MediaType.JSON)
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    """The app's handler map; domain error handlers are added here as domains arrive."""
-    return {HTTPException: _http_error, Exception: _internal_error}
+    """The app's handler map: domain errors to HTTP statuses."""
+    return {
+        HTTPException: _http_error,
+        BadProofRequest: _bad_request,
+        LogUnavailable: _unavailable,
+        Exception: _internal_error,
+    }

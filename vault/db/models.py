@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, LargeBinary, MetaData
+from sqlalchemy import DateTime, Integer, LargeBinary, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -35,3 +35,17 @@ class RootKeyVersion(Base):
     check_value: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class WrappedSecret(Base):
+    """Service secrets (e.g. the log's pseudonym key), each wrapped with AES-256-KWP under a root key version.
+
+    Never stored unwrapped. A root key rotation re-wraps these rows as it does the citizens' keys.
+    """
+
+    __tablename__ = "wrapped_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    root_version: Mapped[int] = mapped_column(Integer)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import vault.transparency.tables  # noqa: F401  registers the log tables on Base.metadata
 from vault.db.models import Base
 
 connection = context.config.attributes.get("connection")

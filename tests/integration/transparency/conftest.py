@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from vault.bootstrap import prepare, service_secret
+from vault.db.engine import create_engine, session_factory
+from vault.transparency.log import TransparencyLog
+from vault.transparency.note import Signer, Verifier
+from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from vault.config import Settings
+
+
+class LogHarness:
+    def __init__(self, engine: AsyncEngine, log: TransparencyLog) -> None:
+        self.engine = engine
+        self.log = log
+        self.sessions = session_factory(engine)
+        self.verifier = Verifier.from_vkey(log.signer.vkey())
+
+    def record(self, citizen: str = "citizen-1", action: str = "read") -> LogRecord:
+        return LogRecord(
+            pseudonym=pseudonym(self.log.pseudonym_key, citizen),
+            actor="agency-ummeldung",
+            action=action,  # type: ignore[arg-type]
+            time=utc_now_iso(),
+            service="ummeldung",
+            fields=("given_name", "address"),
+            purpose="Registering your new home",
+            legal_basis="§ 17 BMG",
+            grant_id="grant-1",
+        )
+
+    async def append(self, n: int, **kw: str) -> list[int]:
+        ids = []
+        async with self.sessions.begin() as session:
+            for _ in range(n):
+                ids.append((await self.log.append(session, self.record(**kw))).entry_id)
+        return ids
+
+
+@pytest.fixture
+async def harness(migrated: Settings) -> AsyncIterator[LogHarness]:
+    keys = prepare(migrated)
+    engine = create_engine(migrated)
+    key = await service_secret(engine, keys.root, "log-pseudonym")
+    log = TransparencyLog(migrated.log_origin, Signer(migrated.log_origin, keys.log_signing), key)
+    try:
+        yield LogHarness(engine, log)
+    finally:
+        await engine.dispose()

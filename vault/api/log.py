@@ -1,0 +1,129 @@
+"""Public transparency-log endpoints (DESIGN.md §7): checkpoint, key, proofs, leaves, tiles.
+
+Public and cacheable; they reveal commitments and hashes only, never a record.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, Parameter
+
+from vault.transparency.log import BadProofRequest, LogUnavailable
+from vault.transparency.merkle import HASH_SIZE
+from vault.transparency.tiles import TILE_WIDTH, parse_tile_index
+
+if TYPE_CHECKING:
+    from litestar.datastructures import State
+
+    from vault.runtime import Runtime
+    from vault.transparency.log import TransparencyLog
+
+MAX_LEAVES_PAGE = 1000
+IMMUTABLE = "public, max-age=31536000, immutable"
+MUTABLE = "public, max-age=1"
+TEXT = "text/plain; charset=utf-8"
+
+NonNegative = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+
+
+class InclusionProof(msgspec.Struct):
+    """Audit path of one leaf in one tree size."""
+
+    leaf_index: int
+    tree_size: int
+    audit_path: list[str]
+
+
+class ConsistencyProof(msgspec.Struct):
+    """Proof that one tree size is a prefix of another."""
+
+    consistency: list[str]
+
+
+class Leaves(msgspec.Struct):
+    """Commitments of consecutive leaves (at most ``MAX_LEAVES_PAGE``)."""
+
+    leaves: list[str]
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+def _log(state: State) -> tuple[Runtime, TransparencyLog]:
+    runtime: Runtime = state.runtime
+    if runtime.log is None:
+        raise LogUnavailable("log not ready")
+    return runtime, runtime.log
+
+
+class LogController(Controller):
+    """``/log/*``."""
+
+    path = "/log"
+    tags = ["transparency log"]  # noqa: RUF012
+
+    @get("/checkpoint", media_type=TEXT, summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
+    async def checkpoint(self, state: State) -> Response[str]:
+        """The newest checkpoint as a C2SP signed note."""
+        runtime, log = _log(state)
+        async with runtime.engine.connect() as conn:
+            latest = await log.latest_checkpoint(conn)
+        if latest is None:
+            raise NotFoundException("no checkpoint signed yet")
+        return Response(latest[2], media_type=TEXT, headers={"Cache-Control": MUTABLE})
+
+    @get("/key", media_type=TEXT, summary="Verifier key of the log (C2SP vkey)")
+    async def key(self, state: State) -> Response[str]:
+        """``name+keyid+base64`` for checking checkpoints and receipts."""
+        _, log = _log(state)
+        return Response(log.signer.vkey() + "\n", media_type=TEXT, headers={"Cache-Control": "public, max-age=3600"})
+
+    @get("/proof/inclusion", summary="Inclusion proof")
+    async def inclusion(self, state: State, index: NonNegative, tree_size: NonNegative) -> Response[InclusionProof]:
+        """Audit path of leaf ``index`` in the tree of ``tree_size``."""
+        runtime, log = _log(state)
+        async with runtime.engine.connect() as conn:
+            path = await log.inclusion_proof(conn, index, tree_size)
+        body = InclusionProof(leaf_index=index, tree_size=tree_size, audit_path=_b64(path))
+        return Response(body, headers={"Cache-Control": IMMUTABLE})
+
+    @get("/proof/consistency", summary="Consistency proof")
+    async def consistency(self, state: State, first: NonNegative, second: NonNegative) -> Response[ConsistencyProof]:
+        """Proof that the tree of ``first`` is a prefix of the tree of ``second``."""
+        runtime, log = _log(state)
+        async with runtime.engine.connect() as conn:
+            proof = await log.consistency_proof(conn, first, second)
+        return Response(ConsistencyProof(consistency=_b64(proof)), headers={"Cache-Control": IMMUTABLE})
+
+    @get("/leaves", summary="Leaf commitments, at most 1000 per page")
+    async def leaves(self, state: State, start: NonNegative, end: NonNegative) -> Response[Leaves]:
+        """Commitments of leaves ``[start, min(end, start + 1000))``."""
+        runtime, log = _log(state)
+        if end > start:
+            end = min(end, start + MAX_LEAVES_PAGE)
+        async with runtime.engine.connect() as conn:
+            leaves = await log.leaves(conn, start, end)
+        return Response(Leaves(leaves=_b64(leaves)), headers={"Cache-Control": IMMUTABLE})
+
+    @get("/tile/{level:int}/{rest:path}", media_type="application/octet-stream", summary="tlog-tiles hash tile")
+    async def tile(self, state: State, level: FromPath[int], rest: FromPath[str]) -> Response[bytes]:
+        """A hash tile as C2SP tlog-tiles serves it (``.p/W`` for partial tiles)."""
+        runtime, log = _log(state)
+        if not 0 <= level <= 63:
+            raise BadProofRequest("tile level must be 0..63")
+        try:
+            index, width = parse_tile_index(rest.strip("/").split("/"))
+        except ValueError as exc:
+            raise BadProofRequest(str(exc)) from None
+        async with runtime.engine.connect() as conn:
+            data = await log.tile(conn, level, index)
+        want = (width or TILE_WIDTH) * HASH_SIZE
+        if data is None or len(data) < want:
+            raise NotFoundException("tile not available")
+        return Response(data[:want], media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})

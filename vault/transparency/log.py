@@ -1,0 +1,285 @@
+"""The transparency log service: append, integrate, prove. Thin I/O around the pure modules.
+
+* :meth:`TransparencyLog.append` inserts one entry in the caller's transaction and returns the
+  :class:`LoggedAccess` — the only way to obtain one, and what every decryption requires
+  (DESIGN.md §2). The entry is durable when the caller commits.
+* :meth:`TransparencyLog.integrate` is run by one integrator at a time (a database lock elects it):
+  it assigns contiguous indices to pending entries, extends the stored tiles and signs a checkpoint,
+  all in one transaction, so a crash leaves either the old or the new state, never a mix.
+* Proofs read O(log n) tile rows in one query.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vault.transparency import merkle
+from vault.transparency.merkle import HASH_SIZE, CompactRange, leaf_hash
+from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, utc_now_iso
+from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
+from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+PROMISE_LINE = "vault-log/promise@v1"
+INTEGRATOR_LOCK_ID = 0x7661756C  # "vaul": pg advisory lock key of the integrator
+DEFAULT_BATCH = 20_000
+
+_MINT = object()
+
+
+class LogUnavailable(Exception):
+    """The log cannot take an entry right now; callers must fail closed (nothing decrypted)."""
+
+
+class BadProofRequest(ValueError):
+    """A proof or page was asked for outside the tree."""
+
+
+class LoggedAccess:
+    """Evidence that a log entry for this access is in the current transaction.
+
+    Only :meth:`TransparencyLog.append` creates one; decryption functions require it.
+    """
+
+    __slots__ = ("commitment", "entry_id", "promise", "record", "salt")
+
+    def __init__(
+        self, *, token: object, entry_id: int, commitment: bytes, salt: bytes, record: LogRecord, promise: str
+    ) -> None:
+        if token is not _MINT:
+            raise TypeError("LoggedAccess is created by TransparencyLog.append only")
+        self.entry_id = entry_id
+        self.commitment = commitment
+        self.salt = salt
+        self.record = record
+        self.promise = promise
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationResult:
+    """What one integrator pass did."""
+
+    integrated: int
+    size: int
+    checkpoint: str | None
+
+
+def promise_text(origin: str, commitment_: bytes, time: str) -> str:
+    """Body of a signed promise: the log promises to integrate this commitment."""
+    return f"{origin}\n{PROMISE_LINE}\n{base64.b64encode(commitment_).decode()}\n{time}\n"
+
+
+class TransparencyLog:
+    """One deployment's log: its origin, signing key and pseudonym key."""
+
+    def __init__(self, origin: str, signer: Signer, pseudonym_key: bytes) -> None:
+        self.origin = origin
+        self.signer = signer
+        self.pseudonym_key = pseudonym_key
+
+    # -- append -----------------------------------------------------------------------------
+
+    async def append(self, session: AsyncSession, record: LogRecord) -> LoggedAccess:
+        """Insert ``record`` in ``session``'s transaction; the caller commits before releasing data."""
+        salt = secrets.token_bytes(SALT_BYTES)
+        body = canonical(record)
+        c = commitment(salt, body)
+        try:
+            entry_id = await session.scalar(
+                insert(LogEntry)
+                .values(
+                    commitment=c,
+                    salt=salt,
+                    record=body,
+                    pseudonym=record.pseudonym,
+                    actor=record.actor,
+                    action=record.action,
+                    created_at=datetime.now(UTC),
+                )
+                .returning(LogEntry.id)
+            )
+        except Exception as exc:
+            raise LogUnavailable(f"log append failed: {type(exc).__name__}") from exc
+        assert entry_id is not None
+        promise = self.signer.sign(promise_text(self.origin, c, utc_now_iso()))
+        return LoggedAccess(token=_MINT, entry_id=entry_id, commitment=c, salt=salt, record=record, promise=promise)
+
+    # -- integrate --------------------------------------------------------------------------
+
+    async def integrate(self, engine: AsyncEngine, max_batch: int = DEFAULT_BATCH) -> IntegrationResult | None:
+        """One integrator pass; ``None`` when another process holds the integrator lock."""
+        async with engine.begin() as conn:
+            if not await _take_integrator_lock(conn):
+                return None
+            state = (await conn.execute(select(LogState.size, LogState.compact).where(LogState.id == 1))).one()
+            size, compact_bytes = int(state.size), bytes(state.compact)
+            has_checkpoint = await conn.scalar(select(func.count()).select_from(LogCheckpoint).limit(1))
+            pending = (
+                await conn.execute(
+                    select(LogEntry.id, LogEntry.commitment)
+                    .where(LogEntry.leaf_index.is_(None))
+                    .order_by(LogEntry.id)
+                    .limit(max_batch)
+                )
+            ).all()
+            if not pending and has_checkpoint:
+                return IntegrationResult(0, size, None)
+            tree = CompactRange(size, _split_hashes(compact_bytes))
+            new_nodes: dict[int, list[bytes]] = {}
+
+            def keep(level: int, _index: int, value: bytes) -> None:
+                if level % TILE_HEIGHT == 0:
+                    new_nodes.setdefault(level // TILE_HEIGHT, []).append(value)
+
+            for _, c in pending:
+                tree.append(leaf_hash(bytes(c)), keep)
+            if pending:
+                await conn.execute(
+                    update(LogEntry).where(LogEntry.id == bindparam("eid")).values(leaf_index=bindparam("li")),
+                    [{"eid": eid, "li": size + i} for i, (eid, _) in enumerate(pending)],
+                    execution_options={"synchronize_session": False},
+                )
+                await _extend_tiles(conn, size, new_nodes)
+            root = tree.root()
+            now = datetime.now(UTC)
+            await conn.execute(
+                update(LogState)
+                .where(LogState.id == 1)
+                .values(size=tree.size, compact=b"".join(tree.hashes), root=root, updated_at=now)
+            )
+            note = sign_checkpoint(Checkpoint(origin=self.origin, size=tree.size, root=root), self.signer)
+            await conn.execute(
+                _upsert(conn, LogCheckpoint, ["size"], {"root": root, "note": note, "created_at": now}).values(
+                    size=tree.size, root=root, note=note, created_at=now
+                )
+            )
+            return IntegrationResult(len(pending), tree.size, note)
+
+    # -- read -------------------------------------------------------------------------------
+
+    async def latest_checkpoint(self, conn: AsyncConnection) -> tuple[int, bytes, str] | None:
+        """``(size, root, note)`` of the newest signed checkpoint."""
+        row = (
+            await conn.execute(
+                select(LogCheckpoint.size, LogCheckpoint.root, LogCheckpoint.note)
+                .order_by(LogCheckpoint.size.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else (int(row.size), bytes(row.root), row.note)
+
+    async def tree_size(self, conn: AsyncConnection) -> int:
+        """Size of the newest signed checkpoint (0 before the first)."""
+        latest = await self.latest_checkpoint(conn)
+        return 0 if latest is None else latest[0]
+
+    async def inclusion_proof(self, conn: AsyncConnection, index: int, size: int) -> list[bytes]:
+        """Audit path of leaf ``index`` in the tree of ``size`` (≤ the newest checkpoint's size)."""
+        await self._check_size(conn, size)
+        if not 0 <= index < size:
+            raise BadProofRequest(f"index must be in [0, {size}), got {index}")
+        return await _proof(conn, merkle.inclusion_ranges(index, size))
+
+    async def consistency_proof(self, conn: AsyncConnection, first: int, second: int) -> list[bytes]:
+        """Proof that the tree of ``first`` is a prefix of the tree of ``second``."""
+        await self._check_size(conn, second)
+        if not 0 <= first <= second:
+            raise BadProofRequest(f"first must be in [0, {second}], got {first}")
+        return await _proof(conn, merkle.consistency_ranges(first, second))
+
+    async def leaves(self, conn: AsyncConnection, start: int, end: int) -> list[bytes]:
+        """Commitments of leaves ``[start, end)``."""
+        size = await self.tree_size(conn)
+        if not 0 <= start < end <= size:
+            raise BadProofRequest(f"need 0 <= start < end <= {size}, got start={start} end={end}")
+        rows = await conn.execute(
+            select(LogEntry.commitment)
+            .where(LogEntry.leaf_index >= start, LogEntry.leaf_index < end)
+            .order_by(LogEntry.leaf_index)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def tile(self, conn: AsyncConnection, level: int, index: int) -> bytes | None:
+        """The stored hashes of one tile (full or partial), or ``None``."""
+        return await conn.scalar(select(LogTile.hashes).where(LogTile.level == level, LogTile.idx == index))
+
+    async def entry_index(self, conn: AsyncConnection, entry_id: int) -> int | None:
+        """The leaf index an entry was given, or ``None`` while pending."""
+        return await conn.scalar(select(LogEntry.leaf_index).where(LogEntry.id == entry_id))
+
+    async def _check_size(self, conn: AsyncConnection, size: int) -> None:
+        current = await self.tree_size(conn)
+        if not 0 <= size <= current:
+            raise BadProofRequest(f"tree_size must be in [0, {current}], got {size}")
+
+
+async def _take_integrator_lock(conn: AsyncConnection) -> bool:
+    """Elect this transaction as the integrator: a PostgreSQL advisory lock, SQLite's write lock."""
+    if conn.dialect.name == "postgresql":
+        got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": INTEGRATOR_LOCK_ID})
+        if not got:
+            return False
+        await conn.execute(select(LogState.id).where(LogState.id == 1).with_for_update())
+        return True
+    # A write as the first statement takes SQLite's single writer lock for the whole transaction.
+    await conn.execute(update(LogState).where(LogState.id == 1).values(id=1))
+    return True
+
+
+async def _extend_tiles(conn: AsyncConnection, old_size: int, new_nodes: dict[int, list[bytes]]) -> None:
+    """Append the newly completed level-8t nodes to their tiles (partial tiles grow in place)."""
+    rows: list[dict[str, Any]] = []
+    for t, hashes in new_nodes.items():
+        first = old_size >> (TILE_HEIGHT * t)  # index of the first new node at this level
+        tile_idx, slot = divmod(first, TILE_WIDTH)
+        data = b""
+        if slot:
+            existing = await conn.scalar(select(LogTile.hashes).where(LogTile.level == t, LogTile.idx == tile_idx))
+            data = bytes(existing or b"")
+            if len(data) != slot * HASH_SIZE:
+                raise RuntimeError(f"tile {t}/{tile_idx} holds {len(data) // HASH_SIZE} hashes, expected {slot}")
+        data += b"".join(hashes)
+        for offset in range(0, len(data), TILE_WIDTH * HASH_SIZE):
+            rows.append({"level": t, "idx": tile_idx, "hashes": data[offset : offset + TILE_WIDTH * HASH_SIZE]})
+            tile_idx += 1
+    stmt = _upsert(conn, LogTile, ["level", "idx"], None)
+    await conn.execute(stmt, rows)
+
+
+def _upsert(conn: AsyncConnection, table: Any, keys: list[str], values: dict[str, Any] | None) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    update_cols = values if values is not None else {"hashes": stmt.excluded.hashes}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=update_cols)
+
+
+async def _proof(conn: AsyncConnection, ranges: list[tuple[int, int]]) -> list[bytes]:
+    nodes = [n for a, b in ranges for n in merkle.perfect_nodes(a, b)]
+    tiles = await _load_tiles(conn, tiles_for(nodes))
+    return [merkle.range_hash(a, b, lambda lv, ix: node_from_tiles(lv, ix, tiles)) for a, b in ranges]
+
+
+async def _load_tiles(conn: AsyncConnection, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    keys = sorted(wanted)
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(LogTile.level, LogTile.idx, LogTile.hashes).where(tuple_(LogTile.level, LogTile.idx).in_(keys))
+    )
+    return {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
+
+
+def _split_hashes(data: bytes) -> list[bytes]:
+    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]

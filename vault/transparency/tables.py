@@ -1,0 +1,79 @@
+"""Log tables. Only :mod:`vault.transparency` writes them.
+
+Nothing here is personal data in clear: records hold a pseudonym (HMAC of the citizen id under the
+log's pseudonym key), actor, action, service, field names, purpose, legal basis, grant id and time.
+Leaves are salted commitments, so the public tree and tiles reveal nothing about the records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, SmallInteger, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vault.db.models import Base
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LogEntry(Base):
+    """An appended record. ``leaf_index`` is NULL until the integrator places it in the tree.
+
+    The ``record`` column holds the canonical JSON the commitment was computed over; ``salt`` opens
+    the commitment and is only shown to the citizen the record is about and to auditors.
+    """
+
+    __tablename__ = "log_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True, default=None)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_log_entries_pending",
+            "id",
+            sqlite_where=text("leaf_index IS NULL"),
+            postgresql_where=text("leaf_index IS NULL"),
+        ),
+    )
+
+
+class LogTile(Base):
+    """Up to 256 hashes (32 bytes each, concatenated) of tree level ``8·level``, indices ``256·idx…``."""
+
+    __tablename__ = "log_tiles"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogState(Base):
+    """The single row (id 1) with the integrated size, its compact range and root."""
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    compact: Mapped[bytes] = mapped_column(LargeBinary)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogCheckpoint(Base):
+    """Every checkpoint the log has signed, newest = largest size."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
