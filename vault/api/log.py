@@ -6,15 +6,17 @@ Public and cacheable; they reveal commitments and hashes only, never a record.
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from vault.transparency.log import BadProofRequest, LogUnavailable
 from vault.transparency.merkle import HASH_SIZE
+from vault.transparency.receipts import Receipt  # noqa: TC001  Litestar reads the return type at runtime
 from vault.transparency.tiles import TILE_WIDTH, parse_tile_index
 
 if TYPE_CHECKING:
@@ -110,6 +112,22 @@ class LogController(Controller):
         async with runtime.engine.connect() as conn:
             leaves = await log.leaves(conn, start, end)
         return Response(Leaves(leaves=_b64(leaves)), headers={"Cache-Control": IMMUTABLE})
+
+    @get("/receipt", summary="Receipt for a commitment: signed promise, and inclusion proof once integrated")
+    async def receipt(self, state: State, commitment: FromQuery[str]) -> Response[Receipt]:
+        """Look up a receipt by the entry's base64 commitment (as returned with a read)."""
+        runtime, log = _log(state)
+        try:
+            value = base64.b64decode(commitment.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadProofRequest("commitment must be base64") from None
+        if len(value) != HASH_SIZE:
+            raise BadProofRequest("commitment must be 32 bytes")
+        async with runtime.engine.connect() as conn:
+            found = await log.receipt(conn, value)
+        if found is None:
+            raise NotFoundException("no entry with this commitment")
+        return Response(found, headers={"Cache-Control": "no-cache"})
 
     @get("/tile/{level:int}/{rest:path}", media_type="application/octet-stream", summary="tlog-tiles hash tile")
     async def tile(self, state: State, level: FromPath[int], rest: FromPath[str]) -> Response[bytes]:

@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from vault.transparency import merkle
 from vault.transparency.merkle import HASH_SIZE, CompactRange, leaf_hash
 from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
-from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, utc_now_iso
+from vault.transparency.receipts import Receipt, format_tlog_proof, promise_text
+from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-PROMISE_LINE = "vault-log/promise@v1"
 INTEGRATOR_LOCK_ID = 0x7661756C  # "vaul": pg advisory lock key of the integrator
 DEFAULT_BATCH = 20_000
 
@@ -76,11 +76,6 @@ class IntegrationResult:
     checkpoint: str | None
 
 
-def promise_text(origin: str, commitment_: bytes, time: str) -> str:
-    """Body of a signed promise: the log promises to integrate this commitment."""
-    return f"{origin}\n{PROMISE_LINE}\n{base64.b64encode(commitment_).decode()}\n{time}\n"
-
-
 class TransparencyLog:
     """One deployment's log: its origin, signing key and pseudonym key."""
 
@@ -96,6 +91,7 @@ class TransparencyLog:
         salt = secrets.token_bytes(SALT_BYTES)
         body = canonical(record)
         c = commitment(salt, body)
+        now = datetime.now(UTC)
         try:
             entry_id = await session.scalar(
                 insert(LogEntry)
@@ -106,15 +102,37 @@ class TransparencyLog:
                     pseudonym=record.pseudonym,
                     actor=record.actor,
                     action=record.action,
-                    created_at=datetime.now(UTC),
+                    created_at=now,
                 )
                 .returning(LogEntry.id)
             )
         except Exception as exc:
             raise LogUnavailable(f"log append failed: {type(exc).__name__}") from exc
         assert entry_id is not None
-        promise = self.signer.sign(promise_text(self.origin, c, utc_now_iso()))
+        promise = self.promise(c, now)
         return LoggedAccess(token=_MINT, entry_id=entry_id, commitment=c, salt=salt, record=record, promise=promise)
+
+    def promise(self, commitment_: bytes, appended_at: datetime) -> str:
+        """The signed promise for an entry (deterministic: Ed25519 over commitment and append time)."""
+        return self.signer.sign(promise_text(self.origin, commitment_, _iso(appended_at)))
+
+    async def receipt(self, conn: AsyncConnection, commitment_: bytes) -> Receipt | None:
+        """The receipt for the entry with this commitment: promise, plus a proof once integrated."""
+        row = (
+            await conn.execute(
+                select(LogEntry.leaf_index, LogEntry.created_at).where(LogEntry.commitment == commitment_).limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        b64 = base64.b64encode(commitment_).decode()
+        promise = self.promise(commitment_, row.created_at)
+        latest = await self.latest_checkpoint(conn)
+        if row.leaf_index is None or latest is None or row.leaf_index >= latest[0]:
+            return Receipt(commitment=b64, promise=promise)
+        proof = await _proof(conn, merkle.inclusion_ranges(row.leaf_index, latest[0]))
+        tlog_proof = format_tlog_proof(commitment_, row.leaf_index, proof, latest[2])
+        return Receipt(commitment=b64, promise=promise, proof=tlog_proof)
 
     # -- integrate --------------------------------------------------------------------------
 
@@ -279,6 +297,12 @@ async def _load_tiles(conn: AsyncConnection, wanted: Iterable[tuple[int, int]]) 
         select(LogTile.level, LogTile.idx, LogTile.hashes).where(tuple_(LogTile.level, LogTile.idx).in_(keys))
     )
     return {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _split_hashes(data: bytes) -> list[bytes]:

@@ -28,7 +28,7 @@ class LogEntry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True, default=None)
-    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
     record: Mapped[bytes] = mapped_column(LargeBinary)
     pseudonym: Mapped[str] = mapped_column(String(64), index=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -52,6 +52,23 @@ async def harness(migrated: Settings) -> AsyncIterator[LogHarness]:
     engine = create_engine(migrated)
     key = await service_secret(engine, keys.root, "log-pseudonym")
     log = TransparencyLog(migrated.log_origin, Signer(migrated.log_origin, keys.log_signing), key)
+    try:
+        yield LogHarness(engine, log)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def direct(client: Any, migrated: Settings) -> AsyncIterator[LogHarness]:
+    """The running app's log, driven from the test's own event loop and engine.
+
+    The test client serves the app on another event loop (anyio portal); asyncpg connections cannot
+    cross loops, so tests append and integrate through their own engine on the same database.
+    """
+    runtime = client.app.state.runtime
+    assert runtime.log is not None
+    engine = create_engine(migrated)
+    log = TransparencyLog(runtime.log.origin, runtime.log.signer, runtime.log.pseudonym_key)
     try:
         yield LogHarness(engine, log)
     finally:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_entries")),
         sa.UniqueConstraint("leaf_index", name=op.f("uq_log_entries_leaf_index")),
+        sa.UniqueConstraint("commitment", name=op.f("uq_log_entries_commitment")),
     )
     op.create_index(op.f("ix_log_entries_pseudonym"), "log_entries", ["pseudonym"])
     op.create_index(

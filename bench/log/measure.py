@@ -1,0 +1,126 @@
+"""Measuring helpers: percentiles, CPU use of the machine and of this process, SQL statement timers."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in [0, 1]) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of all CPUs since boot, from ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+@dataclass
+class CpuUse:
+    """CPU used during an interval, in cores (2.0 = both cores of a 2-core machine busy)."""
+
+    wall_s: float
+    machine_cores: float
+    self_cores: float
+
+    @property
+    def other_cores(self) -> float:
+        """Cores used by everything but this process (the database server, for PostgreSQL)."""
+        return max(0.0, self.machine_cores - self.self_cores)
+
+
+class CpuMeter:
+    """Measure machine and own-process CPU between ``start()`` and ``stop()``."""
+
+    def __init__(self) -> None:
+        self._t0 = 0.0
+        self._proc0 = 0.0
+        self._jiffies0 = (0, 0)
+
+    def start(self) -> None:
+        """Begin the interval."""
+        self._t0 = time.perf_counter()
+        times = os.times()
+        self._proc0 = times.user + times.system
+        self._jiffies0 = _machine_jiffies()
+
+    def stop(self) -> CpuUse:
+        """End the interval and return what was used."""
+        wall = time.perf_counter() - self._t0
+        times = os.times()
+        busy, total = _machine_jiffies()
+        d_busy, d_total = busy - self._jiffies0[0], total - self._jiffies0[1]
+        ncpu = os.cpu_count() or 1
+        machine = ncpu * d_busy / d_total if d_total else 0.0
+        return CpuUse(wall, machine, (times.user + times.system - self._proc0) / wall if wall else 0.0)
+
+
+def classify(statement: str) -> str:
+    """A short label for a statement issued by :mod:`vault.transparency.log`."""
+    s = " ".join(statement.lower().split())
+    rules = (
+        ("pg_try_advisory", "lock: advisory"),
+        ("for update", "lock: log_state for update"),
+        ("update log_state set id=", "lock: sqlite write lock"),
+        ("from log_checkpoints order by", "read latest checkpoint"),
+        ("count(", "count checkpoints"),
+        ("from log_state", "read state"),
+        ("from log_entries", "select pending"),
+        ("update log_entries", "assign leaf_index (executemany)"),
+        ("from log_tiles", "read tiles"),
+        ("insert into log_tiles", "upsert tiles"),
+        ("update log_state", "update state"),
+        ("insert into log_checkpoints", "upsert checkpoint"),
+    )
+    for needle, label in rules:
+        if needle in s:
+            return label
+    return s[:40]
+
+
+@dataclass
+class StatementTimer:
+    """Wall time per statement class on one engine (cursor execute to result, including awaiting I/O)."""
+
+    totals: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def attach(self, engine: AsyncEngine) -> StatementTimer:
+        """Start timing every statement ``engine`` runs."""
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+        event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+        return self
+
+    def reset(self) -> None:
+        """Forget what was timed so far."""
+        self.totals.clear()
+        self.counts.clear()
+
+    def _before(self, conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def _after(self, conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        t0 = conn.info.pop("bench_t0", None)
+        if t0 is not None:
+            label = classify(statement)
+            self.totals[label] += time.perf_counter() - t0
+            self.counts[label] += 1

@@ -1,0 +1,64 @@
+"""Fresh databases with the vault schema, and a :class:`TransparencyLog` on them, as the service builds it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vault.bootstrap import prepare, service_secret
+from vault.config import load_settings
+from vault.db.engine import create_engine
+from vault.db.migrate import upgrade
+from vault.transparency.log import TransparencyLog
+from vault.transparency.note import Signer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tests.support.postgres import PostgresServer
+    from vault.config import Settings
+
+_counter = itertools.count()
+
+
+@dataclass
+class Backend:
+    """Where fresh databases come from: SQLite files in ``tmp``, or databases on ``server``."""
+
+    name: str
+    tmp: Path
+    server: PostgresServer | None = None
+
+    def fresh_url(self) -> str:
+        """The URL of a new, empty database."""
+        if self.server is not None:
+            return self.server.url(self.server.create_database())
+        return f"sqlite+aiosqlite:///{self.tmp / f'bench-{next(_counter)}.db'}"
+
+
+@dataclass
+class Deployment:
+    """One migrated database, its settings and keys, and the log the service would build on it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    log: TransparencyLog
+
+    async def dispose(self) -> None:
+        """Close the engine's connections."""
+        await self.engine.dispose()
+
+
+async def deploy(backend: Backend, pool_size: int = 10) -> Deployment:
+    """Create a database, migrate it, create keys and build the :class:`TransparencyLog` like ``vault serve``."""
+    data_dir = backend.tmp / f"var-{next(_counter)}"
+    settings = load_settings({}, data_dir=str(data_dir), database_url=backend.fresh_url(), db_pool_size=pool_size)
+    keys = prepare(settings)
+    engine = create_engine(settings)
+    await upgrade(engine)
+    pseudonym_key = await service_secret(engine, keys.root, "log-pseudonym")
+    signer = Signer(settings.log_origin, keys.log_signing)
+    return Deployment(settings, engine, TransparencyLog(settings.log_origin, signer, pseudonym_key))
