@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.support.log_harness import direct, harness  # noqa: F401  fixtures
 from tests.support.postgres import PostgresServer, find_bindir, postgres_server
 from vault.app import create_app
 from vault.config import Settings, load_settings

@@ -185,6 +185,67 @@ def db_current(ctx: click.Context) -> None:
     click.echo(json.dumps({"current": revision, "head": migrate.head(), "up_to_date": revision == migrate.head()}))
 
 
+@cli.group("log")
+def log_group() -> None:
+    """Transparency log tools."""
+
+
+@log_group.command("verify")
+@click.option("--url", help="Base URL of the vault [default: VAULT_ISSUER].")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False),
+    default="vault-log.state.json",
+    show_default=True,
+    help="Where the last verified checkpoint is kept.",
+)
+@click.option("--key", "vkey", help="Pin the log's verifier key (C2SP vkey) instead of trusting /log/key on first use.")
+@click.option("--origin", help="Expected checkpoint origin [default: the key's name].")
+@click.option("--skip-leaves", is_flag=True, help="Only check signature and consistency, not every leaf.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def log_verify(
+    ctx: click.Context,
+    url: str | None,
+    state_file: str,
+    vkey: str | None,
+    origin: str | None,
+    skip_leaves: bool,
+    as_json: bool,
+) -> None:
+    """Verify the log's checkpoint, its consistency with the last verified one, and its leaves.
+
+    Exits 0 when everything verifies (and remembers the new checkpoint), 1 on any failure.
+    """
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import httpx
+
+    from vault.transparency.verifier import load_state, save_state, verify_log
+
+    base = url or _settings(_root(ctx)).issuer
+    path = Path(state_file)
+    with httpx.Client(base_url=base, timeout=30) as http:
+        report, new_state = verify_log(http, load_state(path), vkey=vkey, origin=origin, check_leaves=not skip_leaves)
+    if new_state is not None:
+        save_state(path, new_state)
+    if as_json:
+        click.echo(json.dumps(asdict(report)))
+    else:
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        if report.ok:
+            previous = "" if report.previous_size is None else f", consistent with {report.previous_size}"
+            click.echo(f"ok: checkpoint {report.size} verified{previous}; {report.leaves_checked} leaves checked")
+        else:
+            where = "" if report.first_bad_index is None else f" (first bad index {report.first_bad_index})"
+            click.echo(f"FAILED: {report.problem}{where}", err=True)
+    if not report.ok:
+        raise SystemExit(1)
+
+
 def prepare_dirs_only(settings: Settings) -> None:
     """The data dir must exist for the SQLite file; keys are not needed to migrate."""
     from vault.bootstrap import prepare_data_dir
@@ -235,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
     except (*_OPERATOR_ERRORS, DatabaseUnreachable) as exc:
         click.echo(f"vault: error: {exc}", err=True)
         return EXIT_CONFIG

@@ -7,6 +7,7 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -34,6 +35,35 @@ def _machine_jiffies() -> tuple[int, int]:
     return total - idle, total
 
 
+def _process_ticks(pid: int) -> int:
+    """utime + stime of one process in clock ticks (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def server_pids(datadir: Path) -> list[int]:
+    """The postmaster of the server in ``datadir`` and all its children (backends, WAL writer, ...)."""
+    try:
+        postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            ppid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "0")
+            if int(ppid) == postmaster:
+                pids.append(int(entry.name))
+    return pids
+
+
 @dataclass
 class CpuUse:
     """CPU used during an interval, in cores (2.0 = both cores of a 2-core machine busy)."""
@@ -41,23 +71,32 @@ class CpuUse:
     wall_s: float
     machine_cores: float
     self_cores: float
+    server_cores: float
 
     @property
-    def other_cores(self) -> float:
-        """Cores used by everything but this process (the database server, for PostgreSQL)."""
-        return max(0.0, self.machine_cores - self.self_cores)
+    def foreign_cores(self) -> float:
+        """Cores used by everything else on the machine (other people's jobs), not by this benchmark."""
+        return max(0.0, self.machine_cores - self.self_cores - self.server_cores)
 
 
 class CpuMeter:
-    """Measure machine and own-process CPU between ``start()`` and ``stop()``."""
+    """Measure machine, own-process and database-server CPU between ``start()`` and ``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, datadir: Path | None = None) -> None:
+        self._datadir = datadir
         self._t0 = 0.0
         self._proc0 = 0.0
         self._jiffies0 = (0, 0)
+        self._server0: dict[int, int] = {}
+
+    def _server_ticks(self) -> dict[int, int]:
+        if self._datadir is None:
+            return {}
+        return {pid: _process_ticks(pid) for pid in server_pids(self._datadir)}
 
     def start(self) -> None:
         """Begin the interval."""
+        self._server0 = self._server_ticks()
         self._t0 = time.perf_counter()
         times = os.times()
         self._proc0 = times.user + times.system
@@ -68,10 +107,15 @@ class CpuMeter:
         wall = time.perf_counter() - self._t0
         times = os.times()
         busy, total = _machine_jiffies()
+        server1 = self._server_ticks()
         d_busy, d_total = busy - self._jiffies0[0], total - self._jiffies0[1]
         ncpu = os.cpu_count() or 1
         machine = ncpu * d_busy / d_total if d_total else 0.0
-        return CpuUse(wall, machine, (times.user + times.system - self._proc0) / wall if wall else 0.0)
+        hz = os.sysconf("SC_CLK_TCK")
+        server = sum(t - self._server0.get(pid, 0) for pid, t in server1.items()) / hz
+        if not wall:
+            return CpuUse(wall, machine, 0.0, 0.0)
+        return CpuUse(wall, machine, (times.user + times.system - self._proc0) / wall, server / wall)
 
 
 def classify(statement: str) -> str:

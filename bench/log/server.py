@@ -37,9 +37,7 @@ class DurablePostgresServer(PostgresServer):
 
     def start(self) -> None:
         """Start the server on its port with ``fsync=on`` and ``synchronous_commit=on``."""
-        options = " ".join(
-            [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.datadir}", *SERVER_OPTIONS]
-        )
+        options = " ".join([f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.datadir}", *SERVER_OPTIONS])
         subprocess.run(
             [
                 str(self.bindir / "pg_ctl"),

@@ -15,7 +15,7 @@ from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
 
-    from tests.integration.transparency.conftest import LogHarness
+    from tests.support.log_harness import LogHarness
 
 CITIZEN_ID = "citizen-0b7e5c1e-Erika-Mustermann"
 PURPOSE = "Anmeldung der neuen Wohnung in Musterstadt"

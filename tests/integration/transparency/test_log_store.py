@@ -14,7 +14,7 @@ from vault.transparency.note import open_checkpoint
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
-    from tests.integration.transparency.conftest import LogHarness
+    from tests.support.log_harness import LogHarness
 
 
 async def test_logged_access_cannot_be_forged() -> None:

@@ -1,3 +1,5 @@
+"""A transparency log driven directly from a test's own engine and event loop."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -1,0 +1,292 @@
+"""Integrated appends per second: K writers append (one short transaction each time), one integrator loops.
+
+Each writer opens a session transaction, appends ``per_tx`` entries with :meth:`TransparencyLog.append`
+and commits, then notes the commit time of those entry ids. One integrator task runs
+:meth:`TransparencyLog.integrate` in a loop on its own engine (sleeping 50 ms when nothing was
+pending) and notes the time each pass returned (its checkpoint is signed and committed by then) and
+the tree size it reached. After ``duration`` seconds the writers stop; the integrator drains the
+backlog. Afterwards every entry's ``leaf_index`` is read once: an entry is in the checkpoint of the
+first pass whose size exceeds its index, which gives its append→checkpoint latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, text
+
+from bench.log.deployment import deploy
+from bench.log.measure import CpuMeter, StatementTimer, percentile
+from vault.db.engine import create_engine, session_factory
+from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.tables import LogEntry
+
+if TYPE_CHECKING:
+    from bench.log.deployment import Backend, Deployment
+    from bench.log.measure import CpuUse
+    from vault.transparency.log import TransparencyLog
+
+IDLE_SLEEP_S = 0.05
+DRAIN_TIMEOUT_S = 120.0
+
+
+@dataclass
+class AppendResult:
+    """One (backend, writers, entries per transaction) run."""
+
+    backend: str
+    writers: int
+    per_tx: int
+    duration_s: float
+    committed: int
+    committed_per_s: float
+    transactions_per_s: float
+    integrated_by_end: int
+    integrated_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    not_integrated: int
+    drain_s: float
+    errors: int
+    passes: int
+    mean_batch: float
+    max_batch: int
+    integrate_wall_s: float
+    integrate_sql_s: dict[str, float] = field(default_factory=dict)
+    integrate_sql_calls: dict[str, int] = field(default_factory=dict)
+    cpu_machine_cores: float = 0.0
+    cpu_bench_process_cores: float = 0.0
+    cpu_server_cores: float = 0.0
+    cpu_foreign_cores: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class BaselineResult:
+    """``SELECT 1`` in a session transaction (same round-trip shape as an append) with K tasks."""
+
+    backend: str
+    writers: int
+    duration_s: float
+    per_s: float
+    errors: int
+    cpu_bench_process_cores: float
+    cpu_server_cores: float
+    cpu_foreign_cores: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class _Pass:
+    done: float
+    size: int
+    integrated: int
+    wall: float
+
+
+@dataclass
+class _Shared:
+    deadline: float
+    commit_ids: list[int] = field(default_factory=list)
+    commit_times: list[float] = field(default_factory=list)
+    transactions: int = 0
+    errors: int = 0
+    passes: list[_Pass] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _pseudonyms(log: TransparencyLog) -> list[str]:
+    return [pseudonym(log.pseudonym_key, f"citizen-{i}") for i in range(1024)]
+
+
+async def _writer(dep: Deployment, shared: _Shared, per_tx: int, pseudonyms: list[str]) -> None:
+    sessions = session_factory(dep.engine)
+    log = dep.log
+    n = 0
+    while time.perf_counter() < shared.deadline:
+        try:
+            async with sessions.begin() as session:
+                ids = []
+                for _ in range(per_tx):
+                    record = LogRecord(
+                        pseudonym=pseudonyms[n % len(pseudonyms)],
+                        actor="agency-ummeldung",
+                        action="read",
+                        time=utc_now_iso(),
+                        service="ummeldung",
+                        fields=("given_name", "address"),
+                        purpose="Registering your new home",
+                        legal_basis="§ 17 BMG",
+                        grant_id="grant-1",
+                    )
+                    n += 1
+                    ids.append((await log.append(session, record)).entry_id)
+        except Exception as exc:  # noqa: BLE001  count and go on: the run reports errors
+            shared.errors += 1
+            if shared.errors <= 3:
+                print(f"  writer error: {type(exc).__name__}: {exc}"[:300], file=sys.stderr)
+            continue
+        t = time.perf_counter()
+        shared.transactions += 1
+        shared.commit_ids.extend(ids)
+        shared.commit_times.extend([t] * len(ids))
+
+
+async def _integrator(dep: Deployment, integrator_engine: Any, shared: _Shared) -> None:
+    while not shared.stop.is_set():
+        t0 = time.perf_counter()
+        result = await dep.log.integrate(integrator_engine)
+        t1 = time.perf_counter()
+        if result is None:
+            await asyncio.sleep(IDLE_SLEEP_S)
+            continue
+        shared.passes.append(_Pass(t1, result.size, result.integrated, t1 - t0))
+        if result.integrated == 0:
+            await asyncio.sleep(IDLE_SLEEP_S)
+
+
+async def run_appends(backend: Backend, writers: int, per_tx: int, duration: float) -> AppendResult:
+    """One timed run on a fresh database."""
+    dep = await deploy(backend, pool_size=min(100, writers + 4))
+    integrator_engine = create_engine(dep.settings)
+    timer = StatementTimer().attach(integrator_engine)
+    pseudonyms = _pseudonyms(dep.log)
+    try:
+        # Warm both engines' pools (connections, prepared statements) outside the timed window.
+        await dep.log.integrate(integrator_engine)
+        await _warm(dep, writers)
+        timer.reset()
+        meter = CpuMeter(backend.server.datadir if backend.server is not None else None)
+        meter.start()
+        start = time.perf_counter()
+        shared = _Shared(deadline=start + duration)
+        integ = asyncio.create_task(_integrator(dep, integrator_engine, shared))
+        await asyncio.gather(*(_writer(dep, shared, per_tx, pseudonyms) for _ in range(writers)))
+        cpu = meter.stop()
+        writers_done = time.perf_counter()
+        total = len(shared.commit_ids)
+        while time.perf_counter() - writers_done < DRAIN_TIMEOUT_S:
+            if shared.passes and shared.passes[-1].size >= total:
+                break
+            if integ.done():
+                integ.result()  # re-raise the integrator's failure
+            await asyncio.sleep(0.01)
+        drain = time.perf_counter() - writers_done
+        shared.stop.set()
+        await integ
+        async with dep.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(LogEntry.id, LogEntry.leaf_index).where(LogEntry.leaf_index.is_not(None)))
+            ).all()
+        index_of = {int(r.id): int(r.leaf_index) for r in rows}
+        return _summarise(shared, index_of, backend.name, writers, per_tx, duration, drain, timer, cpu)
+    finally:
+        await integrator_engine.dispose()
+        await dep.dispose()
+
+
+async def _warm(dep: Deployment, writers: int) -> None:
+    sessions = session_factory(dep.engine)
+
+    async def one() -> None:
+        async with sessions.begin() as session:
+            await session.execute(text("SELECT 1"))
+
+    await asyncio.gather(*(one() for _ in range(writers)))
+
+
+def _summarise(
+    shared: _Shared,
+    index_of: dict[int, int],
+    backend: str,
+    writers: int,
+    per_tx: int,
+    duration: float,
+    drain: float,
+    timer: StatementTimer,
+    cpu: CpuUse,
+) -> AppendResult:
+    passes = [p for p in shared.passes if p.integrated]
+    sizes = [p.size for p in passes]
+    latencies, missing = [], 0
+    for eid, committed_at in zip(shared.commit_ids, shared.commit_times, strict=True):
+        leaf = index_of.get(eid)
+        k = None if leaf is None else bisect.bisect_right(sizes, leaf)
+        if k is None or k >= len(passes):
+            missing += 1
+            continue
+        latencies.append(max(0.0, passes[k].done - committed_at))
+    committed_in_window = sum(1 for t in shared.commit_times if t <= shared.deadline)
+    in_window = [p.size for p in shared.passes if p.done <= shared.deadline]
+    integrated_by_end = max(in_window, default=0)
+    batches = [p.integrated for p in passes]
+    return AppendResult(
+        backend=backend,
+        writers=writers,
+        per_tx=per_tx,
+        duration_s=duration,
+        committed=len(shared.commit_ids),
+        committed_per_s=committed_in_window / duration,
+        transactions_per_s=shared.transactions / duration,
+        integrated_by_end=integrated_by_end,
+        integrated_per_s=integrated_by_end / duration,
+        latency_p50_ms=1000 * percentile(latencies, 0.5),
+        latency_p99_ms=1000 * percentile(latencies, 0.99),
+        latency_max_ms=1000 * max(latencies, default=float("nan")),
+        not_integrated=missing,
+        drain_s=drain,
+        errors=shared.errors,
+        passes=len(passes),
+        mean_batch=sum(batches) / len(batches) if batches else 0.0,
+        max_batch=max(batches, default=0),
+        integrate_wall_s=sum(p.wall for p in shared.passes),
+        integrate_sql_s=dict(timer.totals),
+        integrate_sql_calls=dict(timer.counts),
+        cpu_machine_cores=cpu.machine_cores,
+        cpu_bench_process_cores=cpu.self_cores,
+        cpu_server_cores=cpu.server_cores,
+        cpu_foreign_cores=cpu.foreign_cores,
+    )
+
+
+async def run_baseline(backend: Backend, writers: int, duration: float) -> BaselineResult:
+    """``SELECT 1`` round trips, each in its own session transaction, from ``writers`` tasks."""
+    dep = await deploy(backend, pool_size=min(100, writers + 4))
+    sessions = session_factory(dep.engine)
+    count = errors = 0
+    try:
+        await _warm(dep, writers)
+        meter = CpuMeter(backend.server.datadir if backend.server is not None else None)
+        meter.start()
+        deadline = time.perf_counter() + duration
+
+        async def loop() -> None:
+            nonlocal count, errors
+            while time.perf_counter() < deadline:
+                try:
+                    async with sessions.begin() as session:
+                        await session.execute(text("SELECT 1"))
+                except Exception:  # noqa: BLE001
+                    errors += 1
+                    continue
+                count += 1
+
+        await asyncio.gather(*(loop() for _ in range(writers)))
+        cpu = meter.stop()
+    finally:
+        await dep.dispose()
+    return BaselineResult(
+        backend.name, writers, duration, count / duration, errors, cpu.self_cores, cpu.server_cores, cpu.foreign_cores
+    )
