@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint types unit venv clean bench-asgi
+.PHONY: run test lint types unit venv clean bench-asgi bench-log
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ bench-asgi: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+## Transparency log: appends/s, integrator capacity, proof latency at 10^5..10^7 (docs/transparency.md)
+bench-log: $(STAMP)
+	$(BIN)/python -m bench.log $(BENCH_ARGS)

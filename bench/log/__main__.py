@@ -30,7 +30,7 @@ from sqlalchemy import text
 
 from bench.log.appends import run_appends, run_baseline
 from bench.log.deployment import Backend
-from bench.log.proofs import bench_proofs, build_tree
+from bench.log.proofs import bench_proofs, build_tree, check_loader
 from bench.log.report import render
 from bench.log.server import SERVER_OPTIONS, durable_postgres
 from tests.support.postgres import find_bindir
@@ -127,6 +127,9 @@ async def run(args: argparse.Namespace, backends: list[Backend], data: dict[str,
                         f"drain {result.drain_s:.1f} s, errors {result.errors}"
                     )
     if not args.skip_proofs:
+        for backend in backends:
+            data["notes"].append("Bulk loader check: " + await check_loader(backend))
+            progress(data["notes"][-1])
         for size in args.sizes:
             progress(f"building a tree of {size:,} leaves")
             tree = build_tree(size, progress)

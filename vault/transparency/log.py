@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vault.transparency import merkle
@@ -143,7 +143,7 @@ class TransparencyLog:
                 return None
             state = (await conn.execute(select(LogState.size, LogState.compact).where(LogState.id == 1))).one()
             size, compact_bytes = int(state.size), bytes(state.compact)
-            has_checkpoint = await conn.scalar(select(func.count()).select_from(LogCheckpoint).limit(1))
+            has_checkpoint = await conn.scalar(select(LogCheckpoint.size).limit(1)) is not None
             pending = (
                 await conn.execute(
                     select(LogEntry.id, LogEntry.commitment)
@@ -164,11 +164,7 @@ class TransparencyLog:
             for _, c in pending:
                 tree.append(leaf_hash(bytes(c)), keep)
             if pending:
-                await conn.execute(
-                    update(LogEntry).where(LogEntry.id == bindparam("eid")).values(leaf_index=bindparam("li")),
-                    [{"eid": eid, "li": size + i} for i, (eid, _) in enumerate(pending)],
-                    execution_options={"synchronize_session": False},
-                )
+                await _assign_indices(conn, [eid for eid, _ in pending], size)
                 await _extend_tiles(conn, size, new_nodes)
             root = tree.root()
             now = datetime.now(UTC)
@@ -256,6 +252,25 @@ async def _take_integrator_lock(conn: AsyncConnection) -> bool:
     return True
 
 
+async def _assign_indices(conn: AsyncConnection, entry_ids: list[int], first_index: int) -> None:
+    """Give ``entry_ids`` the leaf indices ``first_index, first_index + 1, …``."""
+    if conn.dialect.name == "postgresql":
+        # One statement instead of one per entry: unnest the id array with its ordinality.
+        await conn.execute(
+            text(
+                "UPDATE log_entries SET leaf_index = :first + v.ord - 1 "
+                "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS v(id, ord) WHERE log_entries.id = v.id"
+            ),
+            {"first": first_index, "ids": entry_ids},
+        )
+        return
+    await conn.execute(
+        update(LogEntry).where(LogEntry.id == bindparam("eid")).values(leaf_index=bindparam("li")),
+        [{"eid": eid, "li": first_index + i} for i, eid in enumerate(entry_ids)],
+        execution_options={"synchronize_session": False},
+    )
+
+
 async def _extend_tiles(conn: AsyncConnection, old_size: int, new_nodes: dict[int, list[bytes]]) -> None:
     """Append the newly completed level-8t nodes to their tiles (partial tiles grow in place)."""
     rows: list[dict[str, Any]] = []
@@ -293,9 +308,9 @@ async def _load_tiles(conn: AsyncConnection, wanted: Iterable[tuple[int, int]]) 
     keys = sorted(wanted)
     if not keys:
         return {}
-    rows = await conn.execute(
-        select(LogTile.level, LogTile.idx, LogTile.hashes).where(tuple_(LogTile.level, LogTile.idx).in_(keys))
-    )
+    # OR of key equalities rather than a row-value IN: SQLite 3.40 scans the table for the latter.
+    match = or_(*(and_(LogTile.level == level, LogTile.idx == idx) for level, idx in keys))
+    rows = await conn.execute(select(LogTile.level, LogTile.idx, LogTile.hashes).where(match))
     return {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
 
 
