@@ -174,11 +174,8 @@ class TransparencyLog:
                 .values(size=tree.size, compact=b"".join(tree.hashes), root=root, updated_at=now)
             )
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=tree.size, root=root), self.signer)
-            await conn.execute(
-                _upsert(conn, LogCheckpoint, ["size"], {"root": root, "note": note, "created_at": now}).values(
-                    size=tree.size, root=root, note=note, created_at=now
-                )
-            )
+            # A plain insert: the primary key on size refuses a second, different checkpoint of one size.
+            await conn.execute(insert(LogCheckpoint).values(size=tree.size, root=root, note=note, created_at=now))
             return IntegrationResult(len(pending), tree.size, note)
 
     # -- read -------------------------------------------------------------------------------
@@ -287,15 +284,13 @@ async def _extend_tiles(conn: AsyncConnection, old_size: int, new_nodes: dict[in
         for offset in range(0, len(data), TILE_WIDTH * HASH_SIZE):
             rows.append({"level": t, "idx": tile_idx, "hashes": data[offset : offset + TILE_WIDTH * HASH_SIZE]})
             tile_idx += 1
-    stmt = _upsert(conn, LogTile, ["level", "idx"], None)
-    await conn.execute(stmt, rows)
+    await conn.execute(_upsert_tiles(conn), rows)
 
 
-def _upsert(conn: AsyncConnection, table: Any, keys: list[str], values: dict[str, Any] | None) -> Any:
+def _upsert_tiles(conn: AsyncConnection) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    update_cols = values if values is not None else {"hashes": stmt.excluded.hashes}
-    return stmt.on_conflict_do_update(index_elements=keys, set_=update_cols)
+    stmt = dialect.insert(LogTile)
+    return stmt.on_conflict_do_update(index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes})
 
 
 async def _proof(conn: AsyncConnection, ranges: list[tuple[int, int]]) -> list[bytes]:
