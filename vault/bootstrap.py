@@ -25,7 +25,7 @@ from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from vault.config import Settings
 
@@ -81,25 +81,50 @@ def prepare(settings: Settings) -> Keys:
 
 
 async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
-    """Record the root key's check value on first start; refuse a different key afterwards."""
+    """Record check values on first start; refuse a different key, or a missing version, afterwards.
+
+    Every version the provider holds must be known to the database with a matching check value,
+    and every version the database still uses (not retired) must be in the provider. A version new
+    to the database is only accepted on the very first start; rotations record theirs themselves.
+    """
     try:
         async with engine.begin() as conn:
-            stored = await conn.scalar(select(RootKeyVersion.check_value).where(RootKeyVersion.version == root.version))
-            if stored is None:
+            rows = (
                 await conn.execute(
-                    insert(RootKeyVersion).values(
-                        version=root.version,
-                        check_value=key_check_value(root.key()),
-                        created_at=datetime.now(UTC),
-                    )
+                    select(RootKeyVersion.version, RootKeyVersion.check_value, RootKeyVersion.retired_at)
                 )
+            ).all()
+            if not rows:
+                await record_root_versions(conn, root, root.versions())
                 return
     except (OperationalError, ProgrammingError) as exc:
         if _is_missing_table(exc):
             raise SchemaNotReady("the database has no vault schema; run `vault db upgrade`") from None
         raise
-    if not matches(root.key(), stored):
-        raise RootKeyError(root.setting, "is not the root key this database was created with")
+    stored = {r.version: r for r in rows}
+    for version, key in root.versions().items():
+        row = stored.get(version)
+        if row is None:
+            raise RootKeyError(
+                root.setting,
+                f"root key version {version} is unknown to this database; "
+                "finish the rotation with `vault keys rotate-root`",
+            )
+        if not matches(key, row.check_value):
+            raise RootKeyError(root.setting, "is not the root key this database was created with")
+    for version, row in stored.items():
+        if row.retired_at is None and version not in root.versions():
+            raise RootKeyError(root.setting, f"root key version {version} is still in use but missing")
+
+
+async def record_root_versions(conn: AsyncConnection, root: RootKeyProvider, versions: dict[int, bytes]) -> None:
+    """Store the check values of ``versions`` (first start, or a rotation's new version)."""
+    for version, key in versions.items():
+        await conn.execute(
+            insert(RootKeyVersion).values(
+                version=version, check_value=key_check_value(key), created_at=datetime.now(UTC)
+            )
+        )
 
 
 async def service_secret(engine: AsyncEngine, root: RootKeyProvider, name: str) -> bytes:
@@ -118,10 +143,8 @@ async def service_secret(engine: AsyncEngine, root: RootKeyProvider, name: str) 
                 )
             )
             return secret
-    if row.root_version != root.version:
-        raise RootKeyError(root.setting, f"secret {name!r} is wrapped under root key version {row.root_version}")
     try:
-        return unwrap(root.key(), bytes(row.wrapped))
+        return unwrap(root.key(row.root_version), bytes(row.wrapped))
     except UnwrapError:
         raise RootKeyError(root.setting, f"cannot unwrap secret {name!r}") from None
 

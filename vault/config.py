@@ -73,7 +73,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.log_key_file is None:
             self.log_key_file = self.data_dir / "log.key"
         if self.root_key is not None:
-            decode_root_key(self.root_key, env_name("root_key"))
+            for item in self.root_key.split(","):
+                decode_root_key(item.strip().rpartition(":")[2], env_name("root_key"))
         if not 0 < self.port < 65536:
             raise ConfigError(env_name("port"), f"{self.port} is not a TCP port (1-65535)")
         if not 1 <= self.workers <= 64:

@@ -22,8 +22,11 @@ class KeyFileError(Exception):
     """A key file is missing, unreadable, too open or malformed."""
 
 
-def read_key_file(path: Path, length: int) -> bytes:
-    """Read a base64 key of exactly ``length`` bytes; refuse group/world-readable files."""
+def read_key_file(path: Path, length: int | None) -> bytes:
+    """Read a base64 key of exactly ``length`` bytes; refuse group/world-readable files.
+
+    With ``length=None`` only the file's existence and permissions are checked (the caller parses).
+    """
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii")
@@ -33,6 +36,8 @@ def read_key_file(path: Path, length: int) -> bytes:
         raise KeyFileError(f"{path} cannot be read: {exc}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"{path} is readable by others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
+    if length is None:
+        return b""
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):

@@ -1,22 +1,32 @@
-"""Root key (KEK) providers.
+"""Root key (KEK) providers, versioned.
 
-The root key wraps every citizen's data key; it never encrypts data itself. A provider hands out the
-current key version and its bytes. Implement :class:`RootKeyProvider` for an HSM or KMS: such a
-provider would keep the key inside the device and expose ``wrap``/``unwrap`` instead of bytes, which
-the per-citizen key code will accept once it exists (see docs/crypto.md).
+The root key wraps every citizen's data key and the service secrets; it never encrypts data
+itself. A provider holds one or more versions; the highest is current (new wraps use it), older ones
+exist only while ``vault keys rotate-root`` re-wraps what they protect.
 
-A wrong key is caught by a key check value stored in the database on first start
-(:func:`key_check_value`); the service refuses to start rather than write data under a new key.
+* :class:`FileRootKey` — ``<data dir>/root.key`` (``VAULT_ROOT_KEY_FILE``), mode 0600, created on
+  first start. One line per version, ``<version>:<base64 of 32 bytes>``; a lone base64 line is
+  version 1. The only provider that can rotate itself.
+* :class:`EnvRootKey` — ``VAULT_ROOT_KEY``: base64, or ``<v>:<b64>,<v>:<b64>`` for several versions.
+* An HSM or KMS implements :class:`RootKeyProvider` (see docs/crypto.md): ``versions()`` would
+  return handles, and ``wrap``/``unwrap`` would run inside the device.
+
+A wrong key is caught by the key check value stored per version in the database on first use
+(:func:`key_check_value`); the service refuses to start rather than write under a different key.
 """
 
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 import hashlib
 import hmac
+import os
+import secrets
 from typing import TYPE_CHECKING
 
-from vault.config import decode_root_key, env_name
+from vault.config import env_name
 from vault.crypto.keyfiles import KeyFileError, create_key_file, read_key_file
 
 if TYPE_CHECKING:
@@ -35,28 +45,68 @@ class RootKeyError(Exception):
 
 
 class RootKeyProvider(abc.ABC):
-    """Where the root key comes from."""
-
-    version: int = 1
+    """Where the root key versions come from."""
 
     @abc.abstractmethod
-    def key(self) -> bytes:
-        """The current root key (32 bytes)."""
+    def versions(self) -> dict[int, bytes]:
+        """Every version this provider holds."""
 
     @property
     @abc.abstractmethod
     def setting(self) -> str:
         """The setting that names this key, for error messages."""
 
+    @property
+    def version(self) -> int:
+        """The current (highest) version."""
+        return max(self.versions())
+
+    def key(self, version: int | None = None) -> bytes:
+        """The key of ``version`` (default: current)."""
+        versions = self.versions()
+        wanted = self.version if version is None else version
+        if wanted not in versions:
+            raise RootKeyError(self.setting, f"root key version {wanted} is not available")
+        return versions[wanted]
+
+
+def parse_versions(text: str, setting: str) -> dict[int, bytes]:
+    """Parse ``<v>:<b64>`` items (lines or commas); a lone base64 item is version 1."""
+    items = [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
+    if not items:
+        raise RootKeyError(setting, "is empty")
+    out: dict[int, bytes] = {}
+    for item in items:
+        number, sep, encoded = item.rpartition(":")
+        if not sep:
+            number, encoded = "1", item
+        if not number.isdigit() or not 0 < int(number) < 2**31:
+            raise RootKeyError(setting, f"bad version {number!r}")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise RootKeyError(setting, "is not valid base64") from None
+        if len(key) != ROOT_KEY_BYTES:
+            raise RootKeyError(setting, f"must be {ROOT_KEY_BYTES} bytes (base64), got {len(key)}")
+        if int(number) in out:
+            raise RootKeyError(setting, f"version {number} appears twice")
+        out[int(number)] = key
+    return out
+
+
+def format_versions(versions: dict[int, bytes]) -> str:
+    """The key file text for ``versions``."""
+    return "".join(f"{v}:{base64.b64encode(k).decode()}\n" for v, k in sorted(versions.items()))
+
 
 class EnvRootKey(RootKeyProvider):
-    """The key given as base64 in ``VAULT_ROOT_KEY`` (wins over the file)."""
+    """The key(s) given in ``VAULT_ROOT_KEY`` (wins over the file)."""
 
     def __init__(self, value: str) -> None:
-        self._key = decode_root_key(value, env_name("root_key"))
+        self._versions = parse_versions(value, env_name("root_key"))
 
-    def key(self) -> bytes:  # noqa: D102
-        return self._key
+    def versions(self) -> dict[int, bytes]:  # noqa: D102
+        return dict(self._versions)
 
     @property
     def setting(self) -> str:  # noqa: D102
@@ -64,23 +114,52 @@ class EnvRootKey(RootKeyProvider):
 
 
 class FileRootKey(RootKeyProvider):
-    """The key in a file (default ``<data dir>/root.key``), generated with mode 0600 on first start."""
+    """The key file, generated with mode 0600 on first start; can add and retire versions."""
 
     def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
         try:
-            if create:
-                self._key = create_key_file(path, ROOT_KEY_BYTES)
-            else:
-                self._key = read_key_file(path, ROOT_KEY_BYTES)
+            if create and not path.exists():
+                create_key_file(path, ROOT_KEY_BYTES)
+            read_key_file(path, None)
+            self._versions = parse_versions(path.read_text(encoding="ascii"), self.setting)
         except KeyFileError as exc:
-            raise RootKeyError(env_name("root_key_file"), str(exc)) from None
+            raise RootKeyError(self.setting, str(exc)) from None
 
-    def key(self) -> bytes:  # noqa: D102
-        return self._key
+    def versions(self) -> dict[int, bytes]:  # noqa: D102
+        return dict(self._versions)
 
     @property
     def setting(self) -> str:  # noqa: D102
         return env_name("root_key_file")
+
+    def add_version(self) -> int:
+        """Generate a new current version and write it to the file (atomically)."""
+        new = self.version + 1
+        self._write({**self._versions, new: secrets.token_bytes(ROOT_KEY_BYTES)})
+        return new
+
+    def retire(self, version: int) -> None:
+        """Remove ``version`` from the file (only once nothing is wrapped under it)."""
+        if version == self.version:
+            raise RootKeyError(self.setting, "cannot retire the current version")
+        self._write({v: k for v, k in self._versions.items() if v != version})
+
+    def _write(self, versions: dict[int, bytes]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, format_versions(versions).encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._versions = versions
 
 
 def key_check_value(key: bytes) -> bytes:
