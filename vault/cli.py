@@ -52,6 +52,7 @@ def _settings(ctx: click.Context, **flags: Any) -> Settings:
 def cli(ctx: click.Context, data_dir: str | None, database_url: str | None, issuer: str | None) -> None:
     """Bürgertresor: citizen data vault, consent manager and transparency log."""
     ctx.obj = {"data_dir": data_dir, "database_url": database_url, "issuer": issuer}
+    configure_logging("warning", sys.stderr)  # one-shot commands keep stdout for their result; serve reconfigures
 
 
 @cli.command()
@@ -244,6 +245,103 @@ def log_verify(
             click.echo(f"FAILED: {report.problem}{where}", err=True)
     if not report.ok:
         raise SystemExit(1)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Key management."""
+
+
+@keys_group.command("rotate-root")
+@click.pass_context
+def keys_rotate_root(ctx: click.Context) -> None:
+    """Re-wrap every data key under a new root key version, then retire the old one.
+
+    Resumable: if interrupted (even by SIGKILL), run it again to finish. Needs the key file provider.
+    """
+    from vault.crypto.rootkey import FileRootKey
+
+    settings = _settings(_root(ctx))
+    keys = prepare(settings)
+    if not isinstance(keys.root, FileRootKey):
+        raise RootKeyError(env_name("root_key"), "rotate-root works with the key file; rotate keys in your KMS instead")
+    result = asyncio.run(_rotate(settings, keys.root))
+    click.echo(
+        json.dumps(
+            {"current_version": result.new_version, "rewrapped": result.rewrapped, "retired": list(result.retired)}
+        )
+    )
+
+
+async def _rotate(settings: Settings, root: Any) -> Any:
+    from vault.crypto.rotation import pending_count, rotate_root
+
+    engine = create_engine(settings)
+    try:
+        await check_root_key_for_rotation(engine, root)
+        current = root.version if len(root.versions()) > 1 else root.version + 1
+        total = await pending_count(engine, current)
+        with click.progressbar(length=max(total, 1), label="re-wrapping keys", file=sys.stderr) as bar:
+            shown = 0
+
+            def progress(done: int, _total: int) -> None:
+                nonlocal shown
+                bar.update(done - shown)
+                shown = done
+
+            result = await rotate_root(engine, root, progress)
+            bar.update(max(total, 1) - shown)
+        return result
+    finally:
+        await engine.dispose()
+
+
+async def check_root_key_for_rotation(engine: Any, root: Any) -> None:
+    """Before rotating: every version the database knows must match; a new one may be unrecorded."""
+    try:
+        await check_root_key(engine, root)
+    except RootKeyError as exc:
+        if "unknown to this database" not in str(exc):
+            raise
+
+
+@cli.group("citizens")
+def citizens_group() -> None:
+    """Citizen account administration."""
+
+
+@citizens_group.command("reapply-erasures")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Erasure journal [default: VAULT_ERASURE_JOURNAL, <data dir>/erasures.jsonl].",
+)
+@click.pass_context
+def citizens_reapply_erasures(ctx: click.Context, journal: str | None) -> None:
+    """After restoring a database backup: erase again every account erased since (crypto-shredding)."""
+    from pathlib import Path
+
+    settings = _settings(_root(ctx))
+    path = Path(journal) if journal else settings.erasure_journal
+    assert path is not None
+    if not path.exists():
+        raise ConfigError(env_name("erasure_journal"), f"{path} does not exist")
+    again, already = asyncio.run(_reapply(settings, path))
+    click.echo(json.dumps({"erased_again": again, "already_erased": already}))
+
+
+async def _reapply(settings: Settings, journal: Any) -> tuple[int, int]:
+    from vault.citizens.accounts import reapply_erasures
+    from vault.runtime import Runtime
+
+    runtime = Runtime(settings, prepare(settings))
+    await runtime.open(integrate=False)
+    try:
+        if runtime.vault is None:
+            raise DatabaseUnreachable(f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)")
+        return await reapply_erasures(runtime.vault, journal)
+    finally:
+        await runtime.close()
 
 
 def prepare_dirs_only(settings: Settings) -> None:

@@ -62,25 +62,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = 10
     log_integrator: bool = True
+    max_document_bytes: int = 20 * 1024 * 1024
+    erasure_journal: Path | None = None
+    password_concurrency: int = 2
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'vault.db').resolve()}"
         self.database_url = normalise_database_url(self.database_url)
-        if self.root_key_file is None:
-            self.root_key_file = self.data_dir / "root.key"
-        if self.log_key_file is None:
-            self.log_key_file = self.data_dir / "log.key"
+        self.root_key_file = self.root_key_file or self.data_dir / "root.key"
+        self.log_key_file = self.log_key_file or self.data_dir / "log.key"
+        self.erasure_journal = self.erasure_journal or self.data_dir / "erasures.jsonl"
         if self.root_key is not None:
             for item in self.root_key.split(","):
                 decode_root_key(item.strip().rpartition(":")[2], env_name("root_key"))
-        if not 0 < self.port < 65536:
-            raise ConfigError(env_name("port"), f"{self.port} is not a TCP port (1-65535)")
-        if not 1 <= self.workers <= 64:
-            raise ConfigError(env_name("workers"), f"{self.workers} is not between 1 and 64")
-        if not 1 <= self.db_pool_size <= 200:
-            raise ConfigError(env_name("db_pool_size"), f"{self.db_pool_size} is not between 1 and 200")
+        _check_ranges(self)
         if not self.issuer:
             self.issuer = f"http://{self.host}:{self.port}"
         self.issuer = _check_issuer(self.issuer)
@@ -131,6 +128,22 @@ def decode_root_key(value: str, setting: str) -> bytes:
     if len(key) != 32:
         raise ConfigError(setting, f"must be 32 bytes (base64), got {len(key)}")
     return key
+
+
+_RANGES = {
+    "port": (1, 65535),
+    "workers": (1, 64),
+    "db_pool_size": (1, 200),
+    "max_document_bytes": (1024, 1024**3),
+    "password_concurrency": (1, 64),
+}
+
+
+def _check_ranges(settings: Settings) -> None:
+    for field, (low, high) in _RANGES.items():
+        value = getattr(settings, field)
+        if not low <= value <= high:
+            raise ConfigError(env_name(field), f"{value} is not between {low} and {high}")
 
 
 def _check_issuer(issuer: str) -> str:

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
+from vault.citizens.accounts import AccountService
+from vault.citizens.vault import CitizenVault
+from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, ping, session_factory
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
@@ -40,6 +43,9 @@ class Runtime:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.keys_checked = False
         self.log: TransparencyLog | None = None
+        self.vault: CitizenVault | None = None
+        self.accounts: AccountService | None = None
+        self.hasher: PasswordHasher | None = None
         self._integrator: asyncio.Task[None] | None = None
 
     @property
@@ -56,12 +62,12 @@ class Runtime:
             raise RuntimeError("runtime is not open")
         return self._sessions
 
-    async def open(self) -> None:
+    async def open(self, *, integrate: bool = True) -> None:
         """Create the engine and try the start-up checks once; a wrong root key stops the start."""
         self._engine = create_engine(self.settings)
         self._sessions = session_factory(self._engine)
         await self.ready()
-        if self.settings.log_integrator:
+        if integrate and self.settings.log_integrator:
             self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
         log.info("vault started", ready=self.keys_checked)
 
@@ -85,6 +91,14 @@ class Runtime:
                     pseudonym_key = await service_secret(self.engine, self.keys.root, "log-pseudonym")
                     signer = Signer(self.settings.log_origin, self.keys.log_signing)
                     self.log = TransparencyLog(self.settings.log_origin, signer, pseudonym_key)
+                    self.vault = CitizenVault(
+                        self.sessions, self.keys.root, self.log, max_document_bytes=self.settings.max_document_bytes
+                    )
+                    lookup_key = await service_secret(self.engine, self.keys.root, "login-lookup")
+                    if self.hasher is None:
+                        self.hasher = PasswordHasher(max_concurrent=self.settings.password_concurrency)
+                    assert self.settings.erasure_journal is not None
+                    self.accounts = AccountService(self.vault, self.hasher, lookup_key, self.settings.erasure_journal)
                     self.keys_checked = True
         except RootKeyError:
             raise

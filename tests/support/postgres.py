@@ -66,6 +66,7 @@ class PostgresServer:
     datadir: Path
     port: int
     user: str | None
+    durable: bool = False
 
     def url(self, database: str) -> str:
         """SQLAlchemy URL for ``database`` on this server."""
@@ -112,7 +113,8 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start (or restart) the server on its port."""
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir} -c fsync=off -c max_connections=200"
+        sync = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on" if self.durable else "-c fsync=off"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir} {sync} -c max_connections=200"
         subprocess.run(
             [
                 str(self.bindir / "pg_ctl"),
@@ -134,8 +136,12 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server(bindir: Path) -> Iterator[PostgresServer]:
-    """Start a server in a new temp dir; stop it and remove the dir afterwards."""
+def postgres_server(bindir: Path, durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a server in a new temp dir; stop it and remove the dir afterwards.
+
+    The server runs with ``fsync=off`` (fast tests) unless ``durable``, which gives it durable commits
+    (``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, as in production) for benchmarks.
+    """
     user = _run_as()
     top = Path(tempfile.mkdtemp(prefix="vault-pg-"))
     datadir = top / "data"
@@ -159,7 +165,7 @@ def postgres_server(bindir: Path) -> Iterator[PostgresServer]:
         check=True,
         user=user,
     )
-    server = PostgresServer(bindir=bindir, datadir=datadir, port=free_port(), user=user)
+    server = PostgresServer(bindir=bindir, datadir=datadir, port=free_port(), user=user, durable=durable)
     server.start()
     try:
         yield server

@@ -9,9 +9,14 @@ from litestar import MediaType, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from vault.citizens.attributes import AttributeInvalid
+from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTaken, UnknownCitizen, UnknownRecord
+from vault.crypto.datakeys import KeyDestroyed
 from vault.transparency.log import BadProofRequest, LogUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
 
@@ -43,11 +48,36 @@ def _unavailable(_request: Request[Any, Any, Any], exc: Exception) -> Response[d
     return Response({"error": "temporarily unavailable", "status": 503}, status_code=503, media_type=MediaType.JSON)
 
 
+def _status(code: int, message: str | None = None) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
+    def handle(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+        body: dict[str, object] = {"error": message or str(exc), "status": code}
+        if isinstance(exc, AttributeInvalid):
+            body["field"] = exc.field
+        return Response(body, status_code=code, media_type=MediaType.JSON)
+
+    return handle
+
+
+def _document_rejected(request: Request[Any, Any, Any], exc: DocumentRejected) -> Response[Any]:
+    return _status(413 if exc.too_large else 415)(request, exc)
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    """The app's handler map: domain errors to HTTP statuses."""
+    """The app's handler map: domain errors to HTTP statuses.
+
+    Another citizen's ids answer exactly like missing ones (404, same body).
+    """
+    not_found = _status(404, "not found")
     return {
         HTTPException: _http_error,
         BadProofRequest: _bad_request,
+        AttributeInvalid: _status(422),
+        UnknownCitizen: not_found,
+        UnknownRecord: not_found,
+        KeyDestroyed: not_found,
+        DocumentRejected: _document_rejected,
+        LoginTaken: _status(409, "this login name is taken"),
+        InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
         Exception: _internal_error,
     }

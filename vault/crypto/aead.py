@@ -74,6 +74,8 @@ def seal_with_nonce(
     """:func:`seal` with a given nonce: for known-answer tests only. Never reuse a nonce."""
     if len(key) != KEY_BYTES:
         raise ValueError("key must be 32 bytes")
+    if not 0 <= key_version < 2**32:
+        raise ValueError("key version must fit in 32 bits")
     if len(nonce) != suite.nonce_bytes:
         raise ValueError(f"nonce must be {suite.nonce_bytes} bytes")
     header = _HEAD.pack(FORMAT_VERSION, suite, key_version)

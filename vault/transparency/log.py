@@ -24,7 +24,7 @@ from vault.transparency import merkle
 from vault.transparency.merkle import HASH_SIZE, CompactRange, leaf_hash
 from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
 from vault.transparency.receipts import Receipt, format_tlog_proof, promise_text
-from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment
+from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, pseudonym
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
 
@@ -53,13 +53,22 @@ class LoggedAccess:
     Only :meth:`TransparencyLog.append` creates one; decryption functions require it.
     """
 
-    __slots__ = ("commitment", "entry_id", "promise", "record", "salt")
+    __slots__ = ("commitment", "entry_id", "promise", "record", "salt", "subject")
 
     def __init__(
-        self, *, token: object, entry_id: int, commitment: bytes, salt: bytes, record: LogRecord, promise: str
+        self,
+        *,
+        token: object,
+        entry_id: int,
+        commitment: bytes,
+        salt: bytes,
+        record: LogRecord,
+        promise: str,
+        subject: str | None = None,
     ) -> None:
         if token is not _MINT:
             raise TypeError("LoggedAccess is created by TransparencyLog.append only")
+        self.subject = subject
         self.entry_id = entry_id
         self.commitment = commitment
         self.salt = salt
@@ -86,8 +95,14 @@ class TransparencyLog:
 
     # -- append -----------------------------------------------------------------------------
 
-    async def append(self, session: AsyncSession, record: LogRecord) -> LoggedAccess:
-        """Insert ``record`` in ``session``'s transaction; the caller commits before releasing data."""
+    async def append(self, session: AsyncSession, record: LogRecord, *, subject: str | None = None) -> LoggedAccess:
+        """Insert ``record`` in ``session``'s transaction; the caller commits before releasing data.
+
+        ``subject`` is the citizen id the record is about (its pseudonym must match); the returned
+        :class:`LoggedAccess` releases that citizen's key and no other.
+        """
+        if subject is not None and record.pseudonym != pseudonym(self.pseudonym_key, subject):
+            raise ValueError("record pseudonym does not belong to the subject")
         salt = secrets.token_bytes(SALT_BYTES)
         body = canonical(record)
         c = commitment(salt, body)
@@ -110,7 +125,9 @@ class TransparencyLog:
             raise LogUnavailable(f"log append failed: {type(exc).__name__}") from exc
         assert entry_id is not None
         promise = self.promise(c, now)
-        return LoggedAccess(token=_MINT, entry_id=entry_id, commitment=c, salt=salt, record=record, promise=promise)
+        return LoggedAccess(
+            token=_MINT, entry_id=entry_id, commitment=c, salt=salt, record=record, promise=promise, subject=subject
+        )
 
     def promise(self, commitment_: bytes, appended_at: datetime) -> str:
         """The signed promise for an entry (deterministic: Ed25519 over commitment and append time)."""

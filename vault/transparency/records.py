@@ -19,7 +19,7 @@ COMMITMENT_PREFIX = b"vault-log/v1\x00"
 SALT_BYTES = 32
 
 Actor = str  # an agency client id, "citizen" or "operator"
-Action = Literal["read", "grant", "revoke", "export", "erase", "denied", "view", "expire", "test"]
+Action = Literal["read", "write", "grant", "revoke", "export", "erase", "denied", "view", "expire", "register"]
 
 
 class LogRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=False):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import vault.transparency.tables  # noqa: F401  registers the log tables on Base.metadata
+import vault.citizens.tables
+import vault.crypto.datakeys
+import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata
 from vault.db.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,1 @@
+"""Citizen accounts, attributes and documents."""

@@ -1,0 +1,185 @@
+"""Citizen accounts: register, authenticate, erase.
+
+The login name is never stored in clear: ``login_hash`` (HMAC-SHA-256 under the ``login-lookup``
+service secret, of the NFC-normalised, case-folded name) finds the account, and the name itself is
+sealed under the citizen's own key for display. Unknown names and wrong passwords cost the same
+Argon2 work and raise the same :class:`InvalidCredentials`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import unicodedata
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
+from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
+from vault.citizens.vault import AccessReason
+from vault.crypto import aead
+from vault.crypto.datakeys import create_data_key, destroy_data_key
+from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vault.citizens.vault import CitizenVault
+    from vault.crypto.passwords import PasswordHasher
+
+MAX_LOGIN_LENGTH = 254
+
+
+def normalise_login(login: str) -> str:
+    """The form a login name is compared in: NFC, trimmed, case-folded; 3..254 characters, no controls."""
+    name = unicodedata.normalize("NFC", login).strip().casefold()
+    if not 3 <= len(name) <= MAX_LOGIN_LENGTH or any(unicodedata.category(c) == "Cc" for c in name):
+        raise ValueError(f"a login name has 3 to {MAX_LOGIN_LENGTH} characters and no control characters")
+    return name
+
+
+class AccountService:
+    """Accounts over a :class:`CitizenVault` (which holds the keys and the log)."""
+
+    def __init__(self, vault: CitizenVault, hasher: PasswordHasher, lookup_key: bytes, erasure_journal: Path) -> None:
+        self.vault = vault
+        self.hasher = hasher
+        self.lookup_key = lookup_key
+        self.erasure_journal = erasure_journal
+
+    def login_hash(self, login: str) -> bytes:
+        """The lookup hash of a login name."""
+        return hmac.new(self.lookup_key, normalise_login(login).encode(), hashlib.sha256).digest()
+
+    async def register(self, login: str, password: str) -> str:
+        """Create an account with its own data key; :class:`LoginTaken` if the name is in use."""
+        lookup = self.login_hash(login)
+        password_hash = await self.hasher.hash(password)
+        citizen_id = str(uuid.uuid4())
+        try:
+            async with self.vault.sessions.begin() as session:
+                session.add(
+                    Citizen(id=citizen_id, login_hash=lookup, password_hash=password_hash, created_at=datetime.now(UTC))
+                )
+                await session.flush()
+                await create_data_key(session, self.vault.root, citizen_id)
+        except IntegrityError:
+            raise LoginTaken(login) from None
+        await self._seal_login(citizen_id, login.strip())
+        return citizen_id
+
+    async def _seal_login(self, citizen_id: str, login: str) -> None:
+        reason = AccessReason(actor="citizen", action="register")
+        async with self.vault.sessions.begin() as session:
+            access, wrapped = await self.vault.log_access(session, citizen_id, reason, ("login_name",))
+        key = self.vault.release_key(wrapped, access)
+        sealed = aead.seal(
+            key.key, login.encode(), aead.Context(citizen_id, citizen_id, "login_name"), key_version=key.version
+        )
+        async with self.vault.sessions.begin() as session:
+            await session.execute(update(Citizen).where(Citizen.id == citizen_id).values(login_ct=sealed))
+
+    async def authenticate(self, login: str, password: str) -> str:
+        """The citizen id for a correct login; rehashes the password when the policy has risen."""
+        try:
+            lookup = self.login_hash(login)
+        except ValueError:
+            await self.hasher.dummy_verify(password)
+            raise InvalidCredentials from None
+        async with self.vault.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Citizen.id, Citizen.password_hash).where(
+                        Citizen.login_hash == lookup, Citizen.erased_at.is_(None)
+                    )
+                )
+            ).first()
+        if row is None or row.password_hash is None:
+            await self.hasher.dummy_verify(password)
+            raise InvalidCredentials
+        result = await self.hasher.verify(row.password_hash, password)
+        if not result.ok:
+            raise InvalidCredentials
+        if result.new_hash is not None:
+            async with self.vault.sessions.begin() as session:
+                await session.execute(update(Citizen).where(Citizen.id == row.id).values(password_hash=result.new_hash))
+        return str(row.id)
+
+    async def login_name(self, citizen_id: str) -> str:
+        """Decrypt the login name for display (logged like any other view)."""
+        async with self.vault.sessions.begin() as session:
+            await self.vault.require_citizen(session, citizen_id)
+            sealed = await session.scalar(select(Citizen.login_ct).where(Citizen.id == citizen_id))
+            access, wrapped = await self.vault.log_access(
+                session, citizen_id, AccessReason(actor="citizen", action="view"), ("login_name",)
+            )
+        key = self.vault.release_key(wrapped, access)
+        return aead.open(key.key, sealed or b"", aead.Context(citizen_id, citizen_id, "login_name")).decode()
+
+    async def erase(self, citizen_id: str, actor: str = "citizen") -> None:
+        """Crypto-shred the account: journal the intent, destroy the key, drop ciphertexts, keep a tombstone."""
+        async with self.vault.sessions() as session:
+            await self.vault.require_citizen(session, citizen_id)
+        self._journal(citizen_id)
+        async with self.vault.sessions.begin() as session:
+            await erase_in(session, citizen_id)
+            record = LogRecord(
+                pseudonym=pseudonym(self.vault.log.pseudonym_key, citizen_id),
+                actor=actor,
+                action="erase",
+                time=utc_now_iso(),
+            )
+            await self.vault.log.append(session, record)
+
+    def _journal(self, citizen_id: str) -> None:
+        line = json.dumps({"citizen": citizen_id, "erased_at": utc_now_iso()}) + "\n"
+        fd = os.open(self.erasure_journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
+    """Destroy one citizen's key and data in ``session``'s transaction; False if already erased."""
+    destroyed = await destroy_data_key(session, citizen_id)
+    doc_ids = select(StoredDocument.id).where(StoredDocument.citizen_id == citizen_id)
+    await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id.in_(doc_ids)))
+    await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))
+    await session.execute(delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id))
+    result = await session.execute(
+        update(Citizen)
+        .where(Citizen.id == citizen_id)
+        .values(login_hash=None, login_ct=None, password_hash=None, erased_at=datetime.now(UTC))
+    )
+    if not getattr(result, "rowcount", 0):
+        raise UnknownCitizen(citizen_id)
+    return destroyed
+
+
+async def reapply_erasures(vault: CitizenVault, journal: Path) -> tuple[int, int]:
+    """After restoring a backup: erase again every citizen in the journal. ``(re-erased, already erased)``."""
+    again = already = 0
+    for line in (await asyncio.to_thread(journal.read_text)).splitlines():
+        if not line.strip():
+            continue
+        citizen_id = json.loads(line)["citizen"]
+        async with vault.sessions.begin() as session:
+            try:
+                if await erase_in(session, citizen_id):
+                    again += 1
+                else:
+                    already += 1
+            except UnknownCitizen:
+                already += 1
+    return again, already

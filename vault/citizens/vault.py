@@ -1,0 +1,364 @@
+"""The citizen's data store: attributes and documents, sealed under the citizen's key.
+
+Every method that needs the citizen's key follows DESIGN.md §2: in one transaction it checks what
+must be checked (the optional ``guard``, e.g. a grant locked ``FOR SHARE``), appends the log entry
+and loads the *wrapped* key; only after that transaction has committed is the key unwrapped —
+against the :class:`~vault.transparency.log.LoggedAccess` — and anything decrypted or sealed. If the
+log cannot take the entry, the transaction fails and nothing is decrypted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import delete, func, select, update
+
+from vault.citizens.attributes import validate_attribute
+from vault.citizens.errors import DocumentRejected, UnknownCitizen, UnknownRecord
+from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
+from vault.crypto import aead
+from vault.crypto.datakeys import DataKey, KeyDestroyed, WrappedKey, load_wrapped_key, unwrap_data_key
+from vault.transparency.records import Action, LogRecord, pseudonym, utc_now_iso
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from vault.crypto.rootkey import RootKeyProvider
+    from vault.transparency.log import LoggedAccess, TransparencyLog
+
+Guard = Callable[["AsyncSession"], Awaitable[None]]
+
+CHUNK_BYTES = 64 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+CONTENT_TYPES = {"application/pdf": b"%PDF-", "image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+CHUNKS_PER_TRANSACTION = 16
+
+
+class AccessReason(msgspec.Struct, frozen=True):
+    """Who accesses a citizen's data and why: becomes the log record (with the fields touched)."""
+
+    actor: str
+    action: Action = "read"
+    service: str | None = None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    grant_id: str | None = None
+
+
+CITIZEN_VIEW = AccessReason(actor="citizen", action="view")
+CITIZEN_WRITE = AccessReason(actor="citizen", action="write")
+
+
+class AttributeValue(msgspec.Struct, frozen=True):
+    """A decrypted attribute with its provenance."""
+
+    value: Any
+    source: str
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """A document's metadata (no content, no name)."""
+
+    id: str
+    kind: str
+    content_type: str
+    size: int
+    created_at: datetime
+    source: str
+
+
+class CitizenVault:
+    """Attributes and documents of citizens; reads and writes are logged before any key is released."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        root: RootKeyProvider,
+        log: TransparencyLog,
+        *,
+        max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    ) -> None:
+        self.sessions = sessions
+        self.root = root
+        self.log = log
+        self.max_document_bytes = max_document_bytes
+
+    # -- the one path to a citizen's key ----------------------------------------------------
+
+    async def log_access(
+        self, session: AsyncSession, citizen_id: str, reason: AccessReason, fields: tuple[str, ...]
+    ) -> tuple[LoggedAccess, WrappedKey]:
+        """Append the log entry for this access and load the still-wrapped key, in ``session``'s transaction."""
+        record = LogRecord(
+            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            actor=reason.actor,
+            action=reason.action,
+            time=utc_now_iso(),
+            service=reason.service,
+            fields=fields,
+            purpose=reason.purpose,
+            legal_basis=reason.legal_basis,
+            grant_id=reason.grant_id,
+        )
+        access = await self.log.append(session, record, subject=citizen_id)
+        try:
+            wrapped = await load_wrapped_key(session, citizen_id)
+        except KeyDestroyed:
+            raise UnknownCitizen(citizen_id) from None
+        return access, wrapped
+
+    def release_key(self, wrapped: WrappedKey, access: LoggedAccess) -> DataKey:
+        """Unwrap the key; call only after the transaction of :meth:`log_access` has committed."""
+        return unwrap_data_key(self.root, wrapped, access)
+
+    @staticmethod
+    async def require_citizen(session: AsyncSession, citizen_id: str) -> None:
+        """:class:`UnknownCitizen` unless the citizen exists and is not erased."""
+        found = await session.scalar(select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None)))
+        if found is None:
+            raise UnknownCitizen(citizen_id)
+
+    # -- attributes -------------------------------------------------------------------------
+
+    async def read_attributes(
+        self,
+        citizen_id: str,
+        reason: AccessReason = CITIZEN_VIEW,
+        names: tuple[str, ...] | None = None,
+        guard: Guard | None = None,
+    ) -> dict[str, AttributeValue]:
+        """Decrypt the current attributes (all, or ``names``); logged as ``reason``."""
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id)
+            if guard is not None:
+                await guard(session)
+            query = select(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id, StoredAttribute.current)
+            if names is not None:
+                query = query.where(StoredAttribute.name.in_(names))
+            rows = (await session.execute(query.order_by(StoredAttribute.name))).scalars().all()
+            fields = tuple(r.name for r in rows) if rows else tuple(sorted(names or ()))
+            access, wrapped = await self.log_access(session, citizen_id, reason, fields)
+        key = self.release_key(wrapped, access)
+        out = {}
+        for row in rows:
+            plain = aead.open(key.key, row.ciphertext, aead.Context(citizen_id, row.id, row.name))
+            out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
+        return out
+
+    async def set_attribute(
+        self, citizen_id: str, name: str, value: object, *, source: str = "self", reason: AccessReason = CITIZEN_WRITE
+    ) -> AttributeValue:
+        """Validate, seal and store a new version of ``name``; :class:`AttributeInvalid` names the field."""
+        normalised = validate_attribute(name, value)
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id)
+            access, wrapped = await self.log_access(session, citizen_id, reason, (name,))
+        key = self.release_key(wrapped, access)
+        row_id = str(uuid.uuid4())
+        sealed = aead.seal(
+            key.key, msgspec.json.encode(normalised), aead.Context(citizen_id, row_id, name), key_version=key.version
+        )
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            latest = await session.scalar(
+                select(func.max(StoredAttribute.version)).where(
+                    StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name
+                )
+            )
+            await session.execute(
+                update(StoredAttribute)
+                .where(StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name)
+                .values(current=False)
+            )
+            version = (latest or 0) + 1
+            session.add(
+                StoredAttribute(
+                    id=row_id,
+                    citizen_id=citizen_id,
+                    name=name,
+                    version=version,
+                    current=True,
+                    ciphertext=sealed,
+                    source=source,
+                    updated_at=now,
+                )
+            )
+        return AttributeValue(normalised, source, now, version)
+
+    async def delete_attribute(self, citizen_id: str, name: str) -> None:
+        """Delete every version of ``name``; :class:`UnknownRecord` if there is none."""
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id)
+            result = await session.execute(
+                delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name)
+            )
+            if not getattr(result, "rowcount", 0):
+                raise UnknownRecord(name)
+
+    # -- documents --------------------------------------------------------------------------
+
+    async def put_document(
+        self,
+        citizen_id: str,
+        kind: str,
+        content_type: str,
+        filename: str,
+        content: AsyncIterable[bytes],
+        *,
+        source: str = "self",
+        reason: AccessReason = CITIZEN_WRITE,
+    ) -> DocumentInfo:
+        """Seal a document chunk by chunk (memory stays at one chunk); check type and size."""
+        magic = CONTENT_TYPES.get(content_type)
+        if magic is None:
+            raise DocumentRejected(f"content type {content_type!r} is not accepted ({', '.join(CONTENT_TYPES)})")
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id)
+            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{kind}",))
+        key = self.release_key(wrapped, access)
+        doc_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        name_ct = aead.seal(
+            key.key, filename.encode(), aead.Context(citizen_id, doc_id, "filename"), key_version=key.version
+        )
+        async with self.sessions.begin() as session:
+            session.add(
+                StoredDocument(
+                    id=doc_id,
+                    citizen_id=citizen_id,
+                    kind=kind,
+                    content_type=content_type,
+                    size=0,
+                    chunks=0,
+                    name_ct=name_ct,
+                    source=source,
+                    created_at=now,
+                    complete=False,
+                )
+            )
+        try:
+            size, count = await self._store_chunks(citizen_id, doc_id, key, magic, content)
+        except BaseException:
+            async with self.sessions.begin() as session:
+                await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == doc_id))
+                await session.execute(delete(StoredDocument).where(StoredDocument.id == doc_id))
+            raise
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(StoredDocument).where(StoredDocument.id == doc_id).values(size=size, chunks=count, complete=True)
+            )
+        return DocumentInfo(doc_id, kind, content_type, size, now, source)
+
+    async def _store_chunks(
+        self, citizen_id: str, doc_id: str, key: DataKey, magic: bytes, content: AsyncIterable[bytes]
+    ) -> tuple[int, int]:
+        size, index, buffer = 0, 0, bytearray()
+        pending: list[DocumentChunk] = []
+
+        async def flush(final: bool) -> None:
+            nonlocal index, buffer, pending
+            while len(buffer) >= CHUNK_BYTES or (final and (buffer or index == 0 or pending)):
+                piece = bytes(buffer[:CHUNK_BYTES])
+                del buffer[:CHUNK_BYTES]
+                last = final and not buffer
+                ctx = aead.Context(citizen_id, doc_id, _chunk_field(index, last=last))
+                pending.append(
+                    DocumentChunk(
+                        document_id=doc_id,
+                        idx=index,
+                        ciphertext=aead.seal(key.key, piece, ctx, key_version=key.version),
+                    )
+                )
+                index += 1
+                if len(pending) >= CHUNKS_PER_TRANSACTION or last:
+                    async with self.sessions.begin() as session:
+                        session.add_all(pending)
+                    pending = []
+                if last:
+                    return
+
+        head = bytearray()
+        async for part in content:
+            if len(head) < len(magic):
+                head += part[: len(magic) - len(head)]
+                if not magic.startswith(head):
+                    raise DocumentRejected("the content does not match its content type")
+            size += len(part)
+            if size > self.max_document_bytes:
+                raise DocumentRejected(f"documents may be at most {self.max_document_bytes} bytes", too_large=True)
+            buffer += part
+            await flush(final=False)
+        if bytes(head) != magic:
+            raise DocumentRejected("the content does not match its content type")
+        await flush(final=True)
+        return size, index
+
+    async def list_documents(self, citizen_id: str) -> list[DocumentInfo]:
+        """Metadata of the citizen's documents (nothing decrypted, so nothing logged)."""
+        async with self.sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(StoredDocument)
+                        .where(StoredDocument.citizen_id == citizen_id, StoredDocument.complete)
+                        .order_by(StoredDocument.created_at)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [DocumentInfo(r.id, r.kind, r.content_type, r.size, r.created_at, r.source) for r in rows]
+
+    async def read_document(
+        self, citizen_id: str, document_id: str, reason: AccessReason = CITIZEN_VIEW, guard: Guard | None = None
+    ) -> tuple[DocumentInfo, str, AsyncIterator[bytes]]:
+        """``(info, filename, chunks)``; the read is logged before the first byte is decrypted."""
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id)
+            doc = await session.scalar(
+                select(StoredDocument).where(
+                    StoredDocument.id == document_id, StoredDocument.citizen_id == citizen_id, StoredDocument.complete
+                )
+            )
+            if doc is None:
+                raise UnknownRecord(document_id)
+            if guard is not None:
+                await guard(session)
+            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{doc.kind}",))
+        key = self.release_key(wrapped, access)
+        name = aead.open(key.key, doc.name_ct, aead.Context(citizen_id, doc.id, "filename")).decode()
+        info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, doc.created_at, doc.source)
+        return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key)
+
+    async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
+        for start in range(0, count, CHUNKS_PER_TRANSACTION):
+            async with self.sessions() as session:
+                rows = (
+                    await session.execute(
+                        select(DocumentChunk.idx, DocumentChunk.ciphertext)
+                        .where(
+                            DocumentChunk.document_id == doc_id,
+                            DocumentChunk.idx >= start,
+                            DocumentChunk.idx < start + CHUNKS_PER_TRANSACTION,
+                        )
+                        .order_by(DocumentChunk.idx)
+                    )
+                ).all()
+            expected = list(range(start, min(count, start + CHUNKS_PER_TRANSACTION)))
+            if [r.idx for r in rows] != expected:
+                raise aead.InvalidCiphertext
+            for row in rows:
+                field = _chunk_field(row.idx, last=row.idx == count - 1)
+                yield aead.open(key.key, row.ciphertext, aead.Context(citizen_id, doc_id, field))
+
+
+def _chunk_field(index: int, *, last: bool) -> str:
+    return f"chunk:{index}:final" if last else f"chunk:{index}"

@@ -1,0 +1,121 @@
+"""Root key rotation: add a version, re-wrap every data key and service secret, retire the old one.
+
+Resumable and idempotent: each batch re-wraps in its own transaction, so ``vault keys rotate-root``
+can be killed at any moment and run again to finish. Data ciphertexts are never touched — only the
+wrapped keys change. Order of steps, each safe to repeat:
+
+1. With a single version in the key file, add a new one (atomic file rewrite).
+2. Record the new version's check value in the database (if not yet there).
+3. Re-wrap, in batches, every key wrapped under an older version.
+4. Mark the older versions retired in the database, then drop them from the key file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+
+from vault.bootstrap import record_root_versions
+from vault.crypto.datakeys import CitizenKey
+from vault.crypto.wrap import unwrap, wrap
+from vault.db.models import RootKeyVersion, WrappedSecret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from vault.crypto.rootkey import FileRootKey
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """What a run did."""
+
+    new_version: int
+    rewrapped: int
+    retired: tuple[int, ...]
+
+
+async def pending_count(engine: AsyncEngine, current: int) -> int:
+    """Keys still wrapped under a version older than ``current``."""
+    async with engine.connect() as conn:
+        keys = await conn.scalar(
+            select(func.count())
+            .select_from(CitizenKey)
+            .where(CitizenKey.root_version < current, CitizenKey.wrapped.is_not(None))
+        )
+        secrets = await conn.scalar(
+            select(func.count()).select_from(WrappedSecret).where(WrappedSecret.root_version < current)
+        )
+    return int(keys or 0) + int(secrets or 0)
+
+
+async def rotate_root(
+    engine: AsyncEngine, root: FileRootKey, progress: Callable[[int, int], None] | None = None
+) -> RotationResult:
+    """Run (or resume) a rotation to completion; ``progress(done, total)`` after each batch."""
+    if len(root.versions()) == 1:
+        root.add_version()
+    current = root.version
+    async with engine.begin() as conn:
+        known = set((await conn.execute(select(RootKeyVersion.version))).scalars())
+        if current not in known:
+            await record_root_versions(conn, root, {current: root.key(current)})
+    total = await pending_count(engine, current)
+    done = 0
+    while batch := await _rewrap_batch(engine, root, current):
+        done += batch
+        if progress is not None:
+            progress(done, total)
+    old = tuple(sorted(v for v in root.versions() if v != current))
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(RootKeyVersion)
+            .where(RootKeyVersion.version.in_(old), RootKeyVersion.retired_at.is_(None))
+            .values(retired_at=datetime.now(UTC))
+        )
+    for version in old:
+        root.retire(version)
+    return RotationResult(current, done, old)
+
+
+async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) -> int:
+    new_key = root.key(current)
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(CitizenKey.citizen_id, CitizenKey.root_version, CitizenKey.wrapped)
+                .where(CitizenKey.root_version < current, CitizenKey.wrapped.is_not(None))
+                .limit(BATCH)
+            )
+        ).all()
+        for row in rows:
+            dek = unwrap(root.key(row.root_version), bytes(row.wrapped))
+            await conn.execute(
+                update(CitizenKey)
+                .where(CitizenKey.citizen_id == row.citizen_id, CitizenKey.root_version == row.root_version)
+                .values(wrapped=wrap(new_key, dek), root_version=current)
+            )
+        if rows:
+            return len(rows)
+        secrets = (
+            await conn.execute(
+                select(WrappedSecret.name, WrappedSecret.root_version, WrappedSecret.wrapped).where(
+                    WrappedSecret.root_version < current
+                )
+            )
+        ).all()
+        for row in secrets:
+            value = unwrap(root.key(row.root_version), bytes(row.wrapped))
+            await conn.execute(
+                update(WrappedSecret)
+                .where(WrappedSecret.name == row.name)
+                .values(wrapped=wrap(new_key, value), root_version=current)
+            )
+        return len(secrets)
