@@ -111,7 +111,10 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
                 "finish the rotation with `vault keys rotate-root`",
             )
         if not matches(key, row.check_value):
-            raise RootKeyError(root.setting, "is not the root key this database was created with")
+            hint = ""
+            if getattr(root, "created", False):
+                hint = " (the key file was missing and a new key was generated: restore the original from backup)"
+            raise RootKeyError(root.setting, "is not the root key this database was created with" + hint)
     for version, row in stored.items():
         if row.retired_at is None and version not in root.versions():
             raise RootKeyError(root.setting, f"root key version {version} is still in use but missing")

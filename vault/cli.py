@@ -71,6 +71,9 @@ def serve(
     keys = prepare(settings)
     asyncio.run(_start_checks(settings, keys, migrate_first=not no_migrate))
     if demo:
+        from vault.demo import seed_demo
+
+        asyncio.run(seed_demo(settings, keys))
         click.echo(_demo_banner(settings), err=True)
     _run_server(settings)
 
@@ -132,17 +135,20 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _demo_banner(settings: Settings) -> str:
+    from vault.demo import DEMO_LOGIN, DEMO_PASSWORD
+
     base = settings.issuer
     return "\n".join(
         [
             "",
             "Bürgertresor demo is starting",
             f"  data dir:        {settings.data_dir.resolve()}",
-            f"  health:          {base}/healthz   readiness: {base}/readyz",
-            f"  metrics:         {base}/metrics",
-            f"  API schema:      {base}/schema/openapi.json  (browse: {base}/schema/swagger)",
-            "  Demo citizen, agency and service are seeded once those parts of the product exist",
-            "  (see README.md, 'What works today'). Stop with Ctrl-C.",
+            f"  health:          {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
+            f"  API schema:      {base}/schema/swagger",
+            f"  log:             {base}/log/checkpoint   (verify: vault log verify --url {base})",
+            f"  demo citizen:    {DEMO_LOGIN} / {DEMO_PASSWORD}  (attributes and a document, sealed)",
+            "  The citizen pages, the agency and its service arrive with the coming issues (README.md).",
+            "  Stop with Ctrl-C.",
             "",
         ]
     )

@@ -110,3 +110,17 @@ def test_wrong_root_key_stops_serve(tmp_path: Path, database_url: str) -> None:
     r = vault_cmd("serve", env={**env, "VAULT_ROOT_KEY": KEY_B}, cwd=tmp_path)
     assert_one_line_error(r, "VAULT_ROOT_KEY")
     assert "not the root key" in r.stderr
+
+
+def test_missing_root_key_after_first_start_stops_serve(tmp_path: Path, database_url: str) -> None:
+    data = tmp_path / "var"
+    env = {"VAULT_DATA_DIR": str(data), "VAULT_DATABASE_URL": database_url}
+    from tests.support.server import serve
+
+    with serve(tmp_path, env):
+        pass
+    (data / "root.key").unlink()
+    r = vault_cmd("serve", env=env, cwd=tmp_path)
+    assert_one_line_error(r, "VAULT_ROOT_KEY_FILE")
+    assert "the key file was missing" in r.stderr
+    assert "restore the original from backup" in r.stderr

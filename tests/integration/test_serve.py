@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import stat
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -26,6 +27,10 @@ def test_first_start_creates_private_data_dir_and_keys_then_serves(tmp_path: Pat
         assert httpx.get(vault.base_url + "/schema/openapi.json").json()["info"]["title"] == "Bürgertresor"
         metrics = httpx.get(vault.base_url + "/metrics").text
         assert 'path="/healthz"' in metrics
+        deadline = time.monotonic() + 10  # --demo seeded a citizen: its writes are in the log
+        while (cp := httpx.get(vault.base_url + "/log/checkpoint")).status_code != 200 or cp.text.split("\n")[1] == "0":
+            assert time.monotonic() < deadline, "the demo citizen's log entries were not integrated"
+            time.sleep(0.1)
         assert "vault_request_duration_seconds_bucket" in metrics
         vault.process.send_signal(signal.SIGTERM)
         assert vault.process.wait(timeout=20) == 0

@@ -118,9 +118,11 @@ class FileRootKey(RootKeyProvider):
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
+        self.created = False
         try:
             if create and not path.exists():
                 create_key_file(path, ROOT_KEY_BYTES)
+                self.created = True
             read_key_file(path, None)
             self._versions = parse_versions(path.read_text(encoding="ascii"), self.setting)
         except KeyFileError as exc:
