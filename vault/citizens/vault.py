@@ -261,6 +261,7 @@ class CitizenVault:
         self, citizen_id: str, doc_id: str, key: DataKey, magic: bytes, content: AsyncIterable[bytes]
     ) -> tuple[int, int]:
         size, index, buffer = 0, 0, bytearray()
+        cipher = aead.Cipher(key.key)
         pending: list[DocumentChunk] = []
 
         async def flush(final: bool) -> None:
@@ -270,13 +271,8 @@ class CitizenVault:
                 del buffer[:CHUNK_BYTES]
                 last = final and not buffer
                 ctx = aead.Context(citizen_id, doc_id, _chunk_field(index, last=last))
-                pending.append(
-                    DocumentChunk(
-                        document_id=doc_id,
-                        idx=index,
-                        ciphertext=aead.seal(key.key, piece, ctx, key_version=key.version),
-                    )
-                )
+                sealed = cipher.seal_large(piece, ctx, key_version=key.version)
+                pending.append(DocumentChunk(document_id=doc_id, idx=index, ciphertext=sealed))
                 index += 1
                 if len(pending) >= CHUNKS_PER_TRANSACTION or last:
                     async with self.sessions.begin() as session:
@@ -339,6 +335,7 @@ class CitizenVault:
         return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key)
 
     async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
+        cipher = aead.Cipher(key.key)
         for start in range(0, count, CHUNKS_PER_TRANSACTION):
             async with self.sessions() as session:
                 rows = (
@@ -357,7 +354,7 @@ class CitizenVault:
                 raise aead.InvalidCiphertext
             for row in rows:
                 field = _chunk_field(row.idx, last=row.idx == count - 1)
-                yield aead.open(key.key, row.ciphertext, aead.Context(citizen_id, doc_id, field))
+                yield cipher.open(row.ciphertext, aead.Context(citizen_id, doc_id, field))
 
 
 def _chunk_field(index: int, *, last: bool) -> str:

@@ -56,18 +56,25 @@ async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monk
     await vault.set_attribute(cid, "family_name", "Geheim")
     doc = await vault.put_document(cid, "k", "application/pdf", "a.pdf", _pdf())
     calls: dict[str, int] = {"unwrap": 0, "open": 0}
-    real_unwrap, real_open = datakeys.unwrap, aead.open
+    real_unwrap, real_open = datakeys.unwrap, aead.Cipher.open
 
     def counting_unwrap(*args: Any) -> bytes:
         calls["unwrap"] += 1
         return real_unwrap(*args)
 
-    def counting_open(*args: Any) -> bytes:
+    def counting_open(self: aead.Cipher, *args: Any) -> bytes:
         calls["open"] += 1
-        return real_open(*args)
+        return real_open(self, *args)
 
     monkeypatch.setattr(datakeys, "unwrap", counting_unwrap)
-    monkeypatch.setattr(aead, "open", counting_open)
+    monkeypatch.setattr(aead.Cipher, "open", counting_open)
+    # Control: with the log working, the spies do see keys unwrapped and data decrypted.
+    await vault.read_attributes(cid)
+    _, _, chunks = await vault.read_document(cid, doc.id)
+    assert [c async for c in chunks]
+    assert calls["unwrap"] >= 2
+    assert calls["open"] >= 2
+    calls.update(unwrap=0, open=0)
     await _break_the_log(runtime)
     reads = [
         lambda: vault.read_attributes(cid),
