@@ -1,11 +1,13 @@
-"""Transparency log benchmark: integrated appends/s and append→checkpoint latency, then proof latency.
+"""Transparency log benchmark: integrated appends/s, append→checkpoint latency, integrator capacity, proofs.
 
     .venv/bin/python -m bench.log [--quick] [--out results.json]
 
-Runs everything in one process, on SQLite (temp files) and on a throwaway PostgreSQL server started
-with durable commits (``fsync=on``, ``synchronous_commit=on``), and prints a Markdown report on
-stdout; progress goes to stderr. Appends are compared with a ``SELECT 1`` baseline measured on the
-same server in the same run. See :mod:`bench.log.appends` and :mod:`bench.log.proofs` for method.
+Runs on SQLite (temp files) and on a throwaway PostgreSQL server started with durable commits
+(``tests.support.postgres.postgres_server(bindir, durable=True)``: ``fsync``, ``synchronous_commit``
+and ``full_page_writes`` on), and prints a Markdown report on stdout; progress goes to stderr.
+Appends are compared with a ``SELECT 1`` baseline measured on the same server in the same run; on
+PostgreSQL they are also run with the writers in 2 client processes. See :mod:`bench.log.appends`,
+:mod:`bench.log.capacity` and :mod:`bench.log.proofs` for method.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import gc
 import json
 import os
 import platform
+import secrets
 import shlex
 import sqlite3
 import sys
@@ -29,16 +32,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from bench.log.appends import run_appends, run_baseline
+from bench.log.capacity import backlog_rows, run_capacity
 from bench.log.deployment import Backend
 from bench.log.proofs import bench_proofs, build_tree, check_loader
 from bench.log.report import render
-from bench.log.server import SERVER_OPTIONS, durable_postgres
-from tests.support.postgres import find_bindir
+from tests.support.postgres import find_bindir, postgres_server
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
 
-PG_SETTINGS = ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers", "max_connections", "wal_level")
+PG_SETTINGS = (
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "wal_sync_method",
+    "shared_buffers",
+    "max_connections",
+    "wal_level",
+)
 
 
 def progress(message: str) -> None:
@@ -56,12 +67,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds per append run (default 10, --quick 3)")
     parser.add_argument("--writers", type=_ints, default=[8, 32], help="concurrent writers, comma-separated")
     parser.add_argument("--per-tx", type=_ints, default=[1, 10], help="entries per append transaction")
+    parser.add_argument(
+        "--processes", type=_ints, default=[1, 2], help="client processes for the writers (PostgreSQL; SQLite: 1)"
+    )
+    parser.add_argument("--backlog-postgresql", type=int, help="capacity backlog (default 200000, --quick 50000)")
+    parser.add_argument("--backlog-sqlite", type=int, help="capacity backlog (default 100000, --quick 20000)")
+    parser.add_argument("--batches", type=_ints, default=[5000, 20000], help="integrate() max_batch for the capacity")
     parser.add_argument("--sizes", type=_ints, help="proof tree sizes (default 1e5,1e6,1e7; --quick 1e5,1e6)")
     parser.add_argument("--sqlite-max-size", type=int, default=10**7, help="largest proof tree to load into SQLite")
     parser.add_argument("--calls", type=int, default=2000, help="proof calls per kind and size")
     parser.add_argument("--verify", type=int, default=500, help="proofs verified per kind and size")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--skip-proofs", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
@@ -70,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.duration = 3.0 if args.quick else 10.0
     if args.sizes is None:
         args.sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
+    if args.backlog_postgresql is None:
+        args.backlog_postgresql = 50_000 if args.quick else 200_000
+    if args.backlog_sqlite is None:
+        args.backlog_sqlite = 20_000 if args.quick else 100_000
     return args
 
 
@@ -109,23 +131,49 @@ def _environment() -> dict[str, str]:
     }
 
 
-async def run(args: argparse.Namespace, backends: list[Backend], data: dict[str, Any]) -> None:
-    if not args.skip_appends:
-        for backend in backends:
+async def run_appends_all(args: argparse.Namespace, backends: list[Backend], data: dict[str, Any]) -> None:
+    for backend in backends:
+        for processes in args.processes if backend.name == "postgresql" else [1]:
             for writers in args.writers:
-                progress(f"baseline SELECT 1: {backend.name}, K={writers}")
-                base = await run_baseline(backend, writers, args.duration)
+                where = f"{backend.name}, K={writers}, {processes} client process{'es' if processes > 1 else ''}"
+                progress(f"baseline SELECT 1: {where}")
+                base = await run_baseline(backend, writers, args.duration, processes)
                 data["baselines"].append(base.as_dict())
                 progress(f"  {base.per_s:,.0f}/s")
                 for per_tx in args.per_tx:
-                    progress(f"appends: {backend.name}, K={writers}, {per_tx}/tx, {args.duration:g} s")
-                    result = await run_appends(backend, writers, per_tx, args.duration)
+                    progress(f"appends: {where}, {per_tx}/tx, {args.duration:g} s")
+                    result = await run_appends(backend, writers, per_tx, args.duration, processes)
                     data["appends"].append(result.as_dict())
                     progress(
                         f"  committed {result.committed_per_s:,.0f}/s, integrated {result.integrated_per_s:,.0f}/s, "
                         f"p50 {result.latency_p50_ms:,.0f} ms, p99 {result.latency_p99_ms:,.0f} ms, "
                         f"drain {result.drain_s:.1f} s, errors {result.errors}"
                     )
+
+
+async def run_capacity_all(args: argparse.Namespace, backends: list[Backend], data: dict[str, Any]) -> None:
+    sizes = {b.name: args.backlog_postgresql if b.name == "postgresql" else args.backlog_sqlite for b in backends}
+    if not sizes:
+        return
+    t0 = time.perf_counter()
+    rows = backlog_rows(secrets.token_bytes(32), max(sizes.values()))
+    progress(f"integrator capacity: {len(rows):,} pending entries generated in {time.perf_counter() - t0:.1f} s")
+    for backend in backends:
+        for batch in args.batches:
+            progress(f"integrator capacity: {backend.name}, backlog {sizes[backend.name]:,}, max_batch {batch:,}")
+            result = await run_capacity(backend, rows[: sizes[backend.name]], batch, progress)
+            data["capacity"].append(result.as_dict())
+            mean_ms = 1000 * result.mean_pass_s
+            progress(f"  {result.per_s:,.0f} entries/s, {result.passes} passes, mean pass {mean_ms:,.0f} ms")
+    del rows
+    gc.collect()
+
+
+async def run(args: argparse.Namespace, backends: list[Backend], data: dict[str, Any]) -> None:
+    if not args.skip_appends:
+        await run_appends_all(args, backends, data)
+    if not args.skip_capacity:
+        await run_capacity_all(args, backends, data)
     if not args.skip_proofs:
         for backend in backends:
             data["notes"].append("Bulk loader check: " + await check_loader(backend))
@@ -154,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": [],
         "baselines": [],
         "appends": [],
+        "capacity": [],
         "proofs": [],
     }
     started = time.perf_counter()
@@ -167,11 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             if bindir is None:
                 data["notes"].append("PostgreSQL skipped: no initdb/pg_ctl found (set VAULT_TEST_PG_BINDIR).")
             else:
-                server = stack.enter_context(durable_postgres(bindir))
+                server = stack.enter_context(postgres_server(bindir, durable=True))
                 data["environment"].update(asyncio.run(_pg_environment(server)))
                 data["notes"].append(
-                    "PostgreSQL: a throwaway server (initdb in /tmp, same disk as the SQLite files) started with "
-                    f"`{' '.join(SERVER_OPTIONS)}`; everything else default. Client and server share the 2 cores."
+                    "PostgreSQL: a throwaway server (`tests.support.postgres.postgres_server(bindir, durable=True)`: "
+                    "initdb in /tmp, same disk as the SQLite files) with durable commits: fsync, synchronous_commit "
+                    "and full_page_writes on (see PostgreSQL settings above), max_connections=200, everything else "
+                    f"default. Client and server share the {os.cpu_count()} cores."
                 )
                 backends.append(Backend("postgresql", tmp, server))
         asyncio.run(run(args, backends, data))

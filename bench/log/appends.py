@@ -7,20 +7,28 @@ pending) and notes the time each pass returned (its checkpoint is signed and com
 the tree size it reached. After ``duration`` seconds the writers stop; the integrator drains the
 backlog. Afterwards every entry's ``leaf_index`` is read once: an entry is in the checkpoint of the
 first pass whose size exceeds its index, which gives its append→checkpoint latency.
+
+With ``processes`` > 1 the writers run in that many spawned OS processes (K/processes tasks each,
+each process with its own engine), while the integrator stays in this process: that shows how far the
+append rate is bound by one Python client process. Commit and pass times are ``time.perf_counter()``,
+which on Linux is ``CLOCK_MONOTONIC`` and so comparable across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import multiprocessing
+import os
+import queue
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 
-from bench.log.deployment import deploy
+from bench.log.deployment import deploy, reopen
 from bench.log.measure import CpuMeter, StatementTimer, percentile
 from vault.db.engine import create_engine, session_factory
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 
 IDLE_SLEEP_S = 0.05
 DRAIN_TIMEOUT_S = 120.0
+CLIENT_START_TIMEOUT_S = 120.0
+CLIENT_DONE_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -43,6 +53,7 @@ class AppendResult:
     writers: int
     per_tx: int
     duration_s: float
+    processes: int
     committed: int
     committed_per_s: float
     transactions_per_s: float
@@ -82,6 +93,7 @@ class BaselineResult:
     cpu_bench_process_cores: float
     cpu_server_cores: float
     cpu_foreign_cores: float
+    processes: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -157,24 +169,38 @@ async def _integrator(dep: Deployment, integrator_engine: Any, shared: _Shared) 
             await asyncio.sleep(IDLE_SLEEP_S)
 
 
-async def run_appends(backend: Backend, writers: int, per_tx: int, duration: float) -> AppendResult:
-    """One timed run on a fresh database."""
+async def run_appends(backend: Backend, writers: int, per_tx: int, duration: float, processes: int = 1) -> AppendResult:
+    """One timed run on a fresh database; the writers run in ``processes`` OS processes."""
     dep = await deploy(backend, pool_size=min(100, writers + 4))
     integrator_engine = create_engine(dep.settings)
     timer = StatementTimer().attach(integrator_engine)
     pseudonyms = _pseudonyms(dep.log)
+    clients = None
     try:
         # Warm both engines' pools (connections, prepared statements) outside the timed window.
         await dep.log.integrate(integrator_engine)
-        await _warm(dep, writers)
+        if processes > 1:
+            clients = await Clients.start(dep, processes, writers, "append", per_tx, pseudonyms)
+        else:
+            await _warm(dep, writers)
         timer.reset()
         meter = CpuMeter(backend.server.datadir if backend.server is not None else None)
         meter.start()
         start = time.perf_counter()
         shared = _Shared(deadline=start + duration)
         integ = asyncio.create_task(_integrator(dep, integrator_engine, shared))
-        await asyncio.gather(*(_writer(dep, shared, per_tx, pseudonyms) for _ in range(writers)))
+        if clients is not None:
+            reports = await clients.run(shared.deadline)
+            for report in reports:
+                shared.commit_ids += report["commit_ids"]
+                shared.commit_times += report["commit_times"]
+                shared.transactions += report["transactions"]
+                shared.errors += report["errors"]
+        else:
+            await asyncio.gather(*(_writer(dep, shared, per_tx, pseudonyms) for _ in range(writers)))
         cpu = meter.stop()
+        if clients is not None:
+            cpu = replace(cpu, self_cores=cpu.self_cores + sum(r["cpu_s"] for r in reports) / cpu.wall_s)
         writers_done = time.perf_counter()
         total = len(shared.commit_ids)
         while time.perf_counter() - writers_done < DRAIN_TIMEOUT_S:
@@ -191,8 +217,11 @@ async def run_appends(backend: Backend, writers: int, per_tx: int, duration: flo
                 await conn.execute(select(LogEntry.id, LogEntry.leaf_index).where(LogEntry.leaf_index.is_not(None)))
             ).all()
         index_of = {int(r.id): int(r.leaf_index) for r in rows}
-        return _summarise(shared, index_of, backend.name, writers, per_tx, duration, drain, timer, cpu)
+        result = _summarise(shared, index_of, backend.name, writers, per_tx, duration, drain, timer, cpu)
+        return replace(result, processes=processes)
     finally:
+        if clients is not None:
+            clients.close()
         await integrator_engine.dispose()
         await dep.dispose()
 
@@ -237,6 +266,7 @@ def _summarise(
         writers=writers,
         per_tx=per_tx,
         duration_s=duration,
+        processes=1,
         committed=len(shared.commit_ids),
         committed_per_s=committed_in_window / duration,
         transactions_per_s=shared.transactions / duration,
@@ -261,32 +291,215 @@ def _summarise(
     )
 
 
-async def run_baseline(backend: Backend, writers: int, duration: float) -> BaselineResult:
-    """``SELECT 1`` round trips, each in its own session transaction, from ``writers`` tasks."""
+async def run_baseline(backend: Backend, writers: int, duration: float, processes: int = 1) -> BaselineResult:
+    """``SELECT 1`` round trips, each in its own session transaction, from ``writers`` tasks in ``processes``."""
     dep = await deploy(backend, pool_size=min(100, writers + 4))
-    sessions = session_factory(dep.engine)
-    count = errors = 0
+    clients = None
     try:
-        await _warm(dep, writers)
+        if processes > 1:
+            clients = await Clients.start(dep, processes, writers, "select1", 0, [])
+        else:
+            await _warm(dep, writers)
         meter = CpuMeter(backend.server.datadir if backend.server is not None else None)
         meter.start()
         deadline = time.perf_counter() + duration
-
-        async def loop() -> None:
-            nonlocal count, errors
-            while time.perf_counter() < deadline:
-                try:
-                    async with sessions.begin() as session:
-                        await session.execute(text("SELECT 1"))
-                except Exception:  # noqa: BLE001
-                    errors += 1
-                    continue
-                count += 1
-
-        await asyncio.gather(*(loop() for _ in range(writers)))
+        if clients is not None:
+            reports = await clients.run(deadline)
+            count, errors = sum(r["count"] for r in reports), sum(r["errors"] for r in reports)
+        else:
+            count, errors = await _select1(dep, writers, deadline)
         cpu = meter.stop()
+        if clients is not None:
+            cpu = replace(cpu, self_cores=cpu.self_cores + sum(r["cpu_s"] for r in reports) / cpu.wall_s)
     finally:
+        if clients is not None:
+            clients.close()
         await dep.dispose()
     return BaselineResult(
-        backend.name, writers, duration, count / duration, errors, cpu.self_cores, cpu.server_cores, cpu.foreign_cores
+        backend.name,
+        writers,
+        duration,
+        count / duration,
+        errors,
+        cpu.self_cores,
+        cpu.server_cores,
+        cpu.foreign_cores,
+        processes,
     )
+
+
+async def _select1(dep: Deployment, writers: int, deadline: float) -> tuple[int, int]:
+    """``writers`` tasks loop ``SELECT 1`` in a session transaction until ``deadline``; ``(count, errors)``."""
+    sessions = session_factory(dep.engine)
+    count = errors = 0
+
+    async def loop() -> None:
+        nonlocal count, errors
+        while time.perf_counter() < deadline:
+            try:
+                async with sessions.begin() as session:
+                    await session.execute(text("SELECT 1"))
+            except Exception:  # noqa: BLE001
+                errors += 1
+                continue
+            count += 1
+
+    await asyncio.gather(*(loop() for _ in range(writers)))
+    return count, errors
+
+
+class Clients:
+    """Writer processes (``spawn``): each reopens the deployment with its own engine and K/processes tasks.
+
+    Protocol: each child warms its pool and reports ready; :meth:`run` publishes the deadline and
+    releases them together, then collects one report per child (commit ids and times, counts, the
+    child's own CPU seconds over the window). The children keep their connections open until
+    :meth:`close`, so the server backends serving them are still there when the CPU meter stops.
+    """
+
+    def __init__(self, procs: list[Any], ready: Any, go: Any, done: Any, deadline: Any, results: Any) -> None:
+        self._procs, self._ready, self._go, self._done = procs, ready, go, done
+        self._deadline, self._results = deadline, results
+
+    @classmethod
+    async def start(
+        cls, dep: Deployment, processes: int, writers: int, mode: str, per_tx: int, pseudonyms: list[str]
+    ) -> Clients:
+        """Spawn ``processes`` clients sharing ``writers`` tasks and wait until all are warm."""
+        ctx = multiprocessing.get_context("spawn")
+        ready, results, go, done, deadline = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
+        shares = [writers // processes + (1 if i < writers % processes else 0) for i in range(processes)]
+        settings = dep.settings
+        procs = [
+            ctx.Process(
+                target=_client_process,
+                args=(
+                    str(settings.data_dir),
+                    settings.database_url,
+                    min(100, share + 4),
+                    mode,
+                    share,
+                    per_tx,
+                    pseudonyms,
+                    ready,
+                    go,
+                    done,
+                    deadline,
+                    results,
+                ),
+                daemon=True,
+            )
+            for share in shares
+        ]
+        clients = cls(procs, ready, go, done, deadline, results)
+        for proc in procs:
+            proc.start()
+        try:
+            for _ in procs:
+                try:
+                    status = await asyncio.to_thread(ready.get, True, CLIENT_START_TIMEOUT_S)
+                except queue.Empty:
+                    raise RuntimeError("a client process did not start") from None
+                if status != "ready":
+                    raise RuntimeError(f"client process failed to start: {status}")
+        except BaseException:
+            clients.close()
+            raise
+        return clients
+
+    async def run(self, deadline: float) -> list[dict[str, Any]]:
+        """Release the clients until ``deadline`` (``time.perf_counter()``) and return their reports."""
+        self._deadline.value = deadline
+        self._go.set()
+        reports = []
+        timeout = max(0.0, deadline - time.perf_counter()) + CLIENT_START_TIMEOUT_S
+        for _ in self._procs:
+            try:
+                report = await asyncio.to_thread(self._results.get, True, timeout)
+            except queue.Empty:
+                raise RuntimeError("a client process did not report") from None
+            if "error" in report:
+                raise RuntimeError(f"client process failed: {report['error']}")
+            reports.append(report)
+        return reports
+
+    def close(self) -> None:
+        """Let the clients disconnect and exit; join them (killing any that hang)."""
+        self._done.set()
+        for proc in self._procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+def _client_process(
+    data_dir: str,
+    database_url: str,
+    pool_size: int,
+    mode: str,
+    writers: int,
+    per_tx: int,
+    pseudonyms: list[str],
+    ready: Any,
+    go: Any,
+    done: Any,
+    deadline: Any,
+    results: Any,
+) -> None:
+    """Entry point of a spawned client process."""
+    asyncio.run(
+        _client_main(
+            data_dir, database_url, pool_size, mode, writers, per_tx, pseudonyms, ready, go, done, deadline, results
+        )
+    )
+
+
+async def _client_main(
+    data_dir: str,
+    database_url: str,
+    pool_size: int,
+    mode: str,
+    writers: int,
+    per_tx: int,
+    pseudonyms: list[str],
+    ready: Any,
+    go: Any,
+    done: Any,
+    deadline: Any,
+    results: Any,
+) -> None:
+    started = False
+    try:
+        dep = await reopen(data_dir, database_url, pool_size)
+        try:
+            await _warm(dep, writers)
+            ready.put("ready")
+            started = True
+            await asyncio.to_thread(go.wait)
+            t0 = os.times()
+            shared = _Shared(deadline=deadline.value)
+            report: dict[str, Any]
+            if mode == "append":
+                await asyncio.gather(*(_writer(dep, shared, per_tx, pseudonyms) for _ in range(writers)))
+                report = {
+                    "commit_ids": shared.commit_ids,
+                    "commit_times": shared.commit_times,
+                    "transactions": shared.transactions,
+                    "errors": shared.errors,
+                }
+            else:
+                count, errors = await _select1(dep, writers, shared.deadline)
+                report = {"count": count, "errors": errors}
+            t1 = os.times()
+            report["cpu_s"] = (t1.user + t1.system) - (t0.user + t0.system)
+            results.put(report)
+            await asyncio.to_thread(done.wait, CLIENT_DONE_TIMEOUT_S)
+        finally:
+            await dep.dispose()
+    except Exception as exc:  # noqa: BLE001  reported to the parent, which raises
+        message = f"{type(exc).__name__}: {exc}"
+        if started:
+            results.put({"error": message})
+        else:
+            ready.put(message)

@@ -55,10 +55,20 @@ class Deployment:
 async def deploy(backend: Backend, pool_size: int = 10) -> Deployment:
     """Create a database, migrate it, create keys and build the :class:`TransparencyLog` like ``vault serve``."""
     data_dir = backend.tmp / f"var-{next(_counter)}"
-    settings = load_settings({}, data_dir=str(data_dir), database_url=backend.fresh_url(), db_pool_size=pool_size)
+    return await _open(str(data_dir), backend.fresh_url(), pool_size, migrate=True)
+
+
+async def reopen(data_dir: str, database_url: str, pool_size: int) -> Deployment:
+    """The same deployment from another process: its keys from ``data_dir``, a new engine on its database."""
+    return await _open(data_dir, database_url, pool_size, migrate=False)
+
+
+async def _open(data_dir: str, database_url: str, pool_size: int, *, migrate: bool) -> Deployment:
+    settings = load_settings({}, data_dir=data_dir, database_url=database_url, db_pool_size=pool_size)
     keys = prepare(settings)
     engine = create_engine(settings)
-    await upgrade(engine)
+    if migrate:
+        await upgrade(engine)
     pseudonym_key = await service_secret(engine, keys.root, "log-pseudonym")
     signer = Signer(settings.log_origin, keys.log_signing)
     return Deployment(settings, engine, TransparencyLog(settings.log_origin, signer, pseudonym_key))

@@ -262,7 +262,7 @@ async def check_loader(backend: Backend) -> str:
             async with sessions.begin() as session:
                 for i in range(batch):
                     record = LogRecord(
-                        pseudonym=pseudonym(key, f"c{i}"), actor="bench", action="test", time=utc_now_iso()
+                        pseudonym=pseudonym(key, f"c{i}"), actor="bench", action="read", time=utc_now_iso()
                     )
                     await dep.log.append(session, record)
             while True:  # passes of at most 700 entries, so tiles grow across uneven boundaries

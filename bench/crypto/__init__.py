@@ -1,0 +1,1 @@
+"""Crypto benchmark: our AEAD, chunked documents, key wrapping, Argon2id (``python -m bench.crypto``)."""
