@@ -34,7 +34,6 @@ from cryptography.hazmat.backends.openssl.backend import backend as openssl_back
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nacl import bindings
 
-from bench.crypto import candidate
 from bench.crypto.report import render
 from bench.crypto.timing import Timing, interleaved, ratio
 from bench.log.measure import CpuMeter
@@ -135,7 +134,6 @@ def bench_values(args: argparse.Namespace) -> dict[str, Any]:
         "AESGCM object reused": loop(lambda: aes.encrypt(urandom(12), value, None)),
         "AESGCM(key) per call": loop(lambda: AESGCM(key).encrypt(urandom(12), value, None)),
         "nacl XChaCha20-Poly1305": loop(lambda: xc_encrypt(value, None, urandom(24), key)),
-        "sketch A256GCM": loop(lambda: candidate.seal(aes, value, ctx, 1)),
     }
     ours_gcm = aead.seal(key, value, ctx, key_version=1, suite=gcm)
     ours_xc = aead.seal(key, value, ctx, key_version=1, suite=xc)
@@ -148,10 +146,7 @@ def bench_values(args: argparse.Namespace) -> dict[str, Any]:
         "AESGCM object reused": loop(lambda: aes.decrypt(nonce12, direct_gcm, None)),
         "AESGCM(key) per call": loop(lambda: AESGCM(key).decrypt(nonce12, direct_gcm, None)),
         "nacl XChaCha20-Poly1305": loop(lambda: xc_decrypt(direct_xc, None, nonce24, key)),
-        "sketch A256GCM": loop(lambda: candidate.open_(aes, ours_gcm, ctx)),
     }
-    assert aead.open(key, bytes(candidate.seal(aes, value, ctx, 1)), ctx) == value
-    assert candidate.open_(aes, ours_gcm, ctx) == value
     parts = {
         "os.urandom(12)": loop(lambda: urandom(12)),
         "Context.encode()": loop(ctx.encode),
@@ -174,9 +169,8 @@ def bench_values(args: argparse.Namespace) -> dict[str, Any]:
             ("A256GCM", "AESGCM(key) per call"),
             ("XC20P", "nacl XChaCha20-Poly1305"),
             ("XC20P", "AESGCM object reused"),
-            ("sketch A256GCM", "AESGCM object reused"),
         ):
-            ours = t[suite if suite.startswith("sketch") else f"ours {suite}"]
+            ours = t[f"ours {suite}"]
             rows.append(
                 {
                     "op": op,
@@ -219,8 +213,27 @@ def steady_heap() -> str:
     return "glibc mallopt M_TRIM_THRESHOLD = 1 GiB, M_MMAP_THRESHOLD = 32 MiB (freed memory stays in the heap)"
 
 
+def _streaming_seal(pairs: list[tuple[bytes, str]], seal_one: Callable[[bytes, str], object]) -> Callable[[], None]:
+    def run() -> None:
+        pending = []
+        for piece, field in pairs:
+            pending.append(seal_one(piece, field))
+            if len(pending) >= CHUNKS_PER_TRANSACTION:
+                pending = []  # _store_chunks hands them to the database here
+
+    return run
+
+
+def _streaming_open(fields: list[str], open_one: Callable[[Any, str], object], sealed: list[Any]) -> Callable[[], None]:
+    def run() -> None:
+        for ct, field in zip(sealed, fields, strict=True):
+            open_one(ct, field)  # _chunks yields the plaintext to the response here
+
+    return run
+
+
 def bench_documents(args: argparse.Namespace) -> dict[str, Any]:
-    """A 20 MiB document in 64 KiB chunks, sealed and opened like CitizenVault does, against AESGCM directly.
+    """A 20 MiB document in CHUNK_BYTES chunks, sealed and opened like CitizenVault does, against AESGCM directly.
 
     Every contender streams: seal keeps at most ``CHUNKS_PER_TRANSACTION`` ciphertexts (then drops them, where
     ``_store_chunks`` writes them to the database), open drops each plaintext (where ``_chunks`` yields it to the
@@ -235,52 +248,39 @@ def bench_documents(args: argparse.Namespace) -> dict[str, Any]:
     aes, urandom, ctx = AESGCM(key), os.urandom, aead.Context
     xc_encrypt = bindings.crypto_aead_xchacha20poly1305_ietf_encrypt
     xc_decrypt = bindings.crypto_aead_xchacha20poly1305_ietf_decrypt
-    gcm, xc = aead.Suite.A256GCM, aead.Suite.XC20P
+    xc = aead.Suite.XC20P
 
     def stream_seal(seal_one: Callable[[bytes, str], object]) -> Callable[[], None]:
-        def run() -> None:
-            pending = []
-            for piece, field in pairs:
-                pending.append(seal_one(piece, field))
-                if len(pending) >= CHUNKS_PER_TRANSACTION:
-                    pending = []  # _store_chunks hands them to the database here
-
-        return run
+        return _streaming_seal(pairs, seal_one)
 
     def stream_open(open_one: Callable[[Any, str], object], sealed: list[Any]) -> Callable[[], None]:
-        def run() -> None:
-            for ct, field in zip(sealed, fields, strict=True):
-                open_one(ct, field)  # _chunks yields the plaintext to the response here
+        return _streaming_open(fields, open_one, sealed)
 
-        return run
+    cipher = aead.Cipher(key)  # what CitizenVault does: one Cipher per document
 
-    def ours(suite: aead.Suite) -> Callable[[bytes, str], bytes]:
-        return lambda piece, field: aead.seal(key, piece, ctx(citizen, doc, field), key_version=1, suite=suite)
+    def ours_gcm(piece: bytes, field: str) -> bytes:
+        return cipher.seal_large(piece, ctx(citizen, doc, field), key_version=1)
+
+    def ours_xc(piece: bytes, field: str) -> bytes:
+        return cipher.seal(piece, ctx(citizen, doc, field), key_version=1, suite=xc)
 
     def ours_open(ct: bytes, field: str) -> bytes:
-        return aead.open(key, ct, ctx(citizen, doc, field))
+        return cipher.open(ct, ctx(citizen, doc, field))
 
-    sealed_gcm = [ours(gcm)(p, f) for p, f in pairs]
-    sealed_xc = [ours(xc)(p, f) for p, f in pairs]
+    sealed_gcm = [ours_gcm(p, f) for p, f in pairs]
+    sealed_xc = [ours_xc(p, f) for p, f in pairs]
     direct = [(n, aes.encrypt(n, p, None)) for n, p in ((urandom(12), p) for p in chunks)]
     direct_xc = [(n, xc_encrypt(p, None, n, key)) for n, p in ((urandom(24), p) for p in chunks)]
     whole_nonce = urandom(12)
     whole = aes.encrypt(whole_nonce, data, None)
     assert b"".join(ours_open(ct, f) for ct, f in zip(sealed_gcm, fields, strict=True)) == data
     assert b"".join(ours_open(ct, f) for ct, f in zip(sealed_xc, fields, strict=True)) == data
-    sketched = [bytes(candidate.seal(aes, p, ctx(citizen, doc, f), 1)) for p, f in pairs]
-    assert b"".join(ours_open(ct, f) for ct, f in zip(sketched, fields, strict=True)) == data
-    assert (
-        b"".join(candidate.open_(aes, ct, ctx(citizen, doc, f)) for ct, f in zip(sealed_gcm, fields, strict=True))
-        == data
-    )
     seal = {
-        "ours A256GCM": stream_seal(ours(gcm)),
+        "ours A256GCM": stream_seal(ours_gcm),
         "AESGCM per chunk": stream_seal(lambda p, _f: aes.encrypt(urandom(12), p, None)),
         "AESGCM whole document": lambda: aes.encrypt(urandom(12), data, None),
-        "ours XC20P": stream_seal(ours(xc)),
+        "ours XC20P": stream_seal(ours_xc),
         "nacl XChaCha20-Poly1305 per chunk": stream_seal(lambda p, _f: xc_encrypt(p, None, urandom(24), key)),
-        "sketch A256GCM": stream_seal(lambda p, f: candidate.seal(aes, p, ctx(citizen, doc, f), 1)),
         "copy of each chunk": stream_seal(lambda p, _f: p + b"\0"),
     }
     open_ = {
@@ -291,7 +291,6 @@ def bench_documents(args: argparse.Namespace) -> dict[str, Any]:
         "nacl XChaCha20-Poly1305 per chunk": stream_open(
             lambda nc, _f: bytes(xc_decrypt(nc[1], None, nc[0], key)), direct_xc
         ),
-        "sketch A256GCM": stream_open(lambda ct, f: candidate.open_(aes, ct, ctx(citizen, doc, f)), sealed_gcm),
     }
     meter = CpuMeter()
     meter.start()
@@ -307,7 +306,6 @@ def bench_documents(args: argparse.Namespace) -> dict[str, Any]:
             ("ours A256GCM", "AESGCM whole document"),
             ("ours XC20P", "nacl XChaCha20-Poly1305 per chunk"),
             ("ours XC20P", "AESGCM per chunk"),
-            ("sketch A256GCM", "AESGCM per chunk"),
         ):
             rows.append(
                 {
