@@ -11,10 +11,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 
 from vault import __version__
+from vault.api.citizen import CitizenApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
+from vault.api.pages import Pages
+from vault.api.security import security_headers
 from vault.bootstrap import prepare
 from vault.config import load_settings
 from vault.logs import configure_logging
@@ -43,13 +46,15 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
         app_name="vault", prefix="vault", group_path=True, exclude_unhandled_paths=True, exclude=["/metrics"]
     )
     app = Litestar(
-        route_handlers=[HealthController, MetricsController, LogController],
+        route_handlers=[HealthController, MetricsController, LogController, CitizenApi, Pages],
         middleware=[prometheus.middleware],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         openapi_config=OpenAPIConfig(title="Bürgertresor", version=__version__, path="/schema"),
         logging_config=None,
+        after_request=security_headers,
+        request_max_body_size=settings.max_document_bytes + 1024 * 1024,
     )
     # Outermost, like Litestar's own CORS and OpenTelemetry wrappers: sees 404/405 too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)

@@ -14,6 +14,7 @@ import structlog
 
 from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.citizens.accounts import AccountService
+from vault.citizens.sessions import SessionService
 from vault.citizens.vault import CitizenVault
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
@@ -46,6 +47,7 @@ class Runtime:
         self.vault: CitizenVault | None = None
         self.accounts: AccountService | None = None
         self.hasher: PasswordHasher | None = None
+        self.session_service: SessionService | None = None
         self._integrator: asyncio.Task[None] | None = None
 
     @property
@@ -99,6 +101,7 @@ class Runtime:
                         self.hasher = PasswordHasher(max_concurrent=self.settings.password_concurrency)
                     assert self.settings.erasure_journal is not None
                     self.accounts = AccountService(self.vault, self.hasher, lookup_key, self.settings.erasure_journal)
+                    self.session_service = SessionService(self.sessions)
                     self.keys_checked = True
         except RootKeyError:
             raise

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
+from vault.citizens.sessions import SessionRow
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
 from vault.citizens.vault import AccessReason
 from vault.crypto import aead
@@ -153,6 +154,11 @@ class AccountService:
 async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
     """Destroy one citizen's key and data in ``session``'s transaction; False if already erased."""
     destroyed = await destroy_data_key(session, citizen_id)
+    await session.execute(
+        update(SessionRow)
+        .where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )
     doc_ids = select(StoredDocument.id).where(StoredDocument.citizen_id == citizen_id)
     await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id.in_(doc_ids)))
     await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))

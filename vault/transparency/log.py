@@ -239,6 +239,17 @@ class TransparencyLog:
         )
         return [bytes(r[0]) for r in rows]
 
+    async def entries_for(
+        self, conn: AsyncConnection, pseudonym_: str, *, limit: int = 100, before_id: int | None = None
+    ) -> list[Any]:
+        """A citizen's entries, newest first: id, leaf index, commitment, salt, record bytes, time."""
+        query = select(
+            LogEntry.id, LogEntry.leaf_index, LogEntry.commitment, LogEntry.salt, LogEntry.record, LogEntry.created_at
+        ).where(LogEntry.pseudonym == pseudonym_)
+        if before_id is not None:
+            query = query.where(LogEntry.id < before_id)
+        return list((await conn.execute(query.order_by(LogEntry.id.desc()).limit(limit))).all())
+
     async def tile(self, conn: AsyncConnection, level: int, index: int) -> bytes | None:
         """The stored hashes of one tile (full or partial), or ``None``."""
         return await conn.scalar(select(LogTile.hashes).where(LogTile.level == level, LogTile.idx == index))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import vault.citizens.sessions
 import vault.citizens.tables
 import vault.crypto.datakeys
 import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata

@@ -1,0 +1,256 @@
+"""The citizen's JSON API (DESIGN.md §8): same session cookie as the pages; unsafe methods need ``X-CSRF-Token``.
+
+Every read of the citizen's own data goes through :class:`~vault.citizens.vault.CitizenVault`, so
+it is logged like any other access and shows up in ``/api/v1/me/history``.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, MultipartBody, Parameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from vault.api.auth import expired_session_cookie, runtime_of, signed_in
+from vault.citizens.sessions import SignedIn
+from vault.transparency.merkle import ProofError, leaf_hash, verify_inclusion
+from vault.transparency.records import decode_record, pseudonym
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from litestar.datastructures import UploadFile
+
+    from vault.runtime import Runtime
+
+
+Me = NamedDependency[SignedIn]
+
+
+class AttributeOut(msgspec.Struct):
+    """One attribute as the citizen sees it."""
+
+    value: Any
+    source: str
+    updated_at: datetime
+    version: int
+
+
+class AttributesOut(msgspec.Struct):
+    """All current attributes."""
+
+    attributes: dict[str, AttributeOut]
+
+
+class AttributeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /api/v1/me/attributes/{name}`` body."""
+
+    value: Any
+
+
+class DocumentOut(msgspec.Struct):
+    """A document's metadata."""
+
+    id: str
+    kind: str
+    content_type: str
+    size: int
+    created_at: datetime
+    source: str
+
+
+class DocumentsOut(msgspec.Struct):
+    """The citizen's documents."""
+
+    documents: list[DocumentOut]
+
+
+class HistoryEntry(msgspec.Struct):
+    """One log entry about the citizen, with what opens and proves it."""
+
+    id: int
+    time: str
+    actor: str
+    action: str
+    fields: list[str]
+    service: str | None
+    purpose: str | None
+    legal_basis: str | None
+    grant_id: str | None
+    commitment: str
+    salt: str
+    leaf_index: int | None
+    verified: bool
+
+
+class HistoryOut(msgspec.Struct):
+    """A page of history, newest first, with the checkpoint it was verified against."""
+
+    entries: list[HistoryEntry]
+    checkpoint: str | None
+    next_before: int | None
+
+
+class CsrfOut(msgspec.Struct):
+    """The session's CSRF token."""
+
+    csrf_token: str
+
+
+def _services(request: Request[Any, Any, Any]) -> Runtime:
+    runtime = runtime_of(request)
+    if runtime.vault is None or runtime.accounts is None or runtime.log is None:
+        from vault.transparency.log import LogUnavailable
+
+        raise LogUnavailable("vault not ready")
+    return runtime
+
+
+class CitizenApi(Controller):
+    """``/api/v1/me/*``."""
+
+    path = "/api/v1/me"
+    tags = ["citizen"]  # noqa: RUF012
+    dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+
+    @get("/csrf", summary="The session's CSRF token", cache=False)
+    async def csrf(self, me: Me) -> CsrfOut:
+        """Send it as ``X-CSRF-Token`` with every unsafe request."""
+        return CsrfOut(me.csrf_token)
+
+    @get("/attributes", summary="Your attributes (logged as your own view)")
+    async def attributes(self, request: Request[Any, Any, Any], me: Me) -> AttributesOut:
+        """Decrypt and return the current attributes."""
+        vault = _services(request).vault
+        assert vault is not None
+        got = await vault.read_attributes(me.citizen_id)
+        return AttributesOut({k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in got.items()})
+
+    @put("/attributes/{name:str}", summary="Set an attribute (422 names the invalid field)")
+    async def set_attribute(
+        self, request: Request[Any, Any, Any], me: Me, name: FromPath[str], data: JSONBody[AttributeIn]
+    ) -> AttributeOut:
+        """Validate, seal and store a new version."""
+        vault = _services(request).vault
+        assert vault is not None
+        stored = await vault.set_attribute(me.citizen_id, name, data.value)
+        return AttributeOut(stored.value, stored.source, stored.updated_at, stored.version)
+
+    @delete("/attributes/{name:str}", summary="Delete an attribute and its versions", status_code=HTTP_204_NO_CONTENT)
+    async def delete_attribute(self, request: Request[Any, Any, Any], me: Me, name: FromPath[str]) -> None:
+        """404 if there is none."""
+        vault = _services(request).vault
+        assert vault is not None
+        await vault.delete_attribute(me.citizen_id, name)
+
+    @get("/documents", summary="Your documents (metadata only)")
+    async def documents(self, request: Request[Any, Any, Any], me: Me) -> DocumentsOut:
+        """List without decrypting anything."""
+        vault = _services(request).vault
+        assert vault is not None
+        docs = await vault.list_documents(me.citizen_id)
+        return DocumentsOut([DocumentOut(d.id, d.kind, d.content_type, d.size, d.created_at, d.source) for d in docs])
+
+    @post("/documents", summary="Upload a document (multipart: kind, file)", status_code=HTTP_201_CREATED)
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        data: MultipartBody[dict[str, Any]],
+    ) -> DocumentOut:
+        """Sealed chunk by chunk; 413 when too large, 415 for a type that is not accepted."""
+        vault = _services(request).vault
+        assert vault is not None
+        upload: UploadFile | None = data.get("file")
+        kind = data.get("kind")
+        if upload is None or not hasattr(upload, "read") or not isinstance(kind, str) or not 0 < len(kind) <= 64:
+            from vault.citizens.attributes import AttributeInvalid
+
+            raise AttributeInvalid(
+                "file" if upload is None else "kind", "a file and a kind (1-64 characters) are required"
+            )
+
+        async def content() -> AsyncIterator[bytes]:
+            while part := await upload.read(256 * 1024):
+                yield part
+
+        info = await vault.put_document(
+            me.citizen_id, kind, upload.content_type, upload.filename or "document", content()
+        )
+        return DocumentOut(info.id, info.kind, info.content_type, info.size, info.created_at, info.source)
+
+    @get("/documents/{document_id:str}", summary="Download a document (logged as your own view)")
+    async def download(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> Stream:
+        """Decrypted chunk by chunk; another citizen's id answers 404."""
+        vault = _services(request).vault
+        assert vault is not None
+        info, name, chunks = await vault.read_document(me.citizen_id, document_id)
+        safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:100] or "document"
+        return Stream(
+            chunks,
+            media_type=info.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{safe}"', "Cache-Control": "no-store"},
+        )
+
+    @get("/history", summary="Every log entry about you, verified against the latest checkpoint")
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        before: Annotated[int | None, Parameter(ge=1, required=False)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> HistoryOut:
+        """Newest first; ``next_before`` pages further back."""
+        runtime = _services(request)
+        log = runtime.log
+        assert log is not None
+        key = pseudonym(log.pseudonym_key, me.citizen_id)
+        async with runtime.engine.connect() as conn:
+            rows = await log.entries_for(conn, key, limit=limit, before_id=before)
+            latest = await log.latest_checkpoint(conn)
+            entries = []
+            for row in rows:
+                verified = False
+                if latest is not None and row.leaf_index is not None and row.leaf_index < latest[0]:
+                    proof = await log.inclusion_proof(conn, row.leaf_index, latest[0])
+                    try:
+                        verify_inclusion(leaf_hash(bytes(row.commitment)), row.leaf_index, latest[0], proof, latest[1])
+                        verified = True
+                    except ProofError:
+                        verified = False
+                record = decode_record(bytes(row.record))
+                entries.append(
+                    HistoryEntry(
+                        id=row.id,
+                        time=record.time,
+                        actor=record.actor,
+                        action=record.action,
+                        fields=list(record.fields),
+                        service=record.service,
+                        purpose=record.purpose,
+                        legal_basis=record.legal_basis,
+                        grant_id=record.grant_id,
+                        commitment=base64.b64encode(bytes(row.commitment)).decode(),
+                        salt=base64.b64encode(bytes(row.salt)).decode(),
+                        leaf_index=row.leaf_index,
+                        verified=verified,
+                    )
+                )
+        next_before = rows[-1].id if len(rows) == limit else None
+        return HistoryOut(entries, latest[2] if latest else None, next_before)
+
+    @delete("/", summary="Erase your account (crypto-shredding)", status_code=HTTP_204_NO_CONTENT)
+    async def erase(self, request: Request[Any, Any, Any], me: Me) -> Response[None]:
+        """The key is destroyed, every session ends, signing in again fails."""
+        runtime = _services(request)
+        assert runtime.accounts is not None
+        assert runtime.session_service is not None
+        await runtime.accounts.erase(me.citizen_id)
+        await runtime.session_service.end_all(me.citizen_id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[expired_session_cookie()])

@@ -1,0 +1,165 @@
+"""Citizen pages: register, sign in, sign out, start page. Server-rendered, no JavaScript.
+
+Form names are the contract of DESIGN.md §8 (``username``, ``password``, ``password_confirm``).
+Every form carries a CSRF token: before sign-in a double-submit token (cookie and hidden field),
+afterwards the session's token. A new session (new token) is issued on every sign-in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from vault.api.auth import (
+    FORM_CSRF_COOKIE,
+    SESSION_COOKIE,
+    expired_session_cookie,
+    form_csrf_cookie,
+    new_form_token,
+    runtime_of,
+    session_cookie,
+)
+from vault.citizens.errors import InvalidCredentials, LoginTaken
+from vault.citizens.sessions import csrf_matches
+
+if TYPE_CHECKING:
+    from vault.runtime import Runtime
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+TEXT_HTML = "text/html; charset=utf-8"
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def render(template: str, status: int = 200, cookies: list[Any] | None = None, **context: Any) -> Response[str]:
+    """Render a page; personal pages are never cached."""
+    html = _templates.get_template(template).render(**context)
+    return Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies or [])
+
+
+def _form_page(
+    template: str, title: str, status: int = 200, error: str | None = None, username: str = ""
+) -> Response[str]:
+    token = new_form_token()
+    return render(
+        template, status, [form_csrf_cookie(token)], title=title, csrf_token=token, error=error, username=username
+    )
+
+
+def _form_csrf_ok(request: Request[Any, Any, Any], data: dict[str, str]) -> bool:
+    return csrf_matches(request.cookies.get(FORM_CSRF_COOKIE, "") or "\x00", data.get("csrf_token"))
+
+
+def _ready(request: Request[Any, Any, Any]) -> Runtime:
+    runtime = runtime_of(request)
+    if runtime.accounts is None or runtime.session_service is None:
+        from vault.transparency.log import LogUnavailable
+
+        raise LogUnavailable("vault not ready")
+    return runtime
+
+
+async def _signed_in_redirect(runtime: Runtime, citizen_id: str) -> Response[Any]:
+    assert runtime.session_service is not None
+    token, _ = await runtime.session_service.start(citizen_id, "basic")
+    return Redirect("/", status_code=303, cookies=[session_cookie(token), form_csrf_cookie("")])
+
+
+class Pages(Controller):
+    """``/``, ``/register``, ``/login``, ``/logout``."""
+
+    include_in_schema = False
+
+    @get("/register")
+    async def register_page(self) -> Response[str]:
+        """The registration form."""
+        return _form_page("register.html", "Konto anlegen")
+
+    @post("/register")
+    async def register(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        """Create the account and sign in; errors re-render the form with a message."""
+        if not _form_csrf_ok(request, data):
+            return _form_page("register.html", "Konto anlegen", 403, "Sitzung abgelaufen, bitte erneut senden.")
+        username, password = data.get("username", ""), data.get("password", "")
+        if password != data.get("password_confirm"):
+            return _form_page("register.html", "Konto anlegen", 422, "Die Passwörter stimmen nicht überein.", username)
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            return _form_page(
+                "register.html",
+                "Konto anlegen",
+                422,
+                f"Das Passwort braucht {MIN_PASSWORD} bis {MAX_PASSWORD} Zeichen.",
+                username,
+            )
+        runtime = _ready(request)
+        assert runtime.accounts is not None
+        try:
+            citizen_id = await runtime.accounts.register(username, password)
+        except LoginTaken:
+            return _form_page("register.html", "Konto anlegen", 409, "Dieser Anmeldename ist vergeben.", username)
+        except ValueError:
+            return _form_page(
+                "register.html", "Konto anlegen", 422, "Der Anmeldename braucht 3 bis 254 Zeichen.", username
+            )
+        return await _signed_in_redirect(runtime, citizen_id)
+
+    @get("/login")
+    async def login_page(self) -> Response[str]:
+        """The sign-in form."""
+        return _form_page("login.html", "Anmelden")
+
+    @post("/login")
+    async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        """Sign in with a fresh session; wrong name and wrong password answer alike."""
+        if not _form_csrf_ok(request, data):
+            return _form_page("login.html", "Anmelden", 403, "Sitzung abgelaufen, bitte erneut senden.")
+        runtime = _ready(request)
+        assert runtime.accounts is not None
+        try:
+            citizen_id = await runtime.accounts.authenticate(data.get("username", ""), data.get("password", ""))
+        except (InvalidCredentials, ValueError):
+            return _form_page(
+                "login.html", "Anmelden", 401, "Anmeldename oder Passwort ist falsch.", data.get("username", "")
+            )
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            assert runtime.session_service is not None
+            await runtime.session_service.end(old)
+        return await _signed_in_redirect(runtime, citizen_id)
+
+    @post("/logout")
+    async def logout(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        """End this session (needs the session's CSRF token)."""
+        runtime = _ready(request)
+        assert runtime.session_service is not None
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = await runtime.session_service.resolve(token)
+        if session is None or not csrf_matches(session.csrf_token, data.get("csrf_token")):
+            return Response("Forbidden", status_code=403, media_type="text/plain")
+        await runtime.session_service.end(token)
+        return Redirect("/login", status_code=303, cookies=[expired_session_cookie()])
+
+    @get("/")
+    async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Start page when signed in, else the sign-in page."""
+        runtime = _ready(request)
+        assert runtime.session_service is not None
+        session = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+        if session is None:
+            return Redirect("/login", status_code=303)
+        return render(
+            "home.html", title="Übersicht", assurance=session.assurance, csrf_token=session.csrf_token, error=None
+        )

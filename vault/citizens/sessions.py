@@ -1,0 +1,156 @@
+"""Server-side sign-in sessions.
+
+The browser holds only a random token (cookie ``__Host-vault``); the database holds its SHA-256,
+the citizen, the assurance level, the CSRF token and the times. A session ends after
+``IDLE`` without use or ``ABSOLUTE`` after sign-in, whichever comes first, or when the citizen signs
+out (here or from another session).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vault.db.models import Base
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=12)
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class SessionRow(Base):
+    """A sign-in. Stores the SHA-256 of the session token, never the token itself."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizens.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    assurance: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A live session as the HTTP layer sees it."""
+
+    citizen_id: str
+    csrf_token: str
+    assurance: str
+    session_id: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def session_id(token_hash: bytes) -> str:
+    """A stable, non-secret id for listing sessions (first 16 hex digits of the token hash)."""
+    return token_hash.hex()[:16]
+
+
+class SessionService:
+    """Create, resolve and end sessions."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def start(self, citizen_id: str, assurance: str = "basic", *, now: datetime | None = None) -> tuple[str, str]:
+        """A new session (a fresh token on every sign-in); returns ``(token, csrf_token)``."""
+        now = now or datetime.now(UTC)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        async with self.sessions.begin() as db:
+            db.add(
+                SessionRow(
+                    token_hash=_hash(token),
+                    citizen_id=citizen_id,
+                    csrf_token=csrf,
+                    assurance=assurance,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+        return token, csrf
+
+    async def resolve(self, token: str, *, now: datetime | None = None) -> SignedIn | None:
+        """The live session for ``token``, or ``None`` (unknown, ended, idle or too old)."""
+        if not token or len(token) > 100:
+            return None
+        now = now or datetime.now(UTC)
+        digest = _hash(token)
+        async with self.sessions.begin() as db:
+            row = await db.scalar(select(SessionRow).where(SessionRow.token_hash == digest))
+            if row is None or row.ended_at is not None:
+                return None
+            created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+            if now - seen > IDLE or now - created > ABSOLUTE:
+                row.ended_at = now
+                return None
+            if now - seen > TOUCH_EVERY:
+                row.last_seen_at = seen = now
+            return SignedIn(row.citizen_id, row.csrf_token, row.assurance, session_id(digest), created, seen)
+
+    async def end(self, token: str) -> None:
+        """Sign out this session."""
+        async with self.sessions.begin() as db:
+            await db.execute(
+                update(SessionRow)
+                .where(SessionRow.token_hash == _hash(token), SessionRow.ended_at.is_(None))
+                .values(ended_at=datetime.now(UTC))
+            )
+
+    async def end_all(self, citizen_id: str, *, except_token: str | None = None) -> int:
+        """Sign out every session of the citizen (but ``except_token``); returns how many ended."""
+        query = update(SessionRow).where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))
+        if except_token is not None:
+            query = query.where(SessionRow.token_hash != _hash(except_token))
+        async with self.sessions.begin() as db:
+            result = await db.execute(query.values(ended_at=datetime.now(UTC)))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def active(self, citizen_id: str, *, now: datetime | None = None) -> list[SignedIn]:
+        """The citizen's live sessions, newest first."""
+        now = now or datetime.now(UTC)
+        async with self.sessions() as db:
+            rows = (
+                (
+                    await db.execute(
+                        select(SessionRow)
+                        .where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))
+                        .order_by(SessionRow.created_at.desc())
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        out = []
+        for row in rows:
+            created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+            if now - seen <= IDLE and now - created <= ABSOLUTE:
+                out.append(
+                    SignedIn(row.citizen_id, row.csrf_token, row.assurance, session_id(row.token_hash), created, seen)
+                )
+        return out
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    """Constant-time CSRF token comparison."""
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
