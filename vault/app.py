@@ -13,7 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from vault import __version__
 from vault.api.citizen import CitizenApi
 from vault.api.errors import exception_handlers
-from vault.api.health import HealthController, MetricsController
+from vault.api.health import HealthController, MetricsController, export_schema
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
 from vault.api.pages import Pages
@@ -46,7 +46,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
         app_name="vault", prefix="vault", group_path=True, exclude_unhandled_paths=True, exclude=["/metrics"]
     )
     app = Litestar(
-        route_handlers=[HealthController, MetricsController, LogController, CitizenApi, Pages],
+        route_handlers=[HealthController, MetricsController, LogController, CitizenApi, Pages, export_schema],
         middleware=[prometheus.middleware],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

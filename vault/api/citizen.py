@@ -7,7 +7,7 @@ it is logged like any other access and shows up in ``/api/v1/me/history``.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import expired_session_cookie, runtime_of, signed_in
 from vault.citizens.sessions import SignedIn
+from vault.citizens.vault import AccessReason
 from vault.transparency.merkle import ProofError, leaf_hash, verify_inclusion
 from vault.transparency.records import decode_record, pseudonym
 
@@ -101,6 +102,47 @@ class CsrfOut(msgspec.Struct):
     """The session's CSRF token."""
 
     csrf_token: str
+
+
+async def _history(
+    runtime: Runtime, citizen_id: str, *, limit: int | None, before: int | None
+) -> tuple[list[HistoryEntry], str | None]:
+    """The citizen's log entries, newest first, each checked against the latest checkpoint."""
+    log = runtime.log
+    assert log is not None
+    key = pseudonym(log.pseudonym_key, citizen_id)
+    async with runtime.engine.connect() as conn:
+        rows = await log.entries_for(conn, key, limit=limit, before_id=before)
+        latest = await log.latest_checkpoint(conn)
+        entries = []
+        for row in rows:
+            verified = False
+            if latest is not None and row.leaf_index is not None and row.leaf_index < latest[0]:
+                proof = await log.inclusion_proof(conn, row.leaf_index, latest[0])
+                try:
+                    verify_inclusion(leaf_hash(bytes(row.commitment)), row.leaf_index, latest[0], proof, latest[1])
+                    verified = True
+                except ProofError:
+                    verified = False
+            record = decode_record(bytes(row.record))
+            entries.append(
+                HistoryEntry(
+                    id=row.id,
+                    time=record.time,
+                    actor=record.actor,
+                    action=record.action,
+                    fields=list(record.fields),
+                    service=record.service,
+                    purpose=record.purpose,
+                    legal_basis=record.legal_basis,
+                    grant_id=record.grant_id,
+                    commitment=base64.b64encode(bytes(row.commitment)).decode(),
+                    salt=base64.b64encode(bytes(row.salt)).decode(),
+                    leaf_index=row.leaf_index,
+                    verified=verified,
+                )
+            )
+    return entries, (latest[2] if latest else None)
 
 
 def _services(request: Request[Any, Any, Any]) -> Runtime:
@@ -207,43 +249,50 @@ class CitizenApi(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> HistoryOut:
         """Newest first; ``next_before`` pages further back."""
+        entries, checkpoint = await _history(_services(request), me.citizen_id, limit=limit, before=before)
+        next_before = entries[-1].id if len(entries) == limit else None
+        return HistoryOut(entries, checkpoint, next_before)
+
+    @get("/export", summary="Everything about you as one JSON document (schema: /schema/export.json)")
+    async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
+        """GDPR Art. 20. Logged as an ``export`` of every attribute and document."""
         runtime = _services(request)
-        log = runtime.log
-        assert log is not None
-        key = pseudonym(log.pseudonym_key, me.citizen_id)
-        async with runtime.engine.connect() as conn:
-            rows = await log.entries_for(conn, key, limit=limit, before_id=before)
-            latest = await log.latest_checkpoint(conn)
-            entries = []
-            for row in rows:
-                verified = False
-                if latest is not None and row.leaf_index is not None and row.leaf_index < latest[0]:
-                    proof = await log.inclusion_proof(conn, row.leaf_index, latest[0])
-                    try:
-                        verify_inclusion(leaf_hash(bytes(row.commitment)), row.leaf_index, latest[0], proof, latest[1])
-                        verified = True
-                    except ProofError:
-                        verified = False
-                record = decode_record(bytes(row.record))
-                entries.append(
-                    HistoryEntry(
-                        id=row.id,
-                        time=record.time,
-                        actor=record.actor,
-                        action=record.action,
-                        fields=list(record.fields),
-                        service=record.service,
-                        purpose=record.purpose,
-                        legal_basis=record.legal_basis,
-                        grant_id=record.grant_id,
-                        commitment=base64.b64encode(bytes(row.commitment)).decode(),
-                        salt=base64.b64encode(bytes(row.salt)).decode(),
-                        leaf_index=row.leaf_index,
-                        verified=verified,
-                    )
-                )
-        next_before = rows[-1].id if len(rows) == limit else None
-        return HistoryOut(entries, latest[2] if latest else None, next_before)
+        assert runtime.vault is not None
+        assert runtime.accounts is not None
+        reason = AccessReason(actor="citizen", action="export")
+        attributes = await runtime.vault.read_attributes(me.citizen_id, reason)
+        documents = []
+        for doc in await runtime.vault.list_documents(me.citizen_id):
+            info, name, chunks = await runtime.vault.read_document(me.citizen_id, doc.id, reason)
+            content = b"".join([c async for c in chunks])
+            documents.append(
+                {
+                    "id": info.id,
+                    "kind": info.kind,
+                    "content_type": info.content_type,
+                    "size": info.size,
+                    "created_at": info.created_at,
+                    "source": info.source,
+                    "filename": name,
+                    "content_base64": base64.b64encode(content).decode(),
+                }
+            )
+        account = await runtime.accounts.account(me.citizen_id)
+        history, _ = await _history(runtime, me.citizen_id, limit=None, before=None)
+        body = {
+            "format": "buergertresor-export/v1",
+            "exported_at": datetime.now(UTC),
+            "account": {"login_name": account.login_name, "created_at": account.created_at},
+            "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
+            "documents": documents,
+            "grants": [],
+            "history": history,
+        }
+        return Response(
+            msgspec.json.encode(body),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'},
+        )
 
     @delete("/", summary="Erase your account (crypto-shredding)", status_code=HTTP_204_NO_CONTENT)
     async def erase(self, request: Request[Any, Any, Any], me: Me) -> Response[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -39,6 +40,15 @@ class HealthController(Controller):
         if await state.runtime.ready():
             return Response(Health(status="ready"))
         return Response(Health(status="unavailable"), status_code=503)
+
+
+EXPORT_SCHEMA = Path(__file__).with_name("schemas") / "export.schema.json"
+
+
+@get("/schema/export.json", media_type="application/schema+json", include_in_schema=False, cache=3600)
+async def export_schema() -> bytes:
+    """The JSON Schema of ``GET /api/v1/me/export``."""
+    return EXPORT_SCHEMA.read_bytes()
 
 
 class MetricsController(PrometheusController):

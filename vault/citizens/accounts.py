@@ -15,6 +15,7 @@ import json
 import os
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,14 @@ if TYPE_CHECKING:
     from vault.crypto.passwords import PasswordHasher
 
 MAX_LOGIN_LENGTH = 254
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What the citizen sees about their account."""
+
+    login_name: str
+    created_at: datetime
 
 
 def normalise_login(login: str) -> str:
@@ -114,6 +123,14 @@ class AccountService:
             async with self.vault.sessions.begin() as session:
                 await session.execute(update(Citizen).where(Citizen.id == row.id).values(password_hash=result.new_hash))
         return str(row.id)
+
+    async def account(self, citizen_id: str) -> AccountInfo:
+        """Login name (decrypted, logged as a view) and creation time."""
+        name = await self.login_name(citizen_id)
+        async with self.vault.sessions() as session:
+            created = await session.scalar(select(Citizen.created_at).where(Citizen.id == citizen_id))
+        assert created is not None
+        return AccountInfo(name, created)
 
     async def login_name(self, citizen_id: str) -> str:
         """Decrypt the login name for display (logged like any other view)."""

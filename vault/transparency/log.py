@@ -240,7 +240,7 @@ class TransparencyLog:
         return [bytes(r[0]) for r in rows]
 
     async def entries_for(
-        self, conn: AsyncConnection, pseudonym_: str, *, limit: int = 100, before_id: int | None = None
+        self, conn: AsyncConnection, pseudonym_: str, *, limit: int | None = 100, before_id: int | None = None
     ) -> list[Any]:
         """A citizen's entries, newest first: id, leaf index, commitment, salt, record bytes, time."""
         query = select(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -209,3 +211,29 @@ async def test_logout_and_erase_end_the_session(web: AsyncTestClient[Any]) -> No
         "/login", data={"username": "bye@example.de", "password": PASSWORD, "csrf_token": _form_token(page.text)}
     )
     assert again.status_code == 401
+
+
+async def test_export_validates_against_the_published_schema(web: AsyncTestClient[Any]) -> None:
+    await _register(web, "export@example.de")
+    h = await _csrf(web)
+    await web.put("/api/v1/me/attributes/address", json={"value": ADDRESS}, headers=h)
+    await web.put("/api/v1/me/attributes/given_name", json={"value": "Erika"}, headers=h)
+    pdf = b"%PDF-1.4 export me"
+    await web.post(
+        "/api/v1/me/documents", files={"file": ("e.pdf", pdf, "application/pdf")}, data={"kind": "id_card"}, headers=h
+    )
+    schema = (await web.get("/schema/export.json")).json()
+    r = await web.get("/api/v1/me/export")
+    assert r.status_code == 200
+    assert "attachment" in r.headers["content-disposition"]
+    export = r.json()
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(export)
+    assert export["account"]["login_name"] == "export@example.de"
+    assert export["attributes"]["address"]["value"] == ADDRESS
+    assert base64.b64decode(export["documents"][0]["content_base64"]) == pdf
+    assert {"citizen"} == {e["actor"] for e in export["history"]}
+    history = (await web.get("/api/v1/me/history")).json()["entries"]
+    assert any(e["action"] == "export" for e in history)
+    broken = {**export, "format": "something-else"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
