@@ -260,28 +260,9 @@ class CitizenVault:
     async def _store_chunks(
         self, citizen_id: str, doc_id: str, key: DataKey, magic: bytes, content: AsyncIterable[bytes]
     ) -> tuple[int, int]:
-        size, index, buffer = 0, 0, bytearray()
-        cipher = aead.Cipher(key.key)
-        pending: list[DocumentChunk] = []
-
-        async def flush(final: bool) -> None:
-            nonlocal index, buffer, pending
-            while len(buffer) >= CHUNK_BYTES or (final and (buffer or index == 0 or pending)):
-                piece = bytes(buffer[:CHUNK_BYTES])
-                del buffer[:CHUNK_BYTES]
-                last = final and not buffer
-                ctx = aead.Context(citizen_id, doc_id, _chunk_field(index, last=last))
-                sealed = cipher.seal_large(piece, ctx, key_version=key.version)
-                pending.append(DocumentChunk(document_id=doc_id, idx=index, ciphertext=sealed))
-                index += 1
-                if len(pending) >= CHUNKS_PER_TRANSACTION or last:
-                    async with self.sessions.begin() as session:
-                        session.add_all(pending)
-                    pending = []
-                if last:
-                    return
-
-        head = bytearray()
+        """Seal full chunks while more data follows; the remainder (1..CHUNK_BYTES bytes) is the final chunk."""
+        writer = _ChunkWriter(self.sessions, aead.Cipher(key.key), citizen_id, doc_id, key.version)
+        size, buffer, head = 0, bytearray(), bytearray()
         async for part in content:
             if len(head) < len(magic):
                 head += part[: len(magic) - len(head)]
@@ -291,11 +272,13 @@ class CitizenVault:
             if size > self.max_document_bytes:
                 raise DocumentRejected(f"documents may be at most {self.max_document_bytes} bytes", too_large=True)
             buffer += part
-            await flush(final=False)
+            while len(buffer) > CHUNK_BYTES:  # strictly more: the last chunk is only sealed at the end
+                await writer.add(bytes(buffer[:CHUNK_BYTES]), final=False)
+                del buffer[:CHUNK_BYTES]
         if bytes(head) != magic:
             raise DocumentRejected("the content does not match its content type")
-        await flush(final=True)
-        return size, index
+        await writer.add(bytes(buffer), final=True)
+        return size, writer.index
 
     async def list_documents(self, citizen_id: str) -> list[DocumentInfo]:
         """Metadata of the citizen's documents (nothing decrypted, so nothing logged)."""
@@ -355,6 +338,27 @@ class CitizenVault:
             for row in rows:
                 field = _chunk_field(row.idx, last=row.idx == count - 1)
                 yield cipher.open(row.ciphertext, aead.Context(citizen_id, doc_id, field))
+
+
+class _ChunkWriter:
+    """Seals chunks in order and writes them ``CHUNKS_PER_TRANSACTION`` at a time."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: aead.Cipher, citizen_id: str,
+                 doc_id: str, key_version: int) -> None:
+        self.sessions, self.cipher = sessions, cipher
+        self.citizen_id, self.doc_id, self.key_version = citizen_id, doc_id, key_version
+        self.index = 0
+        self.pending: list[DocumentChunk] = []
+
+    async def add(self, piece: bytes, *, final: bool) -> None:
+        ctx = aead.Context(self.citizen_id, self.doc_id, _chunk_field(self.index, last=final))
+        sealed = self.cipher.seal_large(piece, ctx, key_version=self.key_version)
+        self.pending.append(DocumentChunk(document_id=self.doc_id, idx=self.index, ciphertext=sealed))
+        self.index += 1
+        if final or len(self.pending) >= CHUNKS_PER_TRANSACTION:
+            async with self.sessions.begin() as session:
+                session.add_all(self.pending)
+            self.pending = []
 
 
 def _chunk_field(index: int, *, last: bool) -> str:

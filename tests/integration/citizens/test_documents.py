@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tracemalloc
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 
 from vault.citizens.errors import DocumentRejected, UnknownRecord
 from vault.citizens.tables import DocumentChunk, StoredDocument
-from vault.citizens.vault import CHUNK_BYTES
+from vault.citizens.vault import CHUNK_BYTES, CHUNKS_PER_TRANSACTION
 from vault.crypto import aead
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ async def _citizen(runtime: Runtime, name: str) -> str:
     return await runtime.accounts.register(name, "document password")
 
 
-@pytest.mark.parametrize("size", [0, 5, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 17])
+SIZES = [0, 5, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 17,
+         CHUNKS_PER_TRANSACTION * CHUNK_BYTES, 2 * CHUNKS_PER_TRANSACTION * CHUNK_BYTES]
+
+
+@pytest.mark.parametrize("size", SIZES)
 async def test_round_trip_in_odd_parts(runtime: Runtime, size: int) -> None:
     assert runtime.vault is not None
     cid = await _citizen(runtime, f"doc-{size}")
@@ -108,13 +113,17 @@ async def test_another_citizens_document_is_unknown(runtime: Runtime) -> None:
 async def test_a_20_mb_upload_keeps_memory_bounded(runtime: Runtime) -> None:
     assert runtime.vault is not None
     cid = await _citizen(runtime, "doc-big")
-    total = 20 * 1024 * 1024
+    total = 20 * 1024 * 1024  # exactly the limit, and an exact multiple of a write group
+    block = os.urandom(64 * 1024)
+    digest = hashlib.sha256()
 
     async def stream() -> AsyncIterator[bytes]:
-        yield b"%PDF-"
-        block = os.urandom(64 * 1024)
-        for _ in range((total - 5) // len(block)):
+        first = b"%PDF-" + block[5:]
+        yield first
+        digest.update(first)
+        for _ in range(total // len(block) - 1):
             yield block
+            digest.update(block)
 
     tracemalloc.start()
     try:
@@ -122,6 +131,11 @@ async def test_a_20_mb_upload_keeps_memory_bounded(runtime: Runtime) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert info.size >= total - 64 * 1024
+    assert info.size == total
     print(f"peak traced memory for a {info.size / 2**20:.1f} MiB upload: {peak / 2**20:.2f} MiB")
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes: memory is not bounded by the chunk size"
+    _, _, chunks = await runtime.vault.read_document(cid, info.id)
+    back = hashlib.sha256()
+    async for chunk in chunks:
+        back.update(chunk)
+    assert back.digest() == digest.digest()
