@@ -18,7 +18,7 @@ from vault.citizens.sessions import SessionService
 from vault.citizens.vault import CitizenVault
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
-from vault.db.engine import create_engine, ping, session_factory
+from vault.db.engine import create_engine, ping, read_session_factory, session_factory
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
 from vault.transparency.note import Signer
 
@@ -94,7 +94,11 @@ class Runtime:
                     signer = Signer(self.settings.log_origin, self.keys.log_signing)
                     self.log = TransparencyLog(self.settings.log_origin, signer, pseudonym_key)
                     self.vault = CitizenVault(
-                        self.sessions, self.keys.root, self.log, max_document_bytes=self.settings.max_document_bytes
+                        self.sessions,
+                        self.keys.root,
+                        self.log,
+                        max_document_bytes=self.settings.max_document_bytes,
+                        reads=read_session_factory(self.engine),
                     )
                     lookup_key = await service_secret(self.engine, self.keys.root, "login-lookup")
                     if self.hasher is None:

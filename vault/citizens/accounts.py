@@ -105,7 +105,7 @@ class AccountService:
         except ValueError:
             await self.hasher.dummy_verify(password)
             raise InvalidCredentials from None
-        async with self.vault.sessions() as session:
+        async with self.vault.reads() as session:
             row = (
                 await session.execute(
                     select(Citizen.id, Citizen.password_hash).where(
@@ -127,7 +127,7 @@ class AccountService:
     async def account(self, citizen_id: str) -> AccountInfo:
         """Login name (decrypted, logged as a view) and creation time."""
         name = await self.login_name(citizen_id)
-        async with self.vault.sessions() as session:
+        async with self.vault.reads() as session:
             created = await session.scalar(select(Citizen.created_at).where(Citizen.id == citizen_id))
         assert created is not None
         return AccountInfo(name, created)
@@ -145,7 +145,7 @@ class AccountService:
 
     async def erase(self, citizen_id: str, actor: str = "citizen") -> None:
         """Crypto-shred the account: journal the intent, destroy the key, drop ciphertexts, keep a tombstone."""
-        async with self.vault.sessions() as session:
+        async with self.vault.reads() as session:
             await self.vault.require_citizen(session, citizen_id)
         self._journal(citizen_id)
         async with self.vault.sessions.begin() as session:

@@ -85,8 +85,10 @@ class CitizenVault:
         log: TransparencyLog,
         *,
         max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions
         self.root = root
         self.log = log
         self.max_document_bytes = max_document_bytes
@@ -282,7 +284,7 @@ class CitizenVault:
 
     async def list_documents(self, citizen_id: str) -> list[DocumentInfo]:
         """Metadata of the citizen's documents (nothing decrypted, so nothing logged)."""
-        async with self.sessions() as session:
+        async with self.reads() as session:
             rows = (
                 (
                     await session.execute(
@@ -320,7 +322,7 @@ class CitizenVault:
     async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
         cipher = aead.Cipher(key.key)
         for start in range(0, count, CHUNKS_PER_TRANSACTION):
-            async with self.sessions() as session:
+            async with self.reads() as session:
                 rows = (
                     await session.execute(
                         select(DocumentChunk.idx, DocumentChunk.ciphertext)

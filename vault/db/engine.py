@@ -2,6 +2,12 @@
 
 SQLite runs in WAL mode with foreign keys on, ``synchronous=FULL`` (a committed log entry survives a
 power cut, not just a crash) and a busy timeout so concurrent writers wait instead of failing.
+
+SQLite transactions are opened by us, not by the driver: Python's sqlite3 would only begin one at
+the first write, leaving the reads before it (``require_citizen``, a grant check, ``max(version)``)
+outside the transaction. Connections from :func:`session_factory` begin ``IMMEDIATE`` — they take
+the single writer lock up front, so check-then-write sequences are atomic and never fail with
+``SQLITE_BUSY_SNAPSHOT`` — while plain ``engine.connect()`` reads begin deferred and run beside them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         settings.database_url,
@@ -39,6 +46,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see the module docstring)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -47,9 +55,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
+def _sqlite_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get(IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+IMMEDIATE = "vault_sqlite_immediate"
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine, but SQLite transactions take the writer lock when they begin (no-op elsewhere)."""
+    return engine.execution_options(**{IMMEDIATE: True})
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only: on SQLite they begin deferred and do not queue behind writers."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for check-then-write work: objects stay usable after commit; SQLite begins IMMEDIATE."""
+    return async_sessionmaker(writer(engine), expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select, update
 
-from tests.support.runtime import FAST_POLICY
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
 from vault.citizens.tables import Citizen, StoredAttribute
@@ -68,8 +67,9 @@ async def test_password_is_rehashed_when_the_policy_rises(runtime: Runtime) -> N
 async def test_a_login_burst_never_exceeds_the_hashing_cap(runtime: Runtime) -> None:
     accounts = runtime.accounts
     assert accounts is not None
+    accounts.hasher = PasswordHasher(PasswordPolicy(memory_cost=8192, time_cost=2), max_concurrent=2)
     await accounts.register("burst", "burst password")
-    accounts.hasher = PasswordHasher(FAST_POLICY, max_concurrent=2)
+    accounts.hasher = PasswordHasher(PasswordPolicy(memory_cost=8192, time_cost=2), max_concurrent=2)
     attempts = [accounts.authenticate("burst", "burst password" if i % 2 else "wrong") for i in range(40)]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     assert sum(isinstance(r, str) for r in results) == 20
