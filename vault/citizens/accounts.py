@@ -169,7 +169,12 @@ class AccountService:
 
 
 async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
-    """Destroy one citizen's key and data in ``session``'s transaction; False if already erased."""
+    """Destroy one citizen's key and data in ``session``'s transaction; False if already erased.
+
+    Takes the citizen row ``FOR UPDATE`` first: the same lock every write holds, so no write can
+    land between the erasure and its commit.
+    """
+    await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
     destroyed = await destroy_data_key(session, citizen_id)
     await session.execute(
         update(SessionRow)

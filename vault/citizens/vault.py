@@ -122,9 +122,14 @@ class CitizenVault:
         return unwrap_data_key(self.root, wrapped, access)
 
     @staticmethod
-    async def require_citizen(session: AsyncSession, citizen_id: str) -> None:
-        """:class:`UnknownCitizen` unless the citizen exists and is not erased."""
-        found = await session.scalar(select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None)))
+    async def require_citizen(session: AsyncSession, citizen_id: str, *, lock: bool = False) -> None:
+        """:class:`UnknownCitizen` unless the citizen exists and is not erased.
+
+        With ``lock`` the citizen row is held ``FOR UPDATE`` (SQLite: the writer lock) until the
+        transaction ends, so writes serialise per citizen and never land after an erasure commits.
+        """
+        query = select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None))
+        found = await session.scalar(query.with_for_update() if lock else query)
         if found is None:
             raise UnknownCitizen(citizen_id)
 
@@ -170,6 +175,7 @@ class CitizenVault:
         )
         now = datetime.now(UTC)
         async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id, lock=True)
             latest = await session.scalar(
                 select(func.max(StoredAttribute.version)).where(
                     StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name
@@ -232,6 +238,7 @@ class CitizenVault:
             key.key, filename.encode(), aead.Context(citizen_id, doc_id, "filename"), key_version=key.version
         )
         async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id, lock=True)
             session.add(
                 StoredDocument(
                     id=doc_id,
@@ -254,6 +261,7 @@ class CitizenVault:
                 await session.execute(delete(StoredDocument).where(StoredDocument.id == doc_id))
             raise
         async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id, lock=True)
             await session.execute(
                 update(StoredDocument).where(StoredDocument.id == doc_id).values(size=size, chunks=count, complete=True)
             )
@@ -359,6 +367,7 @@ class _ChunkWriter:
         self.index += 1
         if final or len(self.pending) >= CHUNKS_PER_TRANSACTION:
             async with self.sessions.begin() as session:
+                await CitizenVault.require_citizen(session, self.citizen_id, lock=True)
                 session.add_all(self.pending)
             self.pending = []
 

@@ -37,8 +37,16 @@ async def _citizen(runtime: Runtime, name: str) -> str:
     return await runtime.accounts.register(name, "document password")
 
 
-SIZES = [0, 5, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 17,
-         CHUNKS_PER_TRANSACTION * CHUNK_BYTES, 2 * CHUNKS_PER_TRANSACTION * CHUNK_BYTES]
+SIZES = [
+    0,
+    5,
+    CHUNK_BYTES - 1,
+    CHUNK_BYTES,
+    CHUNK_BYTES + 1,
+    3 * CHUNK_BYTES + 17,
+    CHUNKS_PER_TRANSACTION * CHUNK_BYTES,
+    2 * CHUNKS_PER_TRANSACTION * CHUNK_BYTES,
+]
 
 
 @pytest.mark.parametrize("size", SIZES)
