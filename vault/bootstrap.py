@@ -21,6 +21,7 @@ from vault.config import ConfigError, env_name
 from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyError, RootKeyProvider, key_check_value, matches
 from vault.crypto.signing import load_log_signing_key
 from vault.crypto.wrap import UnwrapError, unwrap, wrap
+from vault.db.engine import writer
 from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
     to the database is only accepted on the very first start; rotations record theirs themselves.
     """
     try:
-        async with engine.begin() as conn:
+        async with writer(engine).begin() as conn:
             rows = (
                 await conn.execute(
                     select(RootKeyVersion.version, RootKeyVersion.check_value, RootKeyVersion.retired_at)
@@ -118,6 +119,23 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
     for version, row in stored.items():
         if row.retired_at is None and version not in root.versions():
             raise RootKeyError(root.setting, f"root key version {version} is still in use but missing")
+    await _check_versions_in_use(engine, root)
+
+
+async def _check_versions_in_use(engine: AsyncEngine, root: RootKeyProvider) -> None:
+    """Refuse to start if any stored key is wrapped under a version the provider does not hold."""
+    from vault.crypto.datakeys import CitizenKey
+
+    async with engine.connect() as conn:
+        used = set(
+            (
+                await conn.execute(select(CitizenKey.root_version).where(CitizenKey.wrapped.is_not(None)).distinct())
+            ).scalars()
+        )
+        used |= set((await conn.execute(select(WrappedSecret.root_version).distinct())).scalars())
+    missing = sorted(used - set(root.versions()))
+    if missing:
+        raise RootKeyError(root.setting, f"keys are wrapped under root key version(s) {missing}, which it lacks")
 
 
 async def record_root_versions(conn: AsyncConnection, root: RootKeyProvider, versions: dict[int, bytes]) -> None:
@@ -132,7 +150,7 @@ async def record_root_versions(conn: AsyncConnection, root: RootKeyProvider, ver
 
 async def service_secret(engine: AsyncEngine, root: RootKeyProvider, name: str) -> bytes:
     """A 32-byte service secret stored wrapped under the root key; created on first use."""
-    async with engine.begin() as conn:
+    async with writer(engine).begin() as conn:
         row = (
             await conn.execute(
                 select(WrappedSecret.root_version, WrappedSecret.wrapped).where(WrappedSecret.name == name)

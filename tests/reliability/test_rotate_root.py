@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import signal
@@ -132,4 +133,40 @@ async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Setting
         for i, cid in enumerate(people):
             assert (await runtime.vault.read_attributes(cid))["family_name"].value == f"Rotationsfest-{i}"
     finally:
+        await runtime.close()
+
+
+async def test_rotation_beside_a_running_server_orphans_no_key(migrated: Settings) -> None:
+    """A serving process keeps creating citizens while another process rotates the root key."""
+    from vault.crypto.rotation import rotate_root
+
+    runtime = await open_runtime(migrated)
+    assert runtime.accounts is not None
+    assert runtime.vault is not None
+    accounts, vault = runtime.accounts, runtime.vault
+    created: list[str] = []
+
+    async def serve_traffic() -> None:
+        for i in range(40):
+            cid = await accounts.register(f"during-rotation-{i}", "rotation traffic")
+            await vault.set_attribute(cid, "given_name", f"Name{i}")
+            created.append(cid)
+            await asyncio.sleep(0)
+
+    rotator_root = FileRootKey(migrated.root_key_file, create=False)  # type: ignore[arg-type]
+    engine = create_engine(migrated)
+    try:
+        _, result = await asyncio.gather(serve_traffic(), rotate_root(engine, rotator_root))
+        assert result.retired == (1,)
+        await check_root_key(engine, FileRootKey(migrated.root_key_file, create=False))  # type: ignore[arg-type]
+        async with engine.connect() as conn:
+            versions = set(
+                (await conn.execute(select(CitizenKey.root_version).where(CitizenKey.wrapped.is_not(None)))).scalars()
+            )
+        assert versions == {2}
+        for i, cid in enumerate(created):  # the running process reads keys wrapped under the new version
+            assert (await vault.read_attributes(cid))["given_name"].value == f"Name{i}"
+        assert sorted(runtime.keys.root.versions()) == [2]
+    finally:
+        await engine.dispose()
         await runtime.close()

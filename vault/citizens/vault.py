@@ -353,8 +353,14 @@ class CitizenVault:
 class _ChunkWriter:
     """Seals chunks in order and writes them ``CHUNKS_PER_TRANSACTION`` at a time."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: aead.Cipher, citizen_id: str,
-                 doc_id: str, key_version: int) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: aead.Cipher,
+        citizen_id: str,
+        doc_id: str,
+        key_version: int,
+    ) -> None:
         self.sessions, self.cipher = sessions, cipher
         self.citizen_id, self.doc_id, self.key_version = citizen_id, doc_id, key_version
         self.index = 0

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vault.crypto.rootkey import RootKeyError
 from vault.crypto.wrap import unwrap, wrap
-from vault.db.models import Base
+from vault.db.models import Base, RootKeyVersion
 from vault.transparency.log import LoggedAccess
 
 if TYPE_CHECKING:
@@ -64,13 +65,23 @@ class DataKey:
 
 
 async def create_data_key(session: AsyncSession, root: RootKeyProvider, citizen_id: str) -> None:
-    """Generate and store a new citizen's DEK, wrapped under the current root key."""
+    """Generate and store a new citizen's DEK, wrapped under the current root key.
+
+    Reads the root version's row ``FOR SHARE``: a rotation retiring that version either waits and
+    then sees this key, or has already retired it and this refuses (never an orphaned key).
+    """
+    version = root.version
+    retired = await session.scalar(
+        select(RootKeyVersion.retired_at).where(RootKeyVersion.version == version).with_for_update(read=True)
+    )
+    if retired is not None:
+        raise RootKeyError(root.setting, f"root key version {version} was retired by a rotation; retry")
     session.add(
         CitizenKey(
             citizen_id=citizen_id,
             dek_version=1,
-            root_version=root.version,
-            wrapped=wrap(root.key(), secrets.token_bytes(DEK_BYTES)),
+            root_version=version,
+            wrapped=wrap(root.key(version), secrets.token_bytes(DEK_BYTES)),
             created_at=datetime.now(UTC),
         )
     )

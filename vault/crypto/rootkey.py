@@ -123,13 +123,27 @@ class FileRootKey(RootKeyProvider):
             if create and not path.exists():
                 create_key_file(path, ROOT_KEY_BYTES)
                 self.created = True
-            read_key_file(path, None)
-            self._versions = parse_versions(path.read_text(encoding="ascii"), self.setting)
         except KeyFileError as exc:
             raise RootKeyError(self.setting, str(exc)) from None
+        self._stamp: tuple[int, int] | None = None
+        self._versions: dict[int, bytes] = {}
+        self._reload()
 
-    def versions(self) -> dict[int, bytes]:  # noqa: D102
+    def versions(self) -> dict[int, bytes]:
+        """The versions in the file, re-read when the file changed (a rotation in another process)."""
+        self._reload()
         return dict(self._versions)
+
+    def _reload(self) -> None:
+        try:
+            st = self.path.stat()
+            if self._stamp == (st.st_mtime_ns, st.st_size):
+                return
+            read_key_file(self.path, None)
+            self._versions = parse_versions(self.path.read_text(encoding="ascii"), self.setting)
+            self._stamp = (st.st_mtime_ns, st.st_size)
+        except (KeyFileError, OSError) as exc:
+            raise RootKeyError(self.setting, str(exc)) from None
 
     @property
     def setting(self) -> str:  # noqa: D102
@@ -149,7 +163,8 @@ class FileRootKey(RootKeyProvider):
 
     def _write(self, versions: dict[int, bytes]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # a stale temp file must not lend us its mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, format_versions(versions).encode("ascii"))
             os.fsync(fd)
@@ -162,6 +177,8 @@ class FileRootKey(RootKeyProvider):
         finally:
             os.close(dir_fd)
         self._versions = versions
+        st = self.path.stat()
+        self._stamp = (st.st_mtime_ns, st.st_size)
 
 
 def key_check_value(key: bytes) -> bytes:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from vault.bootstrap import record_root_versions
 from vault.crypto.datakeys import CitizenKey
 from vault.crypto.wrap import unwrap, wrap
+from vault.db.engine import writer
 from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
@@ -63,52 +64,88 @@ async def rotate_root(
     if len(root.versions()) == 1:
         root.add_version()
     current = root.version
-    async with engine.begin() as conn:
+    async with writer(engine).begin() as conn:
         known = set((await conn.execute(select(RootKeyVersion.version))).scalars())
         if current not in known:
             await record_root_versions(conn, root, {current: root.key(current)})
     total = await pending_count(engine, current)
     done = 0
-    while batch := await _rewrap_batch(engine, root, current):
-        done += batch
-        if progress is not None:
-            progress(done, total)
     old = tuple(sorted(v for v in root.versions() if v != current))
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(RootKeyVersion)
-            .where(RootKeyVersion.version.in_(old), RootKeyVersion.retired_at.is_(None))
-            .values(retired_at=datetime.now(UTC))
-        )
+    while True:
+        while batch := await _rewrap_batch(engine, root, current):
+            done += batch
+            if progress is not None:
+                progress(done, max(total, done))
+        if await _retire(engine, current, old):
+            break
+        # A running server wrapped a new key under an old version meanwhile: re-wrap that too.
     for version in old:
         root.retire(version)
     return RotationResult(current, done, old)
 
 
+class _StillInUse(Exception):
+    pass
+
+
+async def _retire(engine: AsyncEngine, current: int, old: tuple[int, ...]) -> bool:
+    """Mark ``old`` retired, unless a key still uses one (then roll back and report False).
+
+    The UPDATE locks the version rows first; :func:`~vault.crypto.datakeys.create_data_key` reads
+    its version row ``FOR SHARE``, so a key created concurrently is either counted here or sees the
+    version retired and refuses.
+    """
+    try:
+        async with writer(engine).begin() as conn:
+            await conn.execute(
+                update(RootKeyVersion)
+                .where(RootKeyVersion.version.in_(old), RootKeyVersion.retired_at.is_(None))
+                .values(retired_at=datetime.now(UTC))
+            )
+            keys = await conn.scalar(
+                select(func.count())
+                .select_from(CitizenKey)
+                .where(CitizenKey.root_version < current, CitizenKey.wrapped.is_not(None))
+            )
+            secrets = await conn.scalar(
+                select(func.count()).select_from(WrappedSecret).where(WrappedSecret.root_version < current)
+            )
+            if keys or secrets:
+                raise _StillInUse
+    except _StillInUse:
+        return False
+    return True
+
+
 async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) -> int:
     new_key = root.key(current)
-    async with engine.begin() as conn:
+    async with writer(engine).begin() as conn:
         rows = (
             await conn.execute(
                 select(CitizenKey.citizen_id, CitizenKey.root_version, CitizenKey.wrapped)
                 .where(CitizenKey.root_version < current, CitizenKey.wrapped.is_not(None))
                 .limit(BATCH)
+                .with_for_update()  # an erasure waits for this batch, or is seen by it
             )
         ).all()
         for row in rows:
             dek = unwrap(root.key(row.root_version), bytes(row.wrapped))
             await conn.execute(
                 update(CitizenKey)
-                .where(CitizenKey.citizen_id == row.citizen_id, CitizenKey.root_version == row.root_version)
+                .where(
+                    CitizenKey.citizen_id == row.citizen_id,
+                    CitizenKey.root_version == row.root_version,
+                    CitizenKey.wrapped.is_not(None),  # never re-wrap a key destroyed meanwhile
+                )
                 .values(wrapped=wrap(new_key, dek), root_version=current)
             )
         if rows:
             return len(rows)
         secrets = (
             await conn.execute(
-                select(WrappedSecret.name, WrappedSecret.root_version, WrappedSecret.wrapped).where(
-                    WrappedSecret.root_version < current
-                )
+                select(WrappedSecret.name, WrappedSecret.root_version, WrappedSecret.wrapped)
+                .where(WrappedSecret.root_version < current)
+                .with_for_update()
             )
         ).all()
         for row in secrets:

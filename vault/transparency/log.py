@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from vault.db.engine import writer
 from vault.transparency import merkle
 from vault.transparency.merkle import HASH_SIZE, CompactRange, leaf_hash
 from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
@@ -157,7 +158,7 @@ class TransparencyLog:
 
     async def integrate(self, engine: AsyncEngine, max_batch: int = DEFAULT_BATCH) -> IntegrationResult | None:
         """One integrator pass; ``None`` when another process holds the integrator lock."""
-        async with engine.begin() as conn:
+        async with writer(engine).begin() as conn:
             if not await _take_integrator_lock(conn):
                 return None
             state = (await conn.execute(select(LogState.size, LogState.compact).where(LogState.id == 1))).one()
@@ -267,8 +268,7 @@ async def _take_integrator_lock(conn: AsyncConnection) -> bool:
             return False
         await conn.execute(select(LogState.id).where(LogState.id == 1).with_for_update())
         return True
-    # A write as the first statement takes SQLite's single writer lock for the whole transaction.
-    await conn.execute(update(LogState).where(LogState.id == 1).values(id=1))
+    # SQLite: the transaction began IMMEDIATE (vault.db.engine.writer): it holds the single writer lock.
     return True
 
 
