@@ -19,6 +19,7 @@ from tests.support.runtime import open_runtime
 from tests.support.server import _env, vault_cmd
 from vault.bootstrap import check_root_key, prepare
 from vault.citizens.tables import Citizen, StoredAttribute
+from vault.citizens.vault import CITIZEN_VIEW
 from vault.crypto.datakeys import CitizenKey
 from vault.crypto.rootkey import FileRootKey
 from vault.crypto.wrap import unwrap, wrap
@@ -131,7 +132,7 @@ async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Setting
         assert runtime.vault is not None
         assert isinstance(prepare(migrated).root, FileRootKey)
         for i, cid in enumerate(people):
-            assert (await runtime.vault.read_attributes(cid))["family_name"].value == f"Rotationsfest-{i}"
+            assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == f"Rotationsfest-{i}"
     finally:
         await runtime.close()
 
@@ -165,7 +166,7 @@ async def test_rotation_beside_a_running_server_orphans_no_key(migrated: Setting
             )
         assert versions == {2}
         for i, cid in enumerate(created):  # the running process reads keys wrapped under the new version
-            assert (await vault.read_attributes(cid))["given_name"].value == f"Name{i}"
+            assert (await vault.read_attributes(cid, CITIZEN_VIEW))["given_name"].value == f"Name{i}"
         assert sorted(runtime.keys.root.versions()) == [2]
     finally:
         await engine.dispose()

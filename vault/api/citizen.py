@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import expired_session_cookie, runtime_of, signed_in
 from vault.citizens.sessions import SignedIn
-from vault.citizens.vault import AccessReason
+from vault.citizens.vault import CITIZEN_VIEW, AccessReason
 from vault.transparency.merkle import ProofError, leaf_hash, verify_inclusion
 from vault.transparency.records import decode_record, pseudonym
 
@@ -171,7 +171,7 @@ class CitizenApi(Controller):
         """Decrypt and return the current attributes."""
         vault = _services(request).vault
         assert vault is not None
-        got = await vault.read_attributes(me.citizen_id)
+        got = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         return AttributesOut({k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in got.items()})
 
     @put("/attributes/{name:str}", summary="Set an attribute (422 names the invalid field)")
@@ -232,7 +232,7 @@ class CitizenApi(Controller):
         """Decrypted chunk by chunk; another citizen's id answers 404."""
         vault = _services(request).vault
         assert vault is not None
-        info, name, chunks = await vault.read_document(me.citizen_id, document_id)
+        info, name, chunks = await vault.read_document(me.citizen_id, document_id, CITIZEN_VIEW)
         safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:100] or "document"
         return Stream(
             chunks,

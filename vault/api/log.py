@@ -113,9 +113,9 @@ class LogController(Controller):
             leaves = await log.leaves(conn, start, end)
         return Response(Leaves(leaves=_b64(leaves)), headers={"Cache-Control": IMMUTABLE})
 
-    @get("/receipt", summary="Receipt for a commitment: signed promise, and inclusion proof once integrated")
+    @get("/receipt", summary="Inclusion proof (c2sp tlog-proof) for an integrated commitment; 404 until then")
     async def receipt(self, state: State, commitment: FromQuery[str]) -> Response[Receipt]:
-        """Look up a receipt by the entry's base64 commitment (as returned with a read)."""
+        """Turn the promise a read returned into a proof. No promise here: its time must not be public."""
         runtime, log = _log(state)
         try:
             value = base64.b64decode(commitment.replace("-", "+").replace("_", "/"), validate=True)
@@ -126,7 +126,7 @@ class LogController(Controller):
         async with runtime.engine.connect() as conn:
             found = await log.receipt(conn, value)
         if found is None:
-            raise NotFoundException("no entry with this commitment")
+            raise NotFoundException("no integrated entry with this commitment (yet)")
         return Response(found, headers={"Cache-Control": "no-cache"})
 
     @get("/tile/{level:int}/{rest:path}", media_type="application/octet-stream", summary="tlog-tiles hash tile")

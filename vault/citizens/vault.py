@@ -138,7 +138,7 @@ class CitizenVault:
     async def read_attributes(
         self,
         citizen_id: str,
-        reason: AccessReason = CITIZEN_VIEW,
+        reason: AccessReason,
         names: tuple[str, ...] | None = None,
         guard: Guard | None = None,
     ) -> dict[str, AttributeValue]:
@@ -307,7 +307,7 @@ class CitizenVault:
         return [DocumentInfo(r.id, r.kind, r.content_type, r.size, r.created_at, r.source) for r in rows]
 
     async def read_document(
-        self, citizen_id: str, document_id: str, reason: AccessReason = CITIZEN_VIEW, guard: Guard | None = None
+        self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None
     ) -> tuple[DocumentInfo, str, AsyncIterator[bytes]]:
         """``(info, filename, chunks)``; the read is logged before the first byte is decrypted."""
         async with self.sessions.begin() as session:

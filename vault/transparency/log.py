@@ -58,6 +58,13 @@ class LoggedAccess:
 
     __slots__ = ("commitment", "entry_id", "promise", "record", "salt", "subject")
 
+    commitment: bytes
+    entry_id: int
+    promise: str
+    record: LogRecord
+    salt: bytes
+    subject: str | None
+
     def __init__(
         self,
         *,
@@ -71,12 +78,16 @@ class LoggedAccess:
     ) -> None:
         if token is not _MINT:
             raise TypeError("LoggedAccess is created by TransparencyLog.append only")
-        self.subject = subject
-        self.entry_id = entry_id
-        self.commitment = commitment
-        self.salt = salt
-        self.record = record
-        self.promise = promise
+        set_ = object.__setattr__
+        set_(self, "subject", subject)
+        set_(self, "entry_id", entry_id)
+        set_(self, "commitment", commitment)
+        set_(self, "salt", salt)
+        set_(self, "record", record)
+        set_(self, "promise", promise)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("LoggedAccess is immutable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,23 +147,26 @@ class TransparencyLog:
         """The signed promise for an entry (deterministic: Ed25519 over commitment and append time)."""
         return self.signer.sign(promise_text(self.origin, commitment_, _iso(appended_at)))
 
-    async def receipt(self, conn: AsyncConnection, commitment_: bytes) -> Receipt | None:
-        """The receipt for the entry with this commitment: promise, plus a proof once integrated."""
+    async def receipt(self, conn: AsyncConnection, commitment_: bytes, *, with_promise: bool = False) -> Receipt | None:
+        """The receipt for an integrated entry: its inclusion proof in the latest checkpoint.
+
+        ``None`` while the entry is pending or unknown (the two look alike). The signed promise
+        carries the append time to the microsecond, so it is only included for callers who may
+        see it (``with_promise``: the citizen, or the agency in its read response) — published for
+        every commitment it would give a timeline of all accesses.
+        """
         row = (
             await conn.execute(
                 select(LogEntry.leaf_index, LogEntry.created_at).where(LogEntry.commitment == commitment_).limit(1)
             )
         ).first()
-        if row is None:
-            return None
-        b64 = base64.b64encode(commitment_).decode()
-        promise = self.promise(commitment_, row.created_at)
         latest = await self.latest_checkpoint(conn)
-        if row.leaf_index is None or latest is None or row.leaf_index >= latest[0]:
-            return Receipt(commitment=b64, promise=promise)
+        if row is None or row.leaf_index is None or latest is None or row.leaf_index >= latest[0]:
+            return None
         proof = await _proof(conn, merkle.inclusion_ranges(row.leaf_index, latest[0]), latest[0])
         tlog_proof = format_tlog_proof(commitment_, row.leaf_index, proof, latest[2])
-        return Receipt(commitment=b64, promise=promise, proof=tlog_proof)
+        promise = self.promise(commitment_, row.created_at) if with_promise else None
+        return Receipt(commitment=base64.b64encode(commitment_).decode(), promise=promise, proof=tlog_proof)
 
     # -- integrate --------------------------------------------------------------------------
 

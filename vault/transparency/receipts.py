@@ -31,7 +31,7 @@ class Receipt(msgspec.Struct, frozen=True):
     """What a read response carries about its log entry."""
 
     commitment: str
-    promise: str
+    promise: str | None = None
     proof: str | None = None
 
 
@@ -40,7 +40,7 @@ class VerifiedReceipt:
     """What a verified receipt proves."""
 
     commitment: bytes
-    promised_at: str
+    promised_at: str | None
     leaf_index: int | None
     tree_size: int | None
 
@@ -81,19 +81,17 @@ def parse_tlog_proof(text: str) -> tuple[bytes | None, int, list[bytes], str]:
 
 
 def verify_receipt(receipt: Receipt, vkey: str, origin: str) -> VerifiedReceipt:
-    """Check the promise and, when present, the inclusion proof against the log's ``vkey``."""
+    """Check the promise and the inclusion proof, whichever are present (at least one), with the log's ``vkey``."""
+    if receipt.promise is None and receipt.proof is None:
+        raise ReceiptError("a receipt needs a promise or a proof")
     try:
         verifier = Verifier.from_vkey(vkey)
         commitment = _b64(receipt.commitment, "commitment")
         if len(commitment) != HASH_SIZE:
             raise ReceiptError("commitment must be 32 bytes")
-        lines = open_note(receipt.promise, [verifier]).text.split("\n")
-        if len(lines) != 5 or lines[0] != origin or lines[1] != PROMISE_LINE or lines[4] != "":
-            raise ReceiptError("promise is not a vault-log promise of this origin")
-        if _b64(lines[2], "promised commitment") != commitment:
-            raise ReceiptError("promise is for another commitment")
+        promised_at = None if receipt.promise is None else _check_promise(receipt.promise, verifier, origin, commitment)
         if receipt.proof is None:
-            return VerifiedReceipt(commitment, lines[3], None, None)
+            return VerifiedReceipt(commitment, promised_at, None, None)
         extra, index, proof, note = parse_tlog_proof(receipt.proof)
         if extra is not None and extra != commitment:
             raise ReceiptError("proof is for another commitment")
@@ -101,7 +99,16 @@ def verify_receipt(receipt: Receipt, vkey: str, origin: str) -> VerifiedReceipt:
         verify_inclusion(leaf_hash(commitment), index, checkpoint.size, proof, checkpoint.root)
     except (NoteError, ProofError) as exc:
         raise ReceiptError(str(exc)) from None
-    return VerifiedReceipt(commitment, lines[3], index, checkpoint.size)
+    return VerifiedReceipt(commitment, promised_at, index, checkpoint.size)
+
+
+def _check_promise(promise: str, verifier: Verifier, origin: str, commitment: bytes) -> str:
+    lines = open_note(promise, [verifier]).text.split("\n")
+    if len(lines) != 5 or lines[0] != origin or lines[1] != PROMISE_LINE or lines[4] != "":
+        raise ReceiptError("promise is not a vault-log promise of this origin")
+    if _b64(lines[2], "promised commitment") != commitment:
+        raise ReceiptError("promise is for another commitment")
+    return lines[3]
 
 
 def _b64(value: str, what: str) -> bytes:

@@ -71,7 +71,11 @@ def tile_path(level: int, index: int, width: int) -> str:
 def parse_tile_index(parts: list[str]) -> tuple[int, int | None]:
     """Parse the ``N`` path segments of a tile URL (``x001/x234/067[.p/W]``) into ``(index, width)``."""
     width: int | None = None
+    if len(parts) > 8:
+        raise ValueError("bad tile index")
     if len(parts) >= 2 and parts[-2].endswith(".p"):
+        if not parts[-1].isdigit() or len(parts[-1]) > 3:
+            raise ValueError("partial tile width must be 1..255")
         width = int(parts[-1])
         parts = [*parts[:-2], parts[-2][:-2]]
         if not 1 <= width < TILE_WIDTH:
@@ -81,4 +85,7 @@ def parse_tile_index(parts: list[str]) -> tuple[int, int | None]:
         raise ValueError("bad tile index")
     if not (len(last) == 3 and last.isdigit()):
         raise ValueError("bad tile index")
-    return int("".join(p[1:] for p in prefix) + last), width
+    index = int("".join(p[1:] for p in prefix) + last)
+    if index >= 1 << 56:
+        raise ValueError("tile index out of range")
+    return index, width

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
 from vault.citizens.tables import Citizen, StoredAttribute
+from vault.citizens.vault import CITIZEN_VIEW
 from vault.crypto import aead
 from vault.crypto.passwords import PasswordHasher, PasswordPolicy
 from vault.transparency.records import decode_record
@@ -87,12 +88,12 @@ async def test_attributes_are_versioned_sealed_and_logged(runtime: Runtime) -> N
     second = await vault.set_attribute(cid, "address", moved, source="agency-meldeamt")
     await vault.set_attribute(cid, "family_name", "  Mustermann ")
     assert (first.version, second.version) == (1, 2)
-    got = await vault.read_attributes(cid)
+    got = await vault.read_attributes(cid, CITIZEN_VIEW)
     assert got["address"].value == moved
     assert got["address"].source == "agency-meldeamt"
     assert got["address"].version == 2
     assert got["family_name"].value == "Mustermann"
-    only = await vault.read_attributes(cid, names=("family_name",))
+    only = await vault.read_attributes(cid, CITIZEN_VIEW, names=("family_name",))
     assert list(only) == ["family_name"]
     async with runtime.sessions() as s:
         versions = (
@@ -130,7 +131,7 @@ async def test_invalid_attributes_name_the_field_and_store_nothing(
     with pytest.raises(AttributeInvalid) as info:
         await runtime.vault.set_attribute(cid, name, value)
     assert info.value.field == field
-    assert await runtime.vault.read_attributes(cid) == {}
+    assert await runtime.vault.read_attributes(cid, CITIZEN_VIEW) == {}
     assert len(await _log_actions(runtime)) == entries_before + 1  # only the (empty) view just now
 
 
@@ -145,12 +146,12 @@ async def test_a_ciphertext_moved_to_another_citizen_does_not_open(runtime: Runt
         ct_a = await s.scalar(select(StoredAttribute.ciphertext).where(StoredAttribute.citizen_id == a))
         await s.execute(update(StoredAttribute).where(StoredAttribute.citizen_id == b).values(ciphertext=ct_a))
     with pytest.raises(aead.InvalidCiphertext):
-        await runtime.vault.read_attributes(b)
+        await runtime.vault.read_attributes(b, CITIZEN_VIEW)
 
 
 async def test_unknown_citizen_is_refused(runtime: Runtime) -> None:
     assert runtime.vault is not None
     with pytest.raises(UnknownCitizen):
-        await runtime.vault.read_attributes("00000000-0000-0000-0000-000000000000")
+        await runtime.vault.read_attributes("00000000-0000-0000-0000-000000000000", CITIZEN_VIEW)
     with pytest.raises(UnknownCitizen):
         await runtime.vault.set_attribute("00000000-0000-0000-0000-000000000000", "family_name", "X")

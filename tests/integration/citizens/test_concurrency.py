@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from vault.citizens.errors import UnknownCitizen
 from vault.citizens.tables import DocumentChunk, StoredAttribute, StoredDocument
-from vault.citizens.vault import CHUNK_BYTES, CHUNKS_PER_TRANSACTION
+from vault.citizens.vault import CHUNK_BYTES, CHUNKS_PER_TRANSACTION, CITIZEN_VIEW
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,7 +38,7 @@ async def test_concurrent_writes_of_one_attribute_all_land_as_versions(runtime: 
         )
     assert len(current) == 1
     latest = max(results, key=lambda r: r.version)
-    assert (await runtime.vault.read_attributes(cid))["family_name"].value == latest.value
+    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == latest.value
 
 
 async def test_an_upload_interrupted_by_erasure_leaves_nothing(runtime: Runtime) -> None:

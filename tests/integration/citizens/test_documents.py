@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 
 from vault.citizens.errors import DocumentRejected, UnknownRecord
 from vault.citizens.tables import DocumentChunk, StoredDocument
-from vault.citizens.vault import CHUNK_BYTES, CHUNKS_PER_TRANSACTION
+from vault.citizens.vault import CHUNK_BYTES, CHUNKS_PER_TRANSACTION, CITIZEN_VIEW
 from vault.crypto import aead
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ async def _parts(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 async def _read(runtime: Runtime, cid: str, doc_id: str) -> bytes:
     assert runtime.vault is not None
-    _, _, chunks = await runtime.vault.read_document(cid, doc_id)
+    _, _, chunks = await runtime.vault.read_document(cid, doc_id, CITIZEN_VIEW)
     return b"".join([c async for c in chunks])
 
 
@@ -62,7 +62,7 @@ async def test_round_trip_in_odd_parts(runtime: Runtime, size: int) -> None:
         cid, "rental_confirmation", "application/pdf", "Mietvertrag.pdf", _parts(data, 7777)
     )
     assert info.size == len(data)
-    got_info, name, chunks = await runtime.vault.read_document(cid, info.id)
+    got_info, name, chunks = await runtime.vault.read_document(cid, info.id, CITIZEN_VIEW)
     assert (got_info.kind, name) == ("rental_confirmation", "Mietvertrag.pdf")
     assert b"".join([c async for c in chunks]) == data
 
@@ -113,7 +113,7 @@ async def test_another_citizens_document_is_unknown(runtime: Runtime) -> None:
     b = await _citizen(runtime, "doc-other")
     info = await runtime.vault.put_document(a, "k", "image/jpeg", "p.jpg", _parts(b"\xff\xd8\xff" + bytes(10), 5))
     with pytest.raises(UnknownRecord):
-        await runtime.vault.read_document(b, info.id)
+        await runtime.vault.read_document(b, info.id, CITIZEN_VIEW)
     assert [d.id for d in await runtime.vault.list_documents(a)] == [info.id]
     assert await runtime.vault.list_documents(b) == []
 
@@ -142,7 +142,7 @@ async def test_a_20_mb_upload_keeps_memory_bounded(runtime: Runtime) -> None:
     assert info.size == total
     print(f"peak traced memory for a {info.size / 2**20:.1f} MiB upload: {peak / 2**20:.2f} MiB")
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes: memory is not bounded by the chunk size"
-    _, _, chunks = await runtime.vault.read_document(cid, info.id)
+    _, _, chunks = await runtime.vault.read_document(cid, info.id, CITIZEN_VIEW)
     back = hashlib.sha256()
     async for chunk in chunks:
         back.update(chunk)

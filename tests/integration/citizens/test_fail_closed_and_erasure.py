@@ -11,6 +11,7 @@ from sqlalchemy import insert, select, text, update
 from tests.support.server import vault_cmd
 from vault.citizens.errors import InvalidCredentials, UnknownCitizen
 from vault.citizens.tables import Citizen, StoredAttribute
+from vault.citizens.vault import CITIZEN_VIEW
 from vault.crypto import aead, datakeys
 from vault.crypto.datakeys import CitizenKey
 from vault.transparency.log import LogUnavailable
@@ -69,17 +70,17 @@ async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monk
     monkeypatch.setattr(datakeys, "unwrap", counting_unwrap)
     monkeypatch.setattr(aead.Cipher, "open", counting_open)
     # Control: with the log working, the spies do see keys unwrapped and data decrypted.
-    await vault.read_attributes(cid)
-    _, _, chunks = await vault.read_document(cid, doc.id)
+    await vault.read_attributes(cid, CITIZEN_VIEW)
+    _, _, chunks = await vault.read_document(cid, doc.id, CITIZEN_VIEW)
     assert [c async for c in chunks]
     assert calls["unwrap"] >= 2
     assert calls["open"] >= 2
     calls.update(unwrap=0, open=0)
     await _break_the_log(runtime)
     reads = [
-        lambda: vault.read_attributes(cid),
-        lambda: vault.read_attributes(cid, names=("family_name",)),
-        lambda: vault.read_document(cid, doc.id),
+        lambda: vault.read_attributes(cid, CITIZEN_VIEW),
+        lambda: vault.read_attributes(cid, CITIZEN_VIEW, names=("family_name",)),
+        lambda: vault.read_document(cid, doc.id, CITIZEN_VIEW),
         lambda: vault.set_attribute(cid, "given_name", "Erika"),
         lambda: vault.put_document(cid, "k", "application/pdf", "b.pdf", _pdf()),
         lambda: accounts.login_name(cid),
@@ -96,16 +97,10 @@ async def test_a_logged_access_releases_only_its_own_citizens_key(runtime: Runti
     a = await runtime.accounts.register("key-a", "password a")
     b = await runtime.accounts.register("key-b", "password b")
     async with runtime.sessions.begin() as s:
-        access_a, _ = await runtime.vault.log_access(s, a, runtime_reason(), ())
+        access_a, _ = await runtime.vault.log_access(s, a, CITIZEN_VIEW, ())
         wrapped_b = await datakeys.load_wrapped_key(s, b)
     with pytest.raises(PermissionError):
         runtime.vault.release_key(wrapped_b, access_a)
-
-
-def runtime_reason() -> Any:
-    from vault.citizens.vault import CITIZEN_VIEW
-
-    return CITIZEN_VIEW
 
 
 async def test_erasure_shreds_the_key_keeps_a_tombstone_and_the_log_verifies(
@@ -117,10 +112,10 @@ async def test_erasure_shreds_the_key_keeps_a_tombstone_and_the_log_verifies(
     accounts, vault = runtime.accounts, runtime.vault
     cid = await accounts.register("to-be-erased", "erase password")
     await vault.set_attribute(cid, "family_name", "Vergessen")
-    await vault.read_attributes(cid)
+    await vault.read_attributes(cid, CITIZEN_VIEW)
     await accounts.erase(cid)
     with pytest.raises(UnknownCitizen):
-        await vault.read_attributes(cid)
+        await vault.read_attributes(cid, CITIZEN_VIEW)
     with pytest.raises(InvalidCredentials):
         await accounts.authenticate("to-be-erased", "erase password")
     async with runtime.sessions() as s:
@@ -169,13 +164,13 @@ async def test_reapply_erasures_after_a_backup_restore(runtime: Runtime, migrate
         await s.execute(update(Citizen).where(Citizen.id == cid).values(**citizen_row))
         await s.execute(update(CitizenKey).where(CitizenKey.citizen_id == cid).values(**key_row))
         await s.execute(insert(StoredAttribute), attr_rows)
-    assert (await runtime.vault.read_attributes(cid))["family_name"].value == "Backup"
+    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == "Backup"
     env = {"VAULT_DATA_DIR": str(migrated.data_dir), "VAULT_DATABASE_URL": migrated.database_url}
     result = vault_cmd("citizens", "reapply-erasures", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"erased_again": 1, "already_erased": 0}
     with pytest.raises(UnknownCitizen):
-        await runtime.vault.read_attributes(cid)
-    assert await runtime.vault.read_attributes(keep) == {}
+        await runtime.vault.read_attributes(cid, CITIZEN_VIEW)
+    assert await runtime.vault.read_attributes(keep, CITIZEN_VIEW) == {}
     again = vault_cmd("citizens", "reapply-erasures", env=env)
     assert json.loads(again.stdout) == {"erased_again": 0, "already_erased": 1}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vault.citizens.vault import CITIZEN_VIEW
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -51,7 +53,7 @@ async def _store_everything(runtime: Runtime) -> None:
         yield DOCUMENT
 
     await runtime.vault.put_document(cid, "rental_confirmation", "application/pdf", FILENAME, content())
-    assert (await runtime.vault.read_attributes(cid))["family_name"].value == VALUES["family_name"]
+    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == VALUES["family_name"]
     assert runtime.log is not None
     await runtime.log.integrate(runtime.engine)
 

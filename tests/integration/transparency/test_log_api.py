@@ -82,30 +82,33 @@ async def test_proofs_served_over_http_verify(client: AsyncTestClient[Any], dire
 
 
 async def test_receipts_promise_then_prove(client: AsyncTestClient[Any], direct: LogHarness) -> None:
-    vkey = direct.log.signer.vkey()
-    [commitment] = await _append(direct, 1)
-    b64 = base64.urlsafe_b64encode(commitment).decode()
-    r = await client.get("/log/receipt", params={"commitment": b64})
-    assert r.status_code == 200
-    receipt = Receipt(**r.json())
-    checked = verify_receipt(receipt, vkey, direct.log.origin)
+    vkey, origin = direct.log.signer.vkey(), direct.log.origin
+    async with direct.sessions.begin() as session:
+        access = await direct.log.append(session, direct.record())
+    commitment = access.commitment
+    b64 = base64.b64encode(commitment).decode()
+    promised = Receipt(commitment=b64, promise=access.promise)  # what a read response carries at once
+    checked = verify_receipt(promised, vkey, origin)
     assert checked.commitment == commitment
-    if receipt.proof is None:  # the background integrator may already have run
-        assert checked.leaf_index is None
+    assert checked.leaf_index is None
+    assert checked.promised_at is not None
+    url_b64 = base64.urlsafe_b64encode(commitment).decode()
     await _integrate(direct)
-    receipt = Receipt(**(await client.get("/log/receipt", params={"commitment": b64})).json())
-    assert receipt.proof is not None
-    checked = verify_receipt(receipt, vkey, direct.log.origin)
+    r = await client.get("/log/receipt", params={"commitment": url_b64})
+    assert r.status_code == 200
+    public = Receipt(**r.json())
+    assert public.promise is None, "the public receipt must not reveal the append time"
+    assert public.proof is not None
+    checked = verify_receipt(public, vkey, origin)
     assert checked.leaf_index is not None
+    full = Receipt(commitment=b64, promise=access.promise, proof=public.proof)
+    assert verify_receipt(full, vkey, origin).leaf_index == checked.leaf_index
     with pytest.raises(ReceiptError):
-        verify_receipt(
-            Receipt(commitment=base64.b64encode(b"\x00" * 32).decode(), promise=receipt.promise, proof=receipt.proof),
-            vkey,
-            direct.log.origin,
-        )
-    assert (
-        await client.get("/log/receipt", params={"commitment": base64.b64encode(b"\x01" * 32).decode()})
-    ).status_code == 404
+        verify_receipt(Receipt(commitment=base64.b64encode(b"\x00" * 32).decode(), proof=public.proof), vkey, origin)
+    with pytest.raises(ReceiptError):
+        verify_receipt(Receipt(commitment=b64), vkey, origin)
+    other = await client.get("/log/receipt", params={"commitment": base64.b64encode(b"\x01" * 32).decode()})
+    assert other.status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -131,6 +134,8 @@ async def test_receipts_promise_then_prove(client: AsyncTestClient[Any], direct:
         ("/log/tile/0/000.p/0", {}),
         ("/log/tile/0/000.p/999", {}),
         ("/log/tile/99/000", {}),
+        ("/log/tile/0/x999/x999/x999/x999/x999/x999/x999/000", {}),
+        ("/log/tile/0/000.p/1e2", {}),
     ],
 )
 async def test_bad_parameters_answer_400_with_a_message(

@@ -22,6 +22,14 @@ async def test_logged_access_cannot_be_forged() -> None:
         LoggedAccess(token=object(), entry_id=1, commitment=b"", salt=b"", record=None, promise="")  # type: ignore[arg-type]
 
 
+async def test_logged_access_is_immutable(harness: LogHarness) -> None:
+    async with harness.sessions.begin() as session:
+        access = await harness.log.append(session, harness.record("citizen-1"), subject="citizen-1")
+    with pytest.raises(AttributeError):
+        access.subject = "citizen-2"  # type: ignore[misc]
+    assert access.subject == "citizen-1"
+
+
 async def test_append_is_part_of_the_callers_transaction(harness: LogHarness) -> None:
     async with harness.sessions() as session, session.begin():
         await harness.log.append(session, harness.record())
