@@ -92,7 +92,9 @@ class Runtime:
                     await check_root_key(self.engine, self.keys.root)
                     pseudonym_key = await service_secret(self.engine, self.keys.root, "log-pseudonym")
                     signer = Signer(self.settings.log_origin, self.keys.log_signing)
-                    self.log = TransparencyLog(self.settings.log_origin, signer, pseudonym_key)
+                    self.log = TransparencyLog(
+                        self.settings.log_origin, signer, pseudonym_key, self.settings.data_dir / "log-head.json"
+                    )
                     self.vault = CitizenVault(
                         self.sessions,
                         self.keys.root,

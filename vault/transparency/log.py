@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, t
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from pathlib import Path
 
     from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -44,6 +46,18 @@ _MINT = object()
 
 class LogUnavailable(Exception):
     """The log cannot take an entry right now; callers must fail closed (nothing decrypted)."""
+
+
+class LogBehind(Exception):
+    """The database holds fewer entries than a checkpoint this deployment already signed."""
+
+
+def read_head(path: Path | None) -> tuple[int, bytes] | None:
+    """The last ``(size, root)`` signed by this deployment, from its head file."""
+    if path is None or not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return int(data["size"]), base64.b64decode(data["root"])
 
 
 class BadProofRequest(ValueError):
@@ -102,10 +116,11 @@ class IntegrationResult:
 class TransparencyLog:
     """One deployment's log: its origin, signing key and pseudonym key."""
 
-    def __init__(self, origin: str, signer: Signer, pseudonym_key: bytes) -> None:
+    def __init__(self, origin: str, signer: Signer, pseudonym_key: bytes, head_file: Path | None = None) -> None:
         self.origin = origin
         self.signer = signer
         self.pseudonym_key = pseudonym_key
+        self.head_file = head_file
 
     # -- append -----------------------------------------------------------------------------
 
@@ -177,6 +192,7 @@ class TransparencyLog:
                 return None
             state = (await conn.execute(select(LogState.size, LogState.compact).where(LogState.id == 1))).one()
             size, compact_bytes = int(state.size), bytes(state.compact)
+            self._refuse_if_behind(size)
             has_checkpoint = await conn.scalar(select(LogCheckpoint.size).limit(1)) is not None
             pending = (
                 await conn.execute(
@@ -210,7 +226,28 @@ class TransparencyLog:
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=tree.size, root=root), self.signer)
             # A plain insert: the primary key on size refuses a second, different checkpoint of one size.
             await conn.execute(insert(LogCheckpoint).values(size=tree.size, root=root, note=note, created_at=now))
-            return IntegrationResult(len(pending), tree.size, note)
+        self._record_head(tree.size, root)
+        return IntegrationResult(len(pending), tree.size, note)
+
+    def _refuse_if_behind(self, size: int) -> None:
+        """Never sign a tree smaller than one this process already signed (e.g. after a database restore).
+
+        Signing again from an older state would publish two different roots for the same sizes: a
+        split view. The operator must restore the missing entries or start a new log (new origin).
+        """
+        head = read_head(self.head_file)
+        if head is not None and size < head[0]:
+            raise LogBehind(
+                f"the database's log has {size} entries but checkpoint {head[0]} was already signed "
+                f"(recorded in {self.head_file}); refusing to sign a diverging history"
+            )
+
+    def _record_head(self, size: int, root: bytes) -> None:
+        if self.head_file is None:
+            return
+        tmp = self.head_file.with_name(self.head_file.name + ".tmp")
+        tmp.write_text(json.dumps({"size": size, "root": base64.b64encode(root).decode()}))
+        tmp.replace(self.head_file)
 
     # -- read -------------------------------------------------------------------------------
 

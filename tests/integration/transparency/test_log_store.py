@@ -6,14 +6,16 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
-from vault.transparency.log import BadProofRequest, LoggedAccess
-from vault.transparency.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from vault.transparency.log import BadProofRequest, LogBehind, LoggedAccess
+from vault.transparency.merkle import EMPTY_ROOT, MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from vault.transparency.note import open_checkpoint
-from vault.transparency.tables import LogEntry
+from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.support.log_harness import LogHarness
 
 
@@ -117,3 +119,20 @@ async def test_concurrent_integrators_never_fork_the_log(harness: LogHarness) ->
     for note in notes:
         cp = open_checkpoint(note, harness.verifier)
         assert cp.root == tree.root(cp.size)
+
+
+async def test_integrator_refuses_to_sign_behind_what_it_already_signed(harness: LogHarness, tmp_path: Path) -> None:
+    harness.log.head_file = tmp_path / "log-head.json"
+    await harness.append(5)
+    result = await harness.log.integrate(harness.engine)
+    assert result is not None
+    assert result.size == 5
+    async with harness.engine.begin() as conn:  # a database restored from a backup taken at size 0
+        await conn.execute(update(LogState).values(size=0, compact=b"", root=EMPTY_ROOT))
+        await conn.execute(delete(LogCheckpoint))
+        await conn.execute(delete(LogTile))
+        await conn.execute(update(LogEntry).values(leaf_index=None))
+    with pytest.raises(LogBehind, match="refusing to sign a diverging history"):
+        await harness.log.integrate(harness.engine)
+    async with harness.engine.connect() as conn:
+        assert await harness.log.latest_checkpoint(conn) is None
