@@ -237,3 +237,12 @@ async def test_export_validates_against_the_published_schema(web: AsyncTestClien
     broken = {**export, "format": "something-else"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+async def test_times_in_the_api_carry_their_utc_offset(web: AsyncTestClient[Any]) -> None:
+    await _register(web, "tz@example.de")
+    h = await _csrf(web)
+    put = (await web.put("/api/v1/me/attributes/given_name", json={"value": "Erika"}, headers=h)).json()
+    got = (await web.get("/api/v1/me/attributes")).json()["attributes"]["given_name"]
+    for stamp in (put["updated_at"], got["updated_at"]):
+        assert stamp.endswith(("Z", "+00:00")), stamp
