@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_document_bytes: int = 20 * 1024 * 1024
     erasure_journal: Path | None = None
     password_concurrency: int = 2
+    trusted_proxies: str = ""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -15,6 +15,7 @@ import structlog
 from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.citizens.accounts import AccountService
 from vault.citizens.sessions import SessionService
+from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
@@ -48,6 +49,7 @@ class Runtime:
         self.accounts: AccountService | None = None
         self.hasher: PasswordHasher | None = None
         self.session_service: SessionService | None = None
+        self.throttle: LoginThrottle | None = None
         self._integrator: asyncio.Task[None] | None = None
 
     @property
@@ -108,6 +110,7 @@ class Runtime:
                     assert self.settings.erasure_journal is not None
                     self.accounts = AccountService(self.vault, self.hasher, lookup_key, self.settings.erasure_journal)
                     self.session_service = SessionService(self.sessions)
+                    self.throttle = LoginThrottle(self.sessions)
                     self.keys_checked = True
         except RootKeyError:
             raise

@@ -27,6 +27,7 @@ from vault.api.auth import (
 )
 from vault.citizens.errors import InvalidCredentials, LoginTaken
 from vault.citizens.sessions import csrf_matches
+from vault.citizens.throttle import account_key, client_key
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -70,6 +71,29 @@ def _ready(request: Request[Any, Any, Any]) -> Runtime:
 
         raise LogUnavailable("vault not ready")
     return runtime
+
+
+def _throttle_keys(runtime: Runtime, request: Request[Any, Any, Any], username: str) -> tuple[bytes, bytes]:
+    """Keys for the account (unknown and malformed names too) and for the client address."""
+    assert runtime.accounts is not None
+    try:
+        lookup = runtime.accounts.login_hash(username)
+    except ValueError:
+        lookup = b"malformed login name"
+    return account_key(lookup), client_key(client_address(request, runtime.settings.trusted_proxies))
+
+
+def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str:
+    """The client's address: the socket peer, or behind a trusted proxy the last hop it reports."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
 
 
 async def _signed_in_redirect(runtime: Runtime, citizen_id: str) -> Response[Any]:
@@ -123,17 +147,31 @@ class Pages(Controller):
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
-        """Sign in with a fresh session; wrong name and wrong password answer alike."""
+        """Sign in with a fresh session; wrong name and wrong password answer alike; bursts get 429."""
         if not _form_csrf_ok(request, data):
             return _form_page("login.html", "Anmelden", 403, "Sitzung abgelaufen, bitte erneut senden.")
         runtime = _ready(request)
         assert runtime.accounts is not None
-        try:
-            citizen_id = await runtime.accounts.authenticate(data.get("username", ""), data.get("password", ""))
-        except (InvalidCredentials, ValueError):
-            return _form_page(
-                "login.html", "Anmelden", 401, "Anmeldename oder Passwort ist falsch.", data.get("username", "")
+        assert runtime.throttle is not None
+        username = data.get("username", "")
+        account, client = _throttle_keys(runtime, request, username)
+        wait = await runtime.throttle.retry_after(account, client)
+        if wait:
+            page = _form_page(
+                "login.html",
+                "Anmelden",
+                429,
+                f"Zu viele Versuche. Bitte in {wait} Sekunden erneut versuchen.",
+                username,
             )
+            page.headers["Retry-After"] = str(wait)
+            return page
+        try:
+            citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
+        except (InvalidCredentials, ValueError):
+            await runtime.throttle.failed(account, client)
+            return _form_page("login.html", "Anmelden", 401, "Anmeldename oder Passwort ist falsch.", username)
+        await runtime.throttle.succeeded(account)
         old = request.cookies.get(SESSION_COOKIE)
         if old:
             assert runtime.session_service is not None

@@ -6,6 +6,7 @@ from alembic import context
 
 import vault.citizens.sessions
 import vault.citizens.tables
+import vault.citizens.throttle
 import vault.crypto.datakeys
 import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata
 from vault.db.models import Base
