@@ -30,8 +30,9 @@ from sqlalchemy import select, text
 
 from bench.log.deployment import deploy, reopen
 from bench.log.measure import CpuMeter, StatementTimer, percentile
+from tests.support.log_harness import sample_record
 from vault.db.engine import create_engine, session_factory
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import pseudonym
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
@@ -132,17 +133,7 @@ async def _writer(dep: Deployment, shared: _Shared, per_tx: int, pseudonyms: lis
             async with sessions.begin() as session:
                 ids = []
                 for _ in range(per_tx):
-                    record = LogRecord(
-                        pseudonym=pseudonyms[n % len(pseudonyms)],
-                        actor="agency-ummeldung",
-                        action="read",
-                        time=utc_now_iso(),
-                        service="ummeldung",
-                        fields=("given_name", "address"),
-                        purpose="Registering your new home",
-                        legal_basis="§ 17 BMG",
-                        grant_id="grant-1",
-                    )
+                    record = sample_record(pseudonyms[n % len(pseudonyms)])
                     n += 1
                     ids.append((await log.append(session, record)).entry_id)
         except Exception as exc:  # noqa: BLE001  count and go on: the run reports errors

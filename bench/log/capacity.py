@@ -21,7 +21,8 @@ from sqlalchemy import func, insert, select
 
 from bench.log.deployment import deploy
 from bench.log.measure import CpuMeter, StatementTimer, percentile
-from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, pseudonym, utc_now_iso
+from tests.support.log_harness import sample_record
+from vault.transparency.records import SALT_BYTES, canonical, commitment, pseudonym
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
@@ -63,17 +64,7 @@ def backlog_rows(key: bytes, n: int) -> list[tuple[bytes, bytes, bytes, str, str
     pseudonyms = [pseudonym(key, f"citizen-{i}") for i in range(1024)]
     rows: list[tuple[bytes, bytes, bytes, str, str, str, datetime]] = []
     for i in range(n):
-        record = LogRecord(
-            pseudonym=pseudonyms[i % len(pseudonyms)],
-            actor="agency-ummeldung",
-            action="read",
-            time=utc_now_iso(),
-            service="ummeldung",
-            fields=("given_name", "address"),
-            purpose="Registering your new home",
-            legal_basis="§ 17 BMG",
-            grant_id="grant-1",
-        )
+        record = sample_record(pseudonyms[i % len(pseudonyms)])
         salt = secrets.token_bytes(SALT_BYTES)
         body = canonical(record)
         rows.append(

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from vault.config import Settings
 
 
+def sample_record(pseudonym_: str, action: str = "read") -> LogRecord:
+    """A typical agency read record (tests and benchmarks)."""
+    return LogRecord(
+        pseudonym=pseudonym_,
+        actor="agency-ummeldung",
+        action=action,  # type: ignore[arg-type]
+        time=utc_now_iso(),
+        service="ummeldung",
+        fields=("given_name", "address"),
+        purpose="Registering your new home",
+        legal_basis="§ 17 BMG",
+        grant_id="grant-1",
+    )
+
+
 class LogHarness:
     def __init__(self, engine: AsyncEngine, log: TransparencyLog) -> None:
         self.engine = engine
@@ -28,17 +43,7 @@ class LogHarness:
         self.verifier = Verifier.from_vkey(log.signer.vkey())
 
     def record(self, citizen: str = "citizen-1", action: str = "read") -> LogRecord:
-        return LogRecord(
-            pseudonym=pseudonym(self.log.pseudonym_key, citizen),
-            actor="agency-ummeldung",
-            action=action,  # type: ignore[arg-type]
-            time=utc_now_iso(),
-            service="ummeldung",
-            fields=("given_name", "address"),
-            purpose="Registering your new home",
-            legal_basis="§ 17 BMG",
-            grant_id="grant-1",
-        )
+        return sample_record(pseudonym(self.log.pseudonym_key, citizen), action)
 
     async def append(self, n: int, **kw: str) -> list[int]:
         ids = []

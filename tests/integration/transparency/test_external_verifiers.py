@@ -40,7 +40,8 @@ from sigstore.models import TransparencyLogEntry
 from sigstore_models.common.v1 import PublicKey
 from sigstore_models.rekor.v1 import TransparencyLogEntry as EntryModel
 
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from tests.support.log_harness import sample_record
+from vault.transparency.records import LogRecord, pseudonym
 
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
@@ -117,17 +118,7 @@ class Served:
 
 
 def _record(direct: LogHarness, n: int) -> LogRecord:
-    return LogRecord(
-        pseudonym=pseudonym(direct.log.pseudonym_key, f"citizen-{n % 3}"),
-        actor="agency-ummeldung",
-        action="read",
-        time=utc_now_iso(),
-        service="ummeldung",
-        fields=("given_name", "address"),
-        purpose="Registering your new home",
-        legal_basis="§ 17 BMG",
-        grant_id="grant-1",
-    )
+    return sample_record(pseudonym(direct.log.pseudonym_key, f"citizen-{n % 3}"))
 
 
 async def _integrate(direct: LogHarness) -> int:
