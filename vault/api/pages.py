@@ -26,14 +26,19 @@ from vault.api.auth import (
     session_cookie,
 )
 from vault.citizens.errors import InvalidCredentials, LoginTaken
+from vault.citizens.password_rules import MAX_LENGTH, MIN_LENGTH, PasswordProblem, password_problem
 from vault.citizens.sessions import csrf_matches
 from vault.citizens.throttle import account_key, client_key
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
 
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
+PASSWORD_MESSAGES = {
+    PasswordProblem.TOO_SHORT: f"Das Passwort braucht mindestens {MIN_LENGTH} Zeichen.",
+    PasswordProblem.TOO_LONG: f"Das Passwort darf höchstens {MAX_LENGTH} Zeichen haben.",
+    PasswordProblem.COMMON: "Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes.",
+    PasswordProblem.SAME_AS_LOGIN: "Das Passwort darf nicht der Anmeldename sein.",
+}
 TEXT_HTML = "text/html; charset=utf-8"
 
 _templates = Environment(
@@ -120,14 +125,9 @@ class Pages(Controller):
         username, password = data.get("username", ""), data.get("password", "")
         if password != data.get("password_confirm"):
             return _form_page("register.html", "Konto anlegen", 422, "Die Passwörter stimmen nicht überein.", username)
-        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            return _form_page(
-                "register.html",
-                "Konto anlegen",
-                422,
-                f"Das Passwort braucht {MIN_PASSWORD} bis {MAX_PASSWORD} Zeichen.",
-                username,
-            )
+        problem = password_problem(password, username)
+        if problem is not None:
+            return _form_page("register.html", "Konto anlegen", 422, PASSWORD_MESSAGES[problem], username)
         runtime = _ready(request)
         assert runtime.accounts is not None
         try:

@@ -111,6 +111,9 @@ async def test_forms_without_csrf_token_change_nothing(web: AsyncTestClient[Any]
 
 async def test_register_form_errors(web: AsyncTestClient[Any]) -> None:
     assert (await _register(web, "short-pw", "kurz", "kurz")).status_code == 422
+    common = await _register(web, "common-pw", "password1", "password1")
+    assert common.status_code == 422
+    assert "verbreitet" in common.text
     assert (await _register(web, "mismatch", PASSWORD, PASSWORD + "!")).status_code == 422
     assert (await _register(web, "x")).status_code == 422
     assert (await _register(web, "taken@example.de")).status_code == 303
