@@ -16,6 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
+from vault.api import i18n
 from vault.api.auth import (
     FORM_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -33,35 +34,68 @@ from vault.citizens.throttle import account_key, client_key
 if TYPE_CHECKING:
     from vault.runtime import Runtime
 
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues; it is translated when the page is rendered."""
+    return message
+
+
 PASSWORD_MESSAGES = {
-    PasswordProblem.TOO_SHORT: f"Das Passwort braucht mindestens {MIN_LENGTH} Zeichen.",
-    PasswordProblem.TOO_LONG: f"Das Passwort darf höchstens {MAX_LENGTH} Zeichen haben.",
-    PasswordProblem.COMMON: "Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes.",
-    PasswordProblem.SAME_AS_LOGIN: "Das Passwort darf nicht der Anmeldename sein.",
+    PasswordProblem.TOO_SHORT: (N_("The password needs at least %(n)s characters."), {"n": MIN_LENGTH}),
+    PasswordProblem.TOO_LONG: (N_("The password may have at most %(n)s characters."), {"n": MAX_LENGTH}),
+    PasswordProblem.COMMON: (N_("This password is too common. Please choose another one."), {}),
+    PasswordProblem.SAME_AS_LOGIN: (N_("The password must not be the login name."), {}),
 }
+REGISTER, SIGN_IN, OVERVIEW = N_("Create account"), N_("Sign in"), N_("Overview")
+EXPIRED = N_("Your form expired, please send it again.")
 TEXT_HTML = "text/html; charset=utf-8"
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
     auto_reload=False,
+    extensions=["jinja2.ext.i18n"],
 )
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def render(template: str, status: int = 200, cookies: list[Any] | None = None, **context: Any) -> Response[str]:
-    """Render a page; personal pages are never cached."""
-    html = _templates.get_template(template).render(**context)
-    return Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies or [])
+Message = tuple[str, dict[str, Any]] | str | None
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    title: str,
+    status: int = 200,
+    cookies: list[Any] | None = None,
+    error: Message = None,
+    **context: Any,
+) -> Response[str]:
+    """Render a page in the request's language; ``title`` and ``error`` are msgids (with parameters)."""
+    lang, lang_cookie = i18n.choose(request)
+    tr = i18n.translations(lang)
+    _templates.install_gettext_translations(tr, newstyle=True)  # type: ignore[attr-defined]
+    if isinstance(error, tuple):
+        error = tr.gettext(error[0]) % error[1]
+    elif error is not None:
+        error = tr.gettext(error)
+    html = _templates.get_template(template).render(lang=lang, title=tr.gettext(title), error=error, **context)
+    cookies = [*(cookies or []), *([lang_cookie] if lang_cookie else [])]
+    return Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies)
 
 
 def _form_page(
-    template: str, title: str, status: int = 200, error: str | None = None, username: str = ""
+    request: Request[Any, Any, Any],
+    template: str,
+    title: str,
+    status: int = 200,
+    error: Message = None,
+    username: str = "",
 ) -> Response[str]:
     token = new_form_token()
     return render(
-        template, status, [form_csrf_cookie(token)], title=title, csrf_token=token, error=error, username=username
+        request, template, title, status, [form_csrf_cookie(token)], error=error, csrf_token=token, username=username
     )
 
 
@@ -113,43 +147,42 @@ class Pages(Controller):
     include_in_schema = False
 
     @get("/register")
-    async def register_page(self) -> Response[str]:
+    async def register_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The registration form."""
-        return _form_page("register.html", "Konto anlegen")
+        return _form_page(request, "register.html", REGISTER)
 
     @post("/register")
     async def register(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Create the account and sign in; errors re-render the form with a message."""
         if not _form_csrf_ok(request, data):
-            return _form_page("register.html", "Konto anlegen", 403, "Sitzung abgelaufen, bitte erneut senden.")
+            return _form_page(request, "register.html", REGISTER, 403, EXPIRED)
         username, password = data.get("username", ""), data.get("password", "")
         if password != data.get("password_confirm"):
-            return _form_page("register.html", "Konto anlegen", 422, "Die Passwörter stimmen nicht überein.", username)
+            return _form_page(request, "register.html", REGISTER, 422, N_("The passwords do not match."), username)
         problem = password_problem(password, username)
         if problem is not None:
-            return _form_page("register.html", "Konto anlegen", 422, PASSWORD_MESSAGES[problem], username)
+            return _form_page(request, "register.html", REGISTER, 422, PASSWORD_MESSAGES[problem], username)
         runtime = _ready(request)
         assert runtime.accounts is not None
         try:
             citizen_id = await runtime.accounts.register(username, password)
         except LoginTaken:
-            return _form_page("register.html", "Konto anlegen", 409, "Dieser Anmeldename ist vergeben.", username)
+            return _form_page(request, "register.html", REGISTER, 409, N_("This login name is taken."), username)
         except ValueError:
-            return _form_page(
-                "register.html", "Konto anlegen", 422, "Der Anmeldename braucht 3 bis 254 Zeichen.", username
-            )
+            message = N_("A login name has 3 to 254 characters.")
+            return _form_page(request, "register.html", REGISTER, 422, message, username)
         return await _signed_in_redirect(runtime, citizen_id)
 
     @get("/login")
-    async def login_page(self) -> Response[str]:
+    async def login_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The sign-in form."""
-        return _form_page("login.html", "Anmelden")
+        return _form_page(request, "login.html", SIGN_IN)
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Sign in with a fresh session; wrong name and wrong password answer alike; bursts get 429."""
         if not _form_csrf_ok(request, data):
-            return _form_page("login.html", "Anmelden", 403, "Sitzung abgelaufen, bitte erneut senden.")
+            return _form_page(request, "login.html", SIGN_IN, 403, EXPIRED)
         runtime = _ready(request)
         assert runtime.accounts is not None
         assert runtime.throttle is not None
@@ -157,20 +190,15 @@ class Pages(Controller):
         account, client = _throttle_keys(runtime, request, username)
         wait = await runtime.throttle.retry_after(account, client)
         if wait:
-            page = _form_page(
-                "login.html",
-                "Anmelden",
-                429,
-                f"Zu viele Versuche. Bitte in {wait} Sekunden erneut versuchen.",
-                username,
-            )
+            message = (N_("Too many attempts. Please try again in %(seconds)s seconds."), {"seconds": wait})
+            page = _form_page(request, "login.html", SIGN_IN, 429, message, username)
             page.headers["Retry-After"] = str(wait)
             return page
         try:
             citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
         except (InvalidCredentials, ValueError):
             await runtime.throttle.failed(account, client)
-            return _form_page("login.html", "Anmelden", 401, "Anmeldename oder Passwort ist falsch.", username)
+            return _form_page(request, "login.html", SIGN_IN, 401, N_("Wrong login name or password."), username)
         await runtime.throttle.succeeded(account)
         old = request.cookies.get(SESSION_COOKIE)
         if old:
@@ -198,6 +226,4 @@ class Pages(Controller):
         session = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
         if session is None:
             return Redirect("/login", status_code=303)
-        return render(
-            "home.html", title="Übersicht", assurance=session.assurance, csrf_token=session.csrf_token, error=None
-        )
+        return render(request, "home.html", OVERVIEW, assurance=session.assurance, csrf_token=session.csrf_token)

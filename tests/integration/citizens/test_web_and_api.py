@@ -249,3 +249,21 @@ async def test_times_in_the_api_carry_their_utc_offset(web: AsyncTestClient[Any]
     got = (await web.get("/api/v1/me/attributes")).json()["attributes"]["given_name"]
     for stamp in (put["updated_at"], got["updated_at"]):
         assert stamp.endswith(("Z", "+00:00")), stamp
+
+
+async def test_german_by_default_english_by_switch_and_the_choice_persists(web: AsyncTestClient[Any]) -> None:
+    page = await web.get("/login")
+    assert '<html lang="de">' in page.text
+    assert "Anmelden" in page.text
+    english = await web.get("/login?lang=en")
+    assert '<html lang="en">' in english.text
+    assert ">Sign in<" in english.text
+    assert "Anmeldename" not in english.text
+    again = await web.get("/register")
+    assert '<html lang="en">' in again.text
+    assert "Create account" in again.text
+    back = await web.get("/register?lang=de")
+    assert "Konto anlegen" in back.text
+    assert '<html lang="de">' in (await web.get("/login")).text
+    ignored = await web.get("/login?lang=xx")
+    assert '<html lang="de">' in ignored.text
