@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
 from vault.citizens.sessions import SessionRow
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
-from vault.citizens.vault import AccessReason, utc
+from vault.citizens.vault import AccessReason
 from vault.crypto import aead
 from vault.crypto.datakeys import create_data_key, destroy_data_key
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
@@ -130,7 +130,7 @@ class AccountService:
         async with self.vault.reads() as session:
             created = await session.scalar(select(Citizen.created_at).where(Citizen.id == citizen_id))
         assert created is not None
-        return AccountInfo(name, utc(created))
+        return AccountInfo(name, created)
 
     async def login_name(self, citizen_id: str) -> str:
         """Decrypt the login name for display (logged like any other view)."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, select, update
+from sqlalchemy import ForeignKey, LargeBinary, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vault.db.models import Base
+from vault.db.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,9 +37,9 @@ class SessionRow(Base):
     citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizens.id"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     assurance: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,6 @@ class SignedIn:
 
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def session_id(token_hash: bytes) -> str:
@@ -100,7 +96,7 @@ class SessionService:
             row = await db.scalar(select(SessionRow).where(SessionRow.token_hash == digest))
             if row is None or row.ended_at is not None:
                 return None
-            created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+            created, seen = row.created_at, row.last_seen_at
             if now - seen > IDLE or now - created > ABSOLUTE:
                 row.ended_at = now
                 return None
@@ -143,7 +139,7 @@ class SessionService:
             )
         out = []
         for row in rows:
-            created, seen = _aware(row.created_at), _aware(row.last_seen_at)
+            created, seen = row.created_at, row.last_seen_at
             if now - seen <= IDLE and now - created <= ABSOLUTE:
                 out.append(
                     SignedIn(row.citizen_id, row.csrf_token, row.assurance, session_id(row.token_hash), created, seen)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vault.db.models import Base
+from vault.db.models import Base, UTCDateTime
 
 
 class Citizen(Base):
@@ -27,8 +27,8 @@ class Citizen(Base):
     login_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, default=None)
     login_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class StoredAttribute(Base):
@@ -43,7 +43,7 @@ class StoredAttribute(Base):
     current: Mapped[bool] = mapped_column(Boolean)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     source: Mapped[str] = mapped_column(String(200))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_attributes_citizen_name_version", "citizen_id", "name", "version", unique=True),)
 
@@ -61,7 +61,7 @@ class StoredDocument(Base):
     chunks: Mapped[int] = mapped_column(Integer)
     name_ct: Mapped[bytes] = mapped_column(LargeBinary)
     source: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

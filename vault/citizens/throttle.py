@@ -17,11 +17,11 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Integer, LargeBinary, delete, select
+from sqlalchemy import Integer, LargeBinary, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vault.db.models import Base
+from vault.db.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,8 +40,8 @@ class ThrottleRow(Base):
 
     key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 def account_key(lookup_hash: bytes) -> bytes:
@@ -52,12 +52,6 @@ def account_key(lookup_hash: bytes) -> bytes:
 def client_key(address: str) -> bytes:
     """Throttle key of a client address."""
     return hashlib.sha256(b"client:" + address.encode()).digest()
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class LoginThrottle:
@@ -71,7 +65,7 @@ class LoginThrottle:
         now = now or datetime.now(UTC)
         async with self.sessions() as db:
             rows = await db.execute(select(ThrottleRow.blocked_until).where(ThrottleRow.key.in_([account, client])))
-            waits = [(until - now).total_seconds() for (b,) in rows if (until := _aware(b)) is not None]
+            waits = [(until - now).total_seconds() for (b,) in rows if (until := b) is not None]
         return max([0, *(int(w) + 1 for w in waits if w > 0)])
 
     async def failed(self, account: bytes, client: bytes, *, now: datetime | None = None) -> None:
@@ -102,7 +96,7 @@ class LoginThrottle:
         assert row is not None
         if inserted is not None:
             return 1
-        start = _aware(row.window_start)
+        start = row.window_start
         if start is not None and now - start > WINDOW:
             row.failures, row.window_start, row.blocked_until = 1, now, None
         else:

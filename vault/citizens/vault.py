@@ -157,7 +157,7 @@ class CitizenVault:
         out = {}
         for row in rows:
             plain = aead.open(key.key, row.ciphertext, aead.Context(citizen_id, row.id, row.name))
-            out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, utc(row.updated_at), row.version)
+            out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
         return out
 
     async def set_attribute(
@@ -304,7 +304,7 @@ class CitizenVault:
                 .scalars()
                 .all()
             )
-        return [DocumentInfo(r.id, r.kind, r.content_type, r.size, utc(r.created_at), r.source) for r in rows]
+        return [DocumentInfo(r.id, r.kind, r.content_type, r.size, r.created_at, r.source) for r in rows]
 
     async def read_document(
         self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None
@@ -324,7 +324,7 @@ class CitizenVault:
             access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{doc.kind}",))
         key = self.release_key(wrapped, access)
         name = aead.open(key.key, doc.name_ct, aead.Context(citizen_id, doc.id, "filename")).decode()
-        info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, utc(doc.created_at), doc.source)
+        info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, doc.created_at, doc.source)
         return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key)
 
     async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
@@ -376,11 +376,6 @@ class _ChunkWriter:
                 await CitizenVault.require_citizen(session, self.citizen_id, lock=True)
                 session.add_all(self.pending)
             self.pending = []
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time stored was UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _chunk_field(index: int, *, last: bool) -> str:

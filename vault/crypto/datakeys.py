@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, select, update
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.crypto.rootkey import RootKeyError
 from vault.crypto.wrap import unwrap, wrap
-from vault.db.models import Base, RootKeyVersion
+from vault.db.models import Base, RootKeyVersion, UTCDateTime
 from vault.transparency.log import LoggedAccess
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ class CitizenKey(Base):
     dek_version: Mapped[int] = mapped_column(Integer)
     root_version: Mapped[int] = mapped_column(Integer, index=True)
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class KeyDestroyed(Exception):

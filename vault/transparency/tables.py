@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, SmallInteger, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vault.db.models import Base
+from vault.db.models import Base, UTCDateTime
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -34,7 +34,7 @@ class LogEntry(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index(
@@ -65,7 +65,7 @@ class LogState(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     compact: Mapped[bytes] = mapped_column(LargeBinary)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LogCheckpoint(Base):
@@ -76,4 +76,4 @@ class LogCheckpoint(Base):
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
