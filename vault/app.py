@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
 
 from vault import __version__
+from vault.api.account_pages import AccountPages
 from vault.api.citizen import CitizenApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
 from vault.api.pages import Pages
+from vault.api.passkeys import PasskeyApi
 from vault.api.security import security_headers
 from vault.bootstrap import prepare
 from vault.config import load_settings
 from vault.logs import configure_logging
 from vault.runtime import Runtime
+
+STATIC = Path(__file__).parent / "api" / "static"
+STATIC_CACHE = CacheControlHeader(max_age=3600, public=True)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,7 +53,19 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
         app_name="vault", prefix="vault", group_path=True, exclude_unhandled_paths=True, exclude=["/metrics"]
     )
     app = Litestar(
-        route_handlers=[HealthController, MetricsController, LogController, CitizenApi, Pages, export_schema],
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            LogController,
+            CitizenApi,
+            PasskeyApi,
+            Pages,
+            AccountPages,
+            export_schema,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False, cache_control=STATIC_CACHE
+            ),
+        ],
         middleware=[prometheus.middleware],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

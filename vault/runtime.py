@@ -14,6 +14,7 @@ import structlog
 
 from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.citizens.accounts import AccountService
+from vault.citizens.passkeys import PasskeyService
 from vault.citizens.sessions import SessionService
 from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
@@ -50,6 +51,7 @@ class Runtime:
         self.hasher: PasswordHasher | None = None
         self.session_service: SessionService | None = None
         self.throttle: LoginThrottle | None = None
+        self.passkeys: PasskeyService | None = None
         self._integrator: asyncio.Task[None] | None = None
 
     @property
@@ -111,6 +113,7 @@ class Runtime:
                     self.accounts = AccountService(self.vault, self.hasher, lookup_key, self.settings.erasure_journal)
                     self.session_service = SessionService(self.sessions)
                     self.throttle = LoginThrottle(self.sessions)
+                    self.passkeys = PasskeyService(self.sessions, self.settings.issuer)
                     self.keys_checked = True
         except RootKeyError:
             raise

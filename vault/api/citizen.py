@@ -18,10 +18,10 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import expired_session_cookie, runtime_of, signed_in
+from vault.citizens.errors import UnknownRecord
+from vault.citizens.history import HistoryItem, history, receipt
 from vault.citizens.sessions import SignedIn
 from vault.citizens.vault import CITIZEN_VIEW, AccessReason
-from vault.transparency.merkle import ProofError, leaf_hash, verify_inclusion
-from vault.transparency.records import decode_record, pseudonym
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -104,45 +104,30 @@ class CsrfOut(msgspec.Struct):
     csrf_token: str
 
 
+def _entry(item: HistoryItem) -> HistoryEntry:
+    return HistoryEntry(
+        id=item.id,
+        time=item.time,
+        actor=item.actor,
+        action=item.action,
+        fields=list(item.fields),
+        service=item.service,
+        purpose=item.purpose,
+        legal_basis=item.legal_basis,
+        grant_id=item.grant_id,
+        commitment=base64.b64encode(item.commitment).decode(),
+        salt=base64.b64encode(item.salt).decode(),
+        leaf_index=item.leaf_index,
+        verified=item.verified,
+    )
+
+
 async def _history(
     runtime: Runtime, citizen_id: str, *, limit: int | None, before: int | None
 ) -> tuple[list[HistoryEntry], str | None]:
-    """The citizen's log entries, newest first, each checked against the latest checkpoint."""
-    log = runtime.log
-    assert log is not None
-    key = pseudonym(log.pseudonym_key, citizen_id)
-    async with runtime.engine.connect() as conn:
-        rows = await log.entries_for(conn, key, limit=limit, before_id=before)
-        latest = await log.latest_checkpoint(conn)
-        entries = []
-        for row in rows:
-            verified = False
-            if latest is not None and row.leaf_index is not None and row.leaf_index < latest[0]:
-                proof = await log.inclusion_proof(conn, row.leaf_index, latest[0])
-                try:
-                    verify_inclusion(leaf_hash(bytes(row.commitment)), row.leaf_index, latest[0], proof, latest[1])
-                    verified = True
-                except ProofError:
-                    verified = False
-            record = decode_record(bytes(row.record))
-            entries.append(
-                HistoryEntry(
-                    id=row.id,
-                    time=record.time,
-                    actor=record.actor,
-                    action=record.action,
-                    fields=list(record.fields),
-                    service=record.service,
-                    purpose=record.purpose,
-                    legal_basis=record.legal_basis,
-                    grant_id=record.grant_id,
-                    commitment=base64.b64encode(bytes(row.commitment)).decode(),
-                    salt=base64.b64encode(bytes(row.salt)).decode(),
-                    leaf_index=row.leaf_index,
-                    verified=verified,
-                )
-            )
-    return entries, (latest[2] if latest else None)
+    assert runtime.log is not None
+    items, checkpoint = await history(runtime.engine, runtime.log, citizen_id, limit=limit, before=before)
+    return [_entry(item) for item in items], checkpoint
 
 
 def _services(request: Request[Any, Any, Any]) -> Runtime:
@@ -240,6 +225,15 @@ class CitizenApi(Controller):
             headers={"Content-Disposition": f'attachment; filename="{safe}"', "Cache-Control": "no-store"},
         )
 
+    @delete(
+        "/documents/{document_id:str}", summary="Delete a document and its content", status_code=HTTP_204_NO_CONTENT
+    )
+    async def delete_document(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> None:
+        """Another citizen's id answers 404."""
+        vault = _services(request).vault
+        assert vault is not None
+        await vault.delete_document(me.citizen_id, document_id)
+
     @get("/history", summary="Every log entry about you, verified against the latest checkpoint")
     async def history(
         self,
@@ -252,6 +246,20 @@ class CitizenApi(Controller):
         entries, checkpoint = await _history(_services(request), me.citizen_id, limit=limit, before=before)
         next_before = entries[-1].id if len(entries) == limit else None
         return HistoryOut(entries, checkpoint, next_before)
+
+    @get("/history/{entry_id:int}/receipt", summary="Receipt for one of your log entries, to verify offline")
+    async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: FromPath[int]) -> Response[bytes]:
+        """Record, salt, signed promise and (once integrated) inclusion proof; 404 for others' entries."""
+        runtime = _services(request)
+        assert runtime.log is not None
+        found = await receipt(runtime.engine, runtime.log, me.citizen_id, entry_id)
+        if found is None:
+            raise UnknownRecord(str(entry_id))
+        return Response(
+            msgspec.json.encode(found),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'},
+        )
 
     @get("/export", summary="Everything about you as one JSON document (schema: /schema/export.json)")
     async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:

@@ -9,8 +9,10 @@ from litestar import MediaType, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTaken, UnknownCitizen, UnknownRecord
+from vault.citizens.passkeys import PasskeyRejected
 from vault.crypto.datakeys import KeyDestroyed
 from vault.transparency.log import BadProofRequest, LogUnavailable
 
@@ -79,5 +81,8 @@ def exception_handlers() -> ExceptionHandlersMap:
         LoginTaken: _status(409, "this login name is taken"),
         InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
+        PasskeyRejected: _status(400),
+        SignInRequired: sign_in_redirect,
+        FormExpired: form_expired,
         Exception: _internal_error,
     }

@@ -7,37 +7,30 @@ afterwards the session's token. A new session (new token) is issued on every sig
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect
 
-from vault.api import i18n
+from vault.api.account_pages import HISTORY_LABELS
 from vault.api.auth import (
-    FORM_CSRF_COOKIE,
+    CSRF_HEADER,
     SESSION_COOKIE,
     expired_session_cookie,
     form_csrf_cookie,
-    new_form_token,
-    runtime_of,
     session_cookie,
 )
+from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready, render
 from vault.citizens.errors import InvalidCredentials, LoginTaken
+from vault.citizens.history import history
 from vault.citizens.password_rules import MAX_LENGTH, MIN_LENGTH, PasswordProblem, password_problem
-from vault.citizens.sessions import csrf_matches
+from vault.citizens.sessions import SignedIn, csrf_matches
 from vault.citizens.throttle import account_key, client_key
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalogues; it is translated when the page is rendered."""
-    return message
 
 
 PASSWORD_MESSAGES = {
@@ -48,68 +41,32 @@ PASSWORD_MESSAGES = {
 }
 REGISTER, SIGN_IN, OVERVIEW = N_("Create account"), N_("Sign in"), N_("Overview")
 EXPIRED = N_("Your form expired, please send it again.")
-TEXT_HTML = "text/html; charset=utf-8"
-
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=select_autoescape(["html"]),
-    auto_reload=False,
-    extensions=["jinja2.ext.i18n"],
-)
-
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Page = NamedDependency[SignedIn]
+ERASED = N_("Your account has been deleted. All your data has been destroyed.")
 
 
-Message = tuple[str, dict[str, Any]] | str | None
-
-
-def render(
-    request: Request[Any, Any, Any],
-    template: str,
-    title: str,
-    status: int = 200,
-    cookies: list[Any] | None = None,
-    error: Message = None,
-    **context: Any,
+def _login_page(
+    request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
 ) -> Response[str]:
-    """Render a page in the request's language; ``title`` and ``error`` are msgids (with parameters)."""
-    lang, lang_cookie = i18n.choose(request)
-    tr = i18n.translations(lang)
-    _templates.install_gettext_translations(tr, newstyle=True)  # type: ignore[attr-defined]
-    if isinstance(error, tuple):
-        error = tr.gettext(error[0]) % error[1]
-    elif error is not None:
-        error = tr.gettext(error)
-    html = _templates.get_template(template).render(lang=lang, title=tr.gettext(title), error=error, **context)
-    cookies = [*(cookies or []), *([lang_cookie] if lang_cookie else [])]
-    return Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies)
-
-
-def _form_page(
-    request: Request[Any, Any, Any],
-    template: str,
-    title: str,
-    status: int = 200,
-    error: Message = None,
-    username: str = "",
-) -> Response[str]:
-    token = new_form_token()
-    return render(
-        request, template, title, status, [form_csrf_cookie(token)], error=error, csrf_token=token, username=username
+    runtime = ready(request)
+    assert runtime.passkeys is not None
+    notice = ERASED if request.query_params.get("erased") == "1" else None
+    return form_page(
+        request,
+        "login.html",
+        SIGN_IN,
+        status,
+        error,
+        username=username,
+        passkeys=runtime.passkeys.available,
+        notice=notice,
     )
 
 
-def _form_csrf_ok(request: Request[Any, Any, Any], data: dict[str, str]) -> bool:
-    return csrf_matches(request.cookies.get(FORM_CSRF_COOKIE, "") or "\x00", data.get("csrf_token"))
-
-
-def _ready(request: Request[Any, Any, Any]) -> Runtime:
-    runtime = runtime_of(request)
-    if runtime.accounts is None or runtime.session_service is None:
-        from vault.transparency.log import LogUnavailable
-
-        raise LogUnavailable("vault not ready")
-    return runtime
+def _register_page(
+    request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
+) -> Response[str]:
+    return form_page(request, "register.html", REGISTER, status, error, username=username)
 
 
 def _throttle_keys(runtime: Runtime, request: Request[Any, Any, Any], username: str) -> tuple[bytes, bytes]:
@@ -135,55 +92,65 @@ def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str
     return peer
 
 
-async def _signed_in_redirect(runtime: Runtime, citizen_id: str) -> Response[Any]:
+async def _start_session(request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str, assurance: str) -> str:
+    """A fresh session (the old one, if any, ends): returns the new token."""
     assert runtime.session_service is not None
-    token, _ = await runtime.session_service.start(citizen_id, "basic")
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await runtime.session_service.end(old)
+    token, _ = await runtime.session_service.start(citizen_id, assurance)
+    return token
+
+
+async def _signed_in_redirect(request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str) -> Response[Any]:
+    token = await _start_session(request, runtime, citizen_id, "basic")
     return Redirect("/", status_code=303, cookies=[session_cookie(token), form_csrf_cookie("")])
 
 
 class Pages(Controller):
-    """``/``, ``/register``, ``/login``, ``/logout``."""
+    """``/``, ``/register``, ``/login`` (password or passkey), ``/logout``."""
 
     include_in_schema = False
+    dependencies = {"me": Provide(page_session)}  # noqa: RUF012
 
     @get("/register")
     async def register_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The registration form."""
-        return _form_page(request, "register.html", REGISTER)
+        return _register_page(request)
 
     @post("/register")
     async def register(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Create the account and sign in; errors re-render the form with a message."""
-        if not _form_csrf_ok(request, data):
-            return _form_page(request, "register.html", REGISTER, 403, EXPIRED)
+        if not form_csrf_ok(request, data.get("csrf_token")):
+            return _register_page(request, 403, EXPIRED)
         username, password = data.get("username", ""), data.get("password", "")
         if password != data.get("password_confirm"):
-            return _form_page(request, "register.html", REGISTER, 422, N_("The passwords do not match."), username)
+            return _register_page(request, 422, N_("The passwords do not match."), username)
         problem = password_problem(password, username)
         if problem is not None:
-            return _form_page(request, "register.html", REGISTER, 422, PASSWORD_MESSAGES[problem], username)
-        runtime = _ready(request)
+            return _register_page(request, 422, PASSWORD_MESSAGES[problem], username)
+        runtime = ready(request)
         assert runtime.accounts is not None
         try:
             citizen_id = await runtime.accounts.register(username, password)
         except LoginTaken:
-            return _form_page(request, "register.html", REGISTER, 409, N_("This login name is taken."), username)
+            return _register_page(request, 409, N_("This login name is taken."), username)
         except ValueError:
             message = N_("A login name has 3 to 254 characters.")
-            return _form_page(request, "register.html", REGISTER, 422, message, username)
-        return await _signed_in_redirect(runtime, citizen_id)
+            return _register_page(request, 422, message, username)
+        return await _signed_in_redirect(request, runtime, citizen_id)
 
     @get("/login")
     async def login_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The sign-in form."""
-        return _form_page(request, "login.html", SIGN_IN)
+        return _login_page(request)
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Sign in with a fresh session; wrong name and wrong password answer alike; bursts get 429."""
-        if not _form_csrf_ok(request, data):
-            return _form_page(request, "login.html", SIGN_IN, 403, EXPIRED)
-        runtime = _ready(request)
+        if not form_csrf_ok(request, data.get("csrf_token")):
+            return _login_page(request, 403, EXPIRED)
+        runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.throttle is not None
         username = data.get("username", "")
@@ -191,25 +158,21 @@ class Pages(Controller):
         wait = await runtime.throttle.retry_after(account, client)
         if wait:
             message = (N_("Too many attempts. Please try again in %(seconds)s seconds."), {"seconds": wait})
-            page = _form_page(request, "login.html", SIGN_IN, 429, message, username)
+            page = _login_page(request, 429, message, username)
             page.headers["Retry-After"] = str(wait)
             return page
         try:
             citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
         except (InvalidCredentials, ValueError):
             await runtime.throttle.failed(account, client)
-            return _form_page(request, "login.html", SIGN_IN, 401, N_("Wrong login name or password."), username)
+            return _login_page(request, 401, N_("Wrong login name or password."), username)
         await runtime.throttle.succeeded(account)
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            assert runtime.session_service is not None
-            await runtime.session_service.end(old)
-        return await _signed_in_redirect(runtime, citizen_id)
+        return await _signed_in_redirect(request, runtime, citizen_id)
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """End this session (needs the session's CSRF token)."""
-        runtime = _ready(request)
+        runtime = ready(request)
         assert runtime.session_service is not None
         token = request.cookies.get(SESSION_COOKIE, "")
         session = await runtime.session_service.resolve(token)
@@ -218,12 +181,31 @@ class Pages(Controller):
         await runtime.session_service.end(token)
         return Redirect("/login", status_code=303, cookies=[expired_session_cookie()])
 
+    @post("/login/passkey/options", status_code=200)
+    async def passkey_options(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """WebAuthn options for signing in with any passkey of this site (needs the form's CSRF token)."""
+        if not form_csrf_ok(request, request.headers.get(CSRF_HEADER)):
+            raise PermissionDeniedException("missing or wrong X-CSRF-Token")
+        runtime = ready(request)
+        assert runtime.passkeys is not None
+        return Response((await runtime.passkeys.authentication_options()).encode(), media_type="application/json")
+
+    @post("/login/passkey", status_code=200)
+    async def passkey_login(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+        """Verify the assertion (user verification required) and start a ``substantial`` session."""
+        if not form_csrf_ok(request, request.headers.get(CSRF_HEADER)):
+            raise PermissionDeniedException("missing or wrong X-CSRF-Token")
+        runtime = ready(request)
+        assert runtime.passkeys is not None
+        body = await request.body()
+        citizen_id = await runtime.passkeys.authenticate(body.decode("utf-8", "replace"))
+        token = await _start_session(request, runtime, citizen_id, "substantial")
+        return Response({"redirect": "/"}, cookies=[session_cookie(token), form_csrf_cookie("")])
+
     @get("/")
-    async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        """Start page when signed in, else the sign-in page."""
-        runtime = _ready(request)
-        assert runtime.session_service is not None
-        session = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
-        if session is None:
-            return Redirect("/login", status_code=303)
-        return render(request, "home.html", OVERVIEW, assurance=session.assurance, csrf_token=session.csrf_token)
+    async def home(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+        """The overview: what is where, and the latest accesses."""
+        runtime = ready(request)
+        assert runtime.log is not None
+        recent, _ = await history(runtime.engine, runtime.log, me.citizen_id, limit=5)
+        return render(request, "home.html", OVERVIEW, me=me, csrf_token=me.csrf_token, recent=recent, **HISTORY_LABELS)

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vault.citizens.errors import InvalidCredentials, LoginTaken, UnknownCitizen
+from vault.citizens.passkeys import erase_passkeys
 from vault.citizens.sessions import SessionRow
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
 from vault.citizens.vault import AccessReason
@@ -185,6 +186,7 @@ async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
     await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id.in_(doc_ids)))
     await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))
     await session.execute(delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id))
+    await erase_passkeys(session, citizen_id)
     result = await session.execute(
         update(Citizen)
         .where(Citizen.id == citizen_id)

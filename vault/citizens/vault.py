@@ -306,6 +306,20 @@ class CitizenVault:
             )
         return [DocumentInfo(r.id, r.kind, r.content_type, r.size, r.created_at, r.source) for r in rows]
 
+    async def delete_document(self, citizen_id: str, document_id: str) -> None:
+        """Delete a document and its chunks; :class:`UnknownRecord` if the citizen has no such document."""
+        async with self.sessions.begin() as session:
+            await self.require_citizen(session, citizen_id, lock=True)
+            found = await session.scalar(
+                select(StoredDocument.id).where(
+                    StoredDocument.id == document_id, StoredDocument.citizen_id == citizen_id
+                )
+            )
+            if found is None:
+                raise UnknownRecord(document_id)
+            await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
+            await session.execute(delete(StoredDocument).where(StoredDocument.id == document_id))
+
     async def read_document(
         self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None
     ) -> tuple[DocumentInfo, str, AsyncIterator[bytes]]:

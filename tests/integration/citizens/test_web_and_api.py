@@ -94,7 +94,7 @@ async def test_sign_in_gives_a_new_session_and_wrong_passwords_answer_alike(web:
 
 
 def _error(html: str) -> str:
-    match = re.search(r'<p role="alert" id="error">([^<]+)</p>', html)
+    match = re.search(r'<p role="alert" id="error"[^>]*>([^<]+)</p>', html)
     assert match, html
     return match.group(1)
 

@@ -1,0 +1,325 @@
+"""The signed-in citizen's pages: ``/data``, ``/documents``, ``/history``, ``/settings`` and erasure.
+
+Server-rendered and usable without JavaScript (only adding a passkey needs it). Every form posts
+the session's CSRF token (checked by :func:`~vault.api.render.page_session` before a handler
+runs); every change answers with a redirect back to the page (post/redirect/get), errors re-render
+the page with a message and the status code of the JSON API. The pages call the same domain
+services as ``/api/v1/me``, so every decryption here is logged and shows up in ``/history``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect
+
+from vault.api.auth import SESSION_COOKIE, expired_session_cookie
+from vault.api.render import N_, Form, Message, page_session, ready, render
+from vault.citizens.attributes import AttributeInvalid, validate_attribute
+from vault.citizens.errors import DocumentRejected
+from vault.citizens.history import history
+from vault.citizens.sessions import SignedIn
+from vault.citizens.vault import CITIZEN_VIEW
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from vault.runtime import Runtime
+
+Page = NamedDependency[SignedIn]
+Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+DATA, DOCUMENTS, HISTORY, SETTINGS = N_("My data"), N_("Documents"), N_("Access history"), N_("Settings")
+DELETE_ACCOUNT = N_("Delete account")
+
+#: The attributes the data page offers, in display order, with their labels (msgids).
+ATTRIBUTE_LABELS = {
+    "given_name": N_("Given names"),
+    "family_name": N_("Family name"),
+    "birth_name": N_("Birth name"),
+    "birth_date": N_("Date of birth"),
+    "birth_place": N_("Place of birth"),
+    "nationality": N_("Nationality"),
+    "address": N_("Address"),
+    "email": N_("E-mail address"),
+    "phone": N_("Phone number"),
+    "tax_id": N_("Tax ID (Steuer-ID)"),
+    "iban": N_("IBAN"),
+}
+ADDRESS_LABELS = {
+    "street": N_("Street"),
+    "house_number": N_("House number"),
+    "postal_code": N_("Postal code"),
+    "city": N_("City"),
+    "country": N_("Country"),
+}
+ATTRIBUTE_HINTS = {
+    "birth_date": N_("Format: YYYY-MM-DD, e.g. 1964-08-12"),
+    "nationality": N_("Two-letter country code, e.g. DE"),
+    "phone": N_("International format, e.g. +49 30 1234567"),
+    "tax_id": N_("11 digits"),
+    "address.country": N_("Two-letter country code, e.g. DE"),
+}
+#: Document kinds offered on the upload form (the API accepts any short kind).
+DOCUMENT_KINDS = {
+    "id_card": N_("Identity card"),
+    "passport": N_("Passport"),
+    "birth_certificate": N_("Birth certificate"),
+    "registration_certificate": N_("Certificate of registration"),
+    "tax_assessment": N_("Tax assessment"),
+    "certificate": N_("Certificate"),
+    "other": N_("Other document"),
+}
+ACTION_LABELS = {
+    "read": N_("read"),
+    "write": N_("changed"),
+    "grant": N_("access granted"),
+    "revoke": N_("access revoked"),
+    "export": N_("exported"),
+    "erase": N_("erased"),
+    "denied": N_("access denied"),
+    "view": N_("viewed"),
+    "expire": N_("access expired"),
+    "register": N_("account created"),
+}
+ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
+#: What the history templates need to describe an entry.
+HISTORY_LABELS = {
+    "actions": ACTION_LABELS,
+    "actors": ACTOR_LABELS,
+    "labels": {**ATTRIBUTE_LABELS, "login_name": N_("Login name")},
+    "kinds": DOCUMENT_KINDS,
+}
+
+
+def _runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return ready(request)
+
+
+def _form_values(data: dict[str, str]) -> dict[str, object]:
+    """The non-empty attribute inputs of the data form (``address.*`` gathered into one dict)."""
+    values: dict[str, object] = {}
+    address = {sub: data.get(f"address.{sub}", "").strip() for sub in ADDRESS_LABELS}
+    if any(address.values()):
+        values["address"] = address
+    for name in ATTRIBUTE_LABELS:
+        if name != "address" and data.get(name, "").strip():
+            values[name] = data[name].strip()
+    return values
+
+
+class AccountPages(Controller):
+    """The pages behind sign-in."""
+
+    include_in_schema = False
+    dependencies = {"me": Provide(page_session)}  # noqa: RUF012
+
+    # -- data -------------------------------------------------------------------------------
+
+    async def _data_page(
+        self,
+        request: Request[Any, Any, Any],
+        me: SignedIn,
+        status: int = 200,
+        error: Message = None,
+        invalid: str | None = None,
+        entered: dict[str, str] | None = None,
+    ) -> Response[str]:
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
+        return render(
+            request,
+            "data.html",
+            DATA,
+            status,
+            error=error,
+            me=me,
+            csrf_token=me.csrf_token,
+            current=current,
+            labels=ATTRIBUTE_LABELS,
+            address_labels=ADDRESS_LABELS,
+            hints=ATTRIBUTE_HINTS,
+            invalid=invalid,
+            entered=entered or {},
+            saved=request.query_params.get("saved") == "1",
+        )
+
+    @get("/data")
+    async def data(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """The citizen's attributes with their source (viewing them is logged)."""
+        return await self._data_page(request, me)
+
+    @post("/data")
+    async def save_data(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+        """Validate every filled-in field first, then store the changed ones; 422 names the first bad field."""
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        wanted = _form_values(data)
+        try:
+            normalised = {name: validate_attribute(name, value) for name, value in wanted.items()}
+        except AttributeInvalid as exc:
+            field = exc.field.split(".")[-1] if exc.field.startswith("address.") else exc.field
+            label = ADDRESS_LABELS.get(field) if exc.field.startswith("address.") else ATTRIBUTE_LABELS.get(field)
+            message = (N_("Please check the field “%(field)s”: the value is not valid."), {"field": label or field})
+            return await self._data_page(request, me, 422, message, exc.field, data)
+        current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW, tuple(normalised))
+        for name, value in normalised.items():
+            if name not in current or current[name].value != value:
+                await runtime.vault.set_attribute(me.citizen_id, name, value)
+        return Redirect("/data?saved=1", status_code=303)
+
+    @post("/data/{name:str}/delete")
+    async def delete_data(self, request: Request[Any, Any, Any], me: Page, name: FromPath[str]) -> Response[Any]:
+        """Delete an attribute and its earlier versions; 404 if there is none."""
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        await runtime.vault.delete_attribute(me.citizen_id, name)
+        return Redirect("/data", status_code=303)
+
+    # -- documents --------------------------------------------------------------------------
+
+    async def _documents_page(
+        self, request: Request[Any, Any, Any], me: SignedIn, status: int = 200, error: Message = None
+    ) -> Response[str]:
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        documents = await runtime.vault.list_documents(me.citizen_id)
+        return render(
+            request,
+            "documents.html",
+            DOCUMENTS,
+            status,
+            error=error,
+            me=me,
+            csrf_token=me.csrf_token,
+            documents=documents,
+            kinds=DOCUMENT_KINDS,
+            max_mib=runtime.settings.max_document_bytes // (1024 * 1024),
+        )
+
+    @get("/documents")
+    async def documents(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """The citizen's documents (metadata only: nothing is decrypted to list them)."""
+        return await self._documents_page(request, me)
+
+    @post("/documents")
+    async def upload(self, request: Request[Any, Any, Any], me: Page, data: Upload) -> Response[Any]:
+        """Upload a PDF, PNG or JPEG; 413 when too large, 415 for another type."""
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        upload, kind = data.get("file"), data.get("kind")
+        if kind not in DOCUMENT_KINDS or upload is None or not hasattr(upload, "read") or not upload.filename:
+            return await self._documents_page(request, me, 422, N_("Please choose a file and its kind."))
+
+        async def content() -> AsyncIterator[bytes]:
+            while part := await upload.read(256 * 1024):
+                yield part
+
+        try:
+            await runtime.vault.put_document(me.citizen_id, kind, upload.content_type, upload.filename, content())
+        except DocumentRejected as exc:
+            if exc.too_large:
+                message: Message = (
+                    N_("The file is too large: at most %(n)s MiB."),
+                    {"n": runtime.settings.max_document_bytes // (1024 * 1024)},
+                )
+                return await self._documents_page(request, me, 413, message)
+            return await self._documents_page(request, me, 415, N_("Only PDF, PNG and JPEG files are accepted."))
+        return Redirect("/documents", status_code=303)
+
+    @post("/documents/{document_id:str}/delete")
+    async def delete_document(
+        self, request: Request[Any, Any, Any], me: Page, document_id: FromPath[str]
+    ) -> Response[Any]:
+        """Delete a document; another citizen's id answers 404."""
+        runtime = _runtime(request)
+        assert runtime.vault is not None
+        await runtime.vault.delete_document(me.citizen_id, document_id)
+        return Redirect("/documents", status_code=303)
+
+    # -- history ----------------------------------------------------------------------------
+
+    @get("/history")
+    async def history(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """Every log entry about the citizen, newest first, each verified against the latest checkpoint."""
+        runtime = _runtime(request)
+        assert runtime.log is not None
+        before_text = request.query_params.get("before", "")
+        before = int(before_text) if before_text.isdigit() and int(before_text) > 0 else None
+        limit = 50
+        entries, checkpoint = await history(runtime.engine, runtime.log, me.citizen_id, limit=limit, before=before)
+        tree_size = int(checkpoint.splitlines()[1]) if checkpoint else 0
+        return render(
+            request,
+            "history.html",
+            HISTORY,
+            me=me,
+            csrf_token=me.csrf_token,
+            entries=entries,
+            tree_size=tree_size,
+            **HISTORY_LABELS,
+            next_before=entries[-1].id if len(entries) == limit else None,
+        )
+
+    # -- settings ---------------------------------------------------------------------------
+
+    @get("/settings")
+    async def settings(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """Passkeys, sessions, export and deleting the account."""
+        runtime = _runtime(request)
+        assert runtime.session_service is not None
+        assert runtime.passkeys is not None
+        return render(
+            request,
+            "settings.html",
+            SETTINGS,
+            me=me,
+            csrf_token=me.csrf_token,
+            passkeys=await runtime.passkeys.list(me.citizen_id),
+            passkeys_available=runtime.passkeys.available,
+            sessions=await runtime.session_service.active(me.citizen_id),
+            ended=request.query_params.get("ended"),
+        )
+
+    @post("/settings/passkeys/{passkey_id:str}/delete")
+    async def remove_passkey(
+        self, request: Request[Any, Any, Any], me: Page, passkey_id: FromPath[str]
+    ) -> Response[Any]:
+        """Remove one of the citizen's passkeys."""
+        runtime = _runtime(request)
+        assert runtime.passkeys is not None
+        await runtime.passkeys.remove(me.citizen_id, passkey_id)
+        return Redirect("/settings", status_code=303)
+
+    @post("/settings/sessions/end-others")
+    async def end_other_sessions(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+        """Sign out everywhere else; this session stays."""
+        runtime = _runtime(request)
+        assert runtime.session_service is not None
+        ended = await runtime.session_service.end_all(
+            me.citizen_id, except_token=request.cookies.get(SESSION_COOKIE, "")
+        )
+        return Redirect(f"/settings?ended={ended}", status_code=303)
+
+    @get("/settings/delete")
+    async def confirm_delete(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """The confirmation step before erasure."""
+        return render(request, "delete.html", DELETE_ACCOUNT, me=me, csrf_token=me.csrf_token)
+
+    @post("/settings/delete")
+    async def delete_account(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+        """Crypto-shred the account after the explicit confirmation; every session ends."""
+        if data.get("confirm") != "yes":
+            message = N_("Please tick the box to confirm that you want to delete your account.")
+            return render(request, "delete.html", DELETE_ACCOUNT, 422, error=message, me=me, csrf_token=me.csrf_token)
+        runtime = _runtime(request)
+        assert runtime.accounts is not None
+        assert runtime.session_service is not None
+        await runtime.accounts.erase(me.citizen_id)
+        await runtime.session_service.end_all(me.citizen_id)
+        return Redirect("/login?erased=1", status_code=303, cookies=[expired_session_cookie()])

@@ -1,0 +1,77 @@
+"""``/api/v1/me/passkeys``: register, list and remove passkeys (``static/passkeys.js`` drives it).
+
+Same session cookie and ``X-CSRF-Token`` rule as the rest of the citizen API. Signing in with a
+passkey is on the pages controller (``/login/passkey``) because no session exists yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from vault.api.auth import signed_in
+from vault.api.render import ready
+from vault.citizens.sessions import SignedIn
+
+Me = NamedDependency[SignedIn]
+
+
+class PasskeyOut(msgspec.Struct):
+    """A registered passkey."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class PasskeysOut(msgspec.Struct):
+    """The citizen's passkeys."""
+
+    passkeys: list[PasskeyOut]
+
+
+class PasskeyApi(Controller):
+    """Passkey registration for the signed-in citizen."""
+
+    path = "/api/v1/me/passkeys"
+    tags = ["citizen"]  # noqa: RUF012
+    dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+
+    @get("/", summary="Your passkeys")
+    async def list_passkeys(self, request: Request[Any, Any, Any], me: Me) -> PasskeysOut:
+        """Oldest first."""
+        passkeys = ready(request).passkeys
+        assert passkeys is not None
+        return PasskeysOut([PasskeyOut(p.id, p.created_at, p.last_used_at) for p in await passkeys.list(me.citizen_id)])
+
+    @post("/options", summary="WebAuthn creation options for a new passkey", status_code=200)
+    async def options(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
+        """User verification and a discoverable credential are required; valid for 5 minutes, once."""
+        runtime = ready(request)
+        assert runtime.passkeys is not None
+        assert runtime.accounts is not None
+        name = await runtime.accounts.login_name(me.citizen_id)
+        options = await runtime.passkeys.registration_options(me.citizen_id, name)
+        return Response(options.encode(), media_type="application/json")
+
+    @post("/", summary="Register a passkey (the authenticator's response as JSON)", status_code=HTTP_201_CREATED)
+    async def register(self, request: Request[Any, Any, Any], me: Me) -> PasskeyOut:
+        """400 if the response does not verify (origin, challenge, signature, user verification)."""
+        passkeys = ready(request).passkeys
+        assert passkeys is not None
+        body = await request.body()
+        info = await passkeys.register(me.citizen_id, body.decode("utf-8", "replace"))
+        return PasskeyOut(info.id, info.created_at, info.last_used_at)
+
+    @delete("/{passkey_id:str}", summary="Remove a passkey", status_code=HTTP_204_NO_CONTENT)
+    async def remove(self, request: Request[Any, Any, Any], me: Me, passkey_id: FromPath[str]) -> None:
+        """Another citizen's id answers 404."""
+        passkeys = ready(request).passkeys
+        assert passkeys is not None
+        await passkeys.remove(me.citizen_id, passkey_id)
