@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint types unit venv clean bench-asgi bench-log bench-crypto
+.PHONY: run test lint types unit venv e2e-deps clean bench-asgi bench-log bench-crypto
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Start the vault with demo data on http://127.0.0.1:8000 (embedded SQLite in ./var)
+## Browser tests' axe-core (tests/e2e/package-lock.json); Chromium itself comes from apt (`apt-get install chromium`)
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund
+	@touch $(AXE)
+
+e2e-deps: $(AXE)
+
+## Start the vault with demo data on http://localhost:8000 (embedded SQLite in ./var; a host name, so passkeys work)
 run: $(STAMP)
-	$(BIN)/vault serve --demo --host 127.0.0.1 --port 8000
+	VAULT_ISSUER=$${VAULT_ISSUER:-http://localhost:8000} $(BIN)/vault serve --demo --host 127.0.0.1 --port 8000
 
 ## Lint, types and the whole test suite
 test: lint types unit
@@ -29,7 +37,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(AXE)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## ASGI server comparison (figures go to docs/operations.md)
@@ -37,7 +45,7 @@ bench-asgi: $(STAMP)
 	$(BIN)/python -m bench.asgi_servers
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/e2e/node_modules
 
 ## Transparency log: appends/s, integrator capacity, proof latency at 10^5..10^7 (docs/transparency.md)
 bench-log: $(STAMP)

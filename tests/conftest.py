@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from tests.support.log_harness import direct, harness  # noqa: F401  fixtures
 from tests.support.postgres import PostgresServer, find_bindir, postgres_server
 from tests.support.runtime import runtime  # noqa: F401  fixture
+from tests.support.web import web  # noqa: F401  fixture
 from vault.app import create_app
 from vault.config import Settings, load_settings
 from vault.db.engine import create_engine

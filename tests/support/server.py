@@ -48,6 +48,11 @@ class RunningVault:
     process: subprocess.Popen[str]
     base_url: str
     log_path: Path
+    port: int = 0
+
+    def url_for(self, host: str) -> str:
+        """The base URL under another host name, e.g. ``localhost`` where WebAuthn needs a name, not an IP."""
+        return f"http://{host}:{self.port}"
 
     def log(self) -> str:
         """Everything the process wrote so far."""
@@ -56,10 +61,18 @@ class RunningVault:
 
 @contextlib.contextmanager
 def serve(
-    tmp: Path, env: dict[str, str], *args: str, ready_path: str = "/readyz", expect_status: int = 200
+    tmp: Path,
+    env: dict[str, str],
+    *args: str,
+    ready_path: str = "/readyz",
+    expect_status: int = 200,
+    port: int | None = None,
 ) -> Iterator[RunningVault]:
-    """Start ``vault serve`` on a free port; wait until ``ready_path`` answers; SIGTERM it afterwards."""
-    port = free_port()
+    """Start ``vault serve`` on ``port`` (a free one if not given); wait until ``ready_path`` answers; SIGTERM it.
+
+    Pass ``port`` (from :func:`free_port`) when the environment must name it, e.g. ``VAULT_ISSUER``.
+    """
+    port = free_port() if port is None else port
     log_path = tmp / f"serve-{port}.log"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(
@@ -70,7 +83,7 @@ def serve(
             env=_env(env),
             cwd=tmp,
         )
-    running = RunningVault(proc, f"http://127.0.0.1:{port}", log_path)
+    running = RunningVault(proc, f"http://127.0.0.1:{port}", log_path, port)
     try:
         wait_for(running, ready_path, expect_status)
         yield running

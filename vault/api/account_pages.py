@@ -88,7 +88,7 @@ ACTION_LABELS = {
 }
 ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
 #: What the history templates need to describe an entry.
-HISTORY_LABELS = {
+HISTORY_LABELS: dict[str, Any] = {
     "actions": ACTION_LABELS,
     "actors": ACTOR_LABELS,
     "labels": {**ATTRIBUTE_LABELS, "login_name": N_("Login name")},

@@ -8,55 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
-from litestar.testing import AsyncTestClient
 
-from vault.app import create_app
+from tests.support.web import PASSWORD, csrf_header, form_token, register
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from litestar.testing import AsyncTestClient
 
-    from vault.config import Settings
-
-PASSWORD = "ein sehr gutes Passwort"
 ADDRESS = {"street": "Heidestraße", "house_number": "17", "postal_code": "51147", "city": "Köln", "country": "DE"}
 
 
-@pytest.fixture
-async def web(migrated: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = migrated
-    settings.password_concurrency = 2
-    async with AsyncTestClient(create_app(settings), base_url="https://testserver.local") as client:
-        client.follow_redirects = False
-        yield client
-
-
-def _form_token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
-
-
-async def _register(
-    client: AsyncTestClient[Any], username: str, password: str = PASSWORD, confirm: str | None = None
-) -> Any:
-    page = await client.get("/register")
-    data = {
-        "username": username,
-        "password": password,
-        "password_confirm": confirm or password,
-        "csrf_token": _form_token(page.text),
-    }
-    return await client.post("/register", data=data)
-
-
-async def _csrf(client: AsyncTestClient[Any]) -> dict[str, str]:
-    r = await client.get("/api/v1/me/csrf")
-    assert r.status_code == 200, r.text
-    return {"X-CSRF-Token": r.json()["csrf_token"]}
-
-
 async def test_register_sign_in_and_cookie_rules(web: AsyncTestClient[Any]) -> None:
-    r = await _register(web, "erika@example.de")
+    r = await register(web, "erika@example.de")
     assert r.status_code == 303
     assert r.headers["location"] == "/"
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-vault="))
@@ -72,22 +34,22 @@ async def test_register_sign_in_and_cookie_rules(web: AsyncTestClient[Any]) -> N
 
 
 async def test_sign_in_gives_a_new_session_and_wrong_passwords_answer_alike(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "max@example.de")
+    await register(web, "max@example.de")
     first = web.cookies.get("__Host-vault")
     web.cookies.delete("__Host-vault")
     page = await web.get("/login")
     wrong_user = await web.post(
-        "/login", data={"username": "nobody@example.de", "password": PASSWORD, "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "nobody@example.de", "password": PASSWORD, "csrf_token": form_token(page.text)}
     )
     page = await web.get("/login")
     wrong_pass = await web.post(
-        "/login", data={"username": "max@example.de", "password": "falsch falsch", "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "max@example.de", "password": "falsch falsch", "csrf_token": form_token(page.text)}
     )
     assert wrong_user.status_code == wrong_pass.status_code == 401
     assert _error(wrong_user.text) == _error(wrong_pass.text)
     page = await web.get("/login")
     ok = await web.post(
-        "/login", data={"username": "MAX@example.de", "password": PASSWORD, "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "MAX@example.de", "password": PASSWORD, "csrf_token": form_token(page.text)}
     )
     assert ok.status_code == 303
     assert web.cookies.get("__Host-vault") not in (None, first)
@@ -104,29 +66,29 @@ async def test_forms_without_csrf_token_change_nothing(web: AsyncTestClient[Any]
     assert r.status_code == 403
     page = await web.get("/login")
     r = await web.post(
-        "/login", data={"username": "mallory", "password": PASSWORD, "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "mallory", "password": PASSWORD, "csrf_token": form_token(page.text)}
     )
     assert r.status_code == 401  # the account was never created
 
 
 async def test_register_form_errors(web: AsyncTestClient[Any]) -> None:
-    assert (await _register(web, "short-pw", "kurz", "kurz")).status_code == 422
-    common = await _register(web, "common-pw", "password1", "password1")
+    assert (await register(web, "short-pw", "kurz", "kurz")).status_code == 422
+    common = await register(web, "common-pw", "password1", "password1")
     assert common.status_code == 422
     assert "verbreitet" in common.text
-    assert (await _register(web, "mismatch", PASSWORD, PASSWORD + "!")).status_code == 422
-    assert (await _register(web, "x")).status_code == 422
-    assert (await _register(web, "taken@example.de")).status_code == 303
+    assert (await register(web, "mismatch", PASSWORD, PASSWORD + "!")).status_code == 422
+    assert (await register(web, "x")).status_code == 422
+    assert (await register(web, "taken@example.de")).status_code == 303
     web.cookies.clear()
-    assert (await _register(web, "Taken@Example.de")).status_code == 409
+    assert (await register(web, "Taken@Example.de")).status_code == 409
     long_password = "ä" * 64 + "€" * 64
     web.cookies.clear()
-    assert (await _register(web, "long@example.de", long_password)).status_code == 303
+    assert (await register(web, "long@example.de", long_password)).status_code == 303
 
 
 async def test_api_needs_a_session_and_a_csrf_header(web: AsyncTestClient[Any]) -> None:
     assert (await web.get("/api/v1/me/attributes")).status_code == 401
-    await _register(web, "api@example.de")
+    await register(web, "api@example.de")
     r = await web.put("/api/v1/me/attributes/family_name", json={"value": "Mustermann"})
     assert r.status_code == 403
     r = await web.put(
@@ -137,8 +99,8 @@ async def test_api_needs_a_session_and_a_csrf_header(web: AsyncTestClient[Any]) 
 
 
 async def test_attributes_documents_and_history_over_the_api(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "hist@example.de")
-    h = await _csrf(web)
+    await register(web, "hist@example.de")
+    h = await csrf_header(web)
     r = await web.put("/api/v1/me/attributes/address", json={"value": ADDRESS}, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 1
@@ -182,8 +144,8 @@ async def test_attributes_documents_and_history_over_the_api(web: AsyncTestClien
 
 
 async def test_another_citizens_document_answers_404(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "owner@example.de")
-    h = await _csrf(web)
+    await register(web, "owner@example.de")
+    h = await csrf_header(web)
     r = await web.post(
         "/api/v1/me/documents",
         files={"file": ("a.png", b"\x89PNG\r\n\x1a\nxx", "image/png")},
@@ -192,33 +154,33 @@ async def test_another_citizens_document_answers_404(web: AsyncTestClient[Any]) 
     )
     doc_id = r.json()["id"]
     web.cookies.clear()
-    await _register(web, "other@example.de")
+    await register(web, "other@example.de")
     assert (await web.get(f"/api/v1/me/documents/{doc_id}")).status_code == 404
 
 
 async def test_logout_and_erase_end_the_session(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "bye@example.de")
+    await register(web, "bye@example.de")
     home = await web.get("/")
-    r = await web.post("/logout", data={"csrf_token": _form_token(home.text)})
+    r = await web.post("/logout", data={"csrf_token": form_token(home.text)})
     assert r.status_code == 303
     assert (await web.get("/api/v1/me/attributes")).status_code == 401
     page = await web.get("/login")
     await web.post(
-        "/login", data={"username": "bye@example.de", "password": PASSWORD, "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "bye@example.de", "password": PASSWORD, "csrf_token": form_token(page.text)}
     )
-    h = await _csrf(web)
+    h = await csrf_header(web)
     assert (await web.delete("/api/v1/me", headers=h)).status_code == 204
     assert (await web.get("/api/v1/me/attributes")).status_code == 401
     page = await web.get("/login")
     again = await web.post(
-        "/login", data={"username": "bye@example.de", "password": PASSWORD, "csrf_token": _form_token(page.text)}
+        "/login", data={"username": "bye@example.de", "password": PASSWORD, "csrf_token": form_token(page.text)}
     )
     assert again.status_code == 401
 
 
 async def test_export_validates_against_the_published_schema(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "export@example.de")
-    h = await _csrf(web)
+    await register(web, "export@example.de")
+    h = await csrf_header(web)
     await web.put("/api/v1/me/attributes/address", json={"value": ADDRESS}, headers=h)
     await web.put("/api/v1/me/attributes/given_name", json={"value": "Erika"}, headers=h)
     pdf = b"%PDF-1.4 export me"
@@ -243,8 +205,8 @@ async def test_export_validates_against_the_published_schema(web: AsyncTestClien
 
 
 async def test_times_in_the_api_carry_their_utc_offset(web: AsyncTestClient[Any]) -> None:
-    await _register(web, "tz@example.de")
-    h = await _csrf(web)
+    await register(web, "tz@example.de")
+    h = await csrf_header(web)
     put = (await web.put("/api/v1/me/attributes/given_name", json={"value": "Erika"}, headers=h)).json()
     got = (await web.get("/api/v1/me/attributes")).json()["attributes"]["given_name"]
     for stamp in (put["updated_at"], got["updated_at"]):
