@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint types unit venv e2e-deps clean bench-asgi bench-log bench-crypto
+.PHONY: run test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,9 @@ bench-log: $(STAMP)
 ## Crypto: our AEAD vs the bare library calls, 20 MiB documents, key wrap, Argon2id (docs/crypto.md)
 bench-crypto: $(STAMP)
 	$(BIN)/python -m bench.crypto $(BENCH_ARGS)
+
+## Messages of the citizen pages: add new msgids to both catalogues (then translate the empty msgstr; a test checks)
+i18n: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output -o .messages.pot vault/api
+	$(BIN)/pybabel -q update -i .messages.pot -d vault/api/locales --no-fuzzy-matching --ignore-obsolete --width 120
+	@rm -f .messages.pot

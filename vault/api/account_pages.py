@@ -86,6 +86,7 @@ ACTION_LABELS = {
     "expire": N_("access expired"),
     "register": N_("account created"),
 }
+ASSURANCE_LABELS = {"basic": N_("basic"), "substantial": N_("substantial"), "high": N_("high")}
 ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
 #: What the history templates need to describe an entry.
 HISTORY_LABELS: dict[str, Any] = {
@@ -283,6 +284,7 @@ class AccountPages(Controller):
             passkeys=await runtime.passkeys.list(me.citizen_id),
             passkeys_available=runtime.passkeys.available,
             sessions=await runtime.session_service.active(me.citizen_id),
+            assurance_labels=ASSURANCE_LABELS,
             ended=request.query_params.get("ended"),
         )
 

@@ -167,6 +167,11 @@ async def test_history_page_shows_own_views_verified_with_receipts(web: AsyncTes
     assert page.text.count("✓ bestätigt") >= len(entries)
     assert "angesehen" in page.text
     assert "Vornamen" in page.text
+    english = await web.get("/history?lang=en")  # the shared macros follow the language too
+    assert "viewed" in english.text
+    assert "Given names" in english.text
+    assert "angesehen" not in english.text
+    await web.get("/history?lang=de")
 
     receipt_links = re.findall(r'href="/api/v1/me/history/(\d+)/receipt"', page.text)
     assert len(receipt_links) >= len(entries)
