@@ -146,8 +146,9 @@ def _demo_banner(settings: Settings) -> str:
             f"  health:          {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
             f"  API schema:      {base}/schema/swagger",
             f"  log:             {base}/log/checkpoint   (verify: vault log verify --url {base})",
-            f"  demo citizen:    {DEMO_LOGIN} / {DEMO_PASSWORD}  (attributes and a document, sealed)",
-            "  The citizen pages, the agency and its service arrive with the coming issues (README.md).",
+            f"  citizen pages:   {base}/login   as {DEMO_LOGIN} / {DEMO_PASSWORD}",
+            "                   (data, documents, access history with receipts, passkeys, export, delete)",
+            "  The demo agency and its service arrive with the consent issue (README.md).",
             "  Stop with Ctrl-C.",
             "",
         ]
