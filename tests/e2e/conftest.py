@@ -7,7 +7,7 @@ reason printed. Playwright's own browser download (``playwright install``) is no
 Every test under ``tests/e2e`` gets the ``e2e`` marker: ``pytest -m e2e`` runs only these,
 ``pytest -m 'not e2e'`` leaves them out.
 
-Fixtures: ``vault_server`` (one server per run, reached as ``http://localhost:<port>`` because a
+Fixtures: ``vault_server`` (one server for the e2e package, reached as ``http://localhost:<port>`` because a
 WebAuthn relying-party id must be a host name, not an IP address), ``browser`` (one Chromium per
 run), ``context`` and ``page`` (fresh per test, German locale, ``base_url`` set so ``page.goto("/login")``
 works). Tests are plain ``def`` functions: Playwright's sync API must not run inside an event loop.
@@ -88,7 +88,7 @@ class VaultServer:
         return self.running.log()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def vault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultServer]:
     """One ``vault serve`` on SQLite in a temp data dir, with ``VAULT_ISSUER=http://localhost:<port>``."""
     tmp = tmp_path_factory.mktemp("e2e-vault")
@@ -100,9 +100,13 @@ def vault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultServ
         yield VaultServer(running, running.url_for("localhost"), data_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium, shared by the whole run."""
+    """Debian's headless Chromium, shared by the e2e tests.
+
+    Package scope, not session: Playwright's sync API runs an event loop of its own, which must be
+    stopped before the suite's asyncio tests run (with session scope every later async test errors).
+    """
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
