@@ -19,6 +19,7 @@ from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
+from vault.api.oauth import OAuthController
 from vault.api.pages import Pages
 from vault.api.passkeys import PasskeyApi
 from vault.api.security import security_headers
@@ -59,6 +60,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
             LogController,
             CitizenApi,
             PasskeyApi,
+            OAuthController,
             Pages,
             AccountPages,
             export_schema,

@@ -19,12 +19,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from vault.config import ConfigError, env_name
 from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyError, RootKeyProvider, key_check_value, matches
-from vault.crypto.signing import load_log_signing_key
+from vault.crypto.signing import load_consent_signing_key, load_log_signing_key
 from vault.crypto.wrap import UnwrapError, unwrap, wrap
 from vault.db.engine import writer
 from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,6 +42,7 @@ class Keys:
 
     root: RootKeyProvider
     log_signing: Ed25519PrivateKey
+    consent_signing: EllipticCurvePrivateKey
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -72,7 +74,12 @@ def load_keys(settings: Settings, *, create: bool = True) -> Keys:
         assert settings.root_key_file is not None
         root = FileRootKey(settings.root_key_file, create=create)
     assert settings.log_key_file is not None
-    return Keys(root=root, log_signing=load_log_signing_key(settings.log_key_file, create=create))
+    assert settings.consent_key_file is not None
+    return Keys(
+        root=root,
+        log_signing=load_log_signing_key(settings.log_key_file, create=create),
+        consent_signing=load_consent_signing_key(settings.consent_key_file, create=create),
+    )
 
 
 def prepare(settings: Settings) -> Keys:

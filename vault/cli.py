@@ -20,6 +20,7 @@ import structlog
 from vault import __version__
 from vault.bootstrap import SchemaNotReady, check_root_key, prepare
 from vault.config import ConfigError, env_name, load_settings, settings_to_environ
+from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.crypto.rootkey import RootKeyError
 from vault.crypto.signing import SigningKeyError
 from vault.db import migrate
@@ -403,10 +404,20 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-    except (*_OPERATOR_ERRORS, DatabaseUnreachable) as exc:
+    except (*_OPERATOR_ERRORS, CatalogueError, UnknownEntry, DatabaseUnreachable) as exc:
         click.echo(f"vault: error: {exc}", err=True)
         return EXIT_CONFIG
     return 0
+
+
+def _add_catalogue_commands() -> None:
+    from vault.cli_catalogue import agency_group, service_group
+
+    cli.add_command(agency_group)
+    cli.add_command(service_group)
+
+
+_add_catalogue_commands()
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     issuer: str = ""
     log_origin: str = "localhost/vault-log"
     log_key_file: Path | None = None
+    consent_key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -74,6 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         self.database_url = normalise_database_url(self.database_url)
         self.root_key_file = self.root_key_file or self.data_dir / "root.key"
         self.log_key_file = self.log_key_file or self.data_dir / "log.key"
+        self.consent_key_file = self.consent_key_file or self.data_dir / "consent.key"
         self.erasure_journal = self.erasure_journal or self.data_dir / "erasures.jsonl"
         if self.root_key is not None:
             for item in self.root_key.split(","):

@@ -18,6 +18,8 @@ from vault.citizens.passkeys import PasskeyService
 from vault.citizens.sessions import SessionService
 from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
+from vault.consent.catalogue import Catalogue
+from vault.consent.grants import Grants, ReceiptSigner
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, ping, read_session_factory, session_factory
@@ -52,6 +54,9 @@ class Runtime:
         self.session_service: SessionService | None = None
         self.throttle: LoginThrottle | None = None
         self.passkeys: PasskeyService | None = None
+        self.catalogue: Catalogue | None = None
+        self.grants: Grants | None = None
+        self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
 
     @property
@@ -114,6 +119,8 @@ class Runtime:
                     self.session_service = SessionService(self.sessions)
                     self.throttle = LoginThrottle(self.sessions)
                     self.passkeys = PasskeyService(self.sessions, self.settings.issuer)
+                    self.catalogue = Catalogue(self.sessions)
+                    self.grants = Grants(self.sessions, self.log, self.receipt_signer)
                     self.keys_checked = True
         except RootKeyError:
             raise

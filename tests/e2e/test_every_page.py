@@ -6,12 +6,15 @@ The same run saves the screenshots of the README tour (``VAULT_SCREENSHOTS=1`` w
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.helpers import add_virtual_authenticator, assert_accessible, screenshot
+from tests.e2e.helpers import REPO, add_virtual_authenticator, assert_accessible, screenshot
 from tests.e2e.test_journey import PASSWORD, PDF, register, wait_until_verified
 
 if TYPE_CHECKING:
@@ -19,10 +22,13 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import BrowserContext, Page
 
+    from tests.e2e.conftest import VaultServer
+
 SIGNED_IN = {
     "overview": "/",
     "data": "/data",
     "documents": "/documents",
+    "grants": "/grants",
     "history": "/history",
     "settings": "/settings",
     "delete": "/settings/delete",
@@ -30,8 +36,8 @@ SIGNED_IN = {
 MAX_TABS = 60
 
 
-def _fill_account(context: BrowserContext, page: Page) -> None:
-    """Some data, a document and a passkey, so every table on every page has rows."""
+def _fill_account(context: BrowserContext, page: Page, server: VaultServer, login: str) -> None:
+    """Some data, a document, a passkey and two grants (one revoked), so every table on every page has rows."""
     token = context.request.get("/api/v1/me/csrf").json()["csrf_token"]
     headers = {"X-CSRF-Token": token}
     for name, value in [("given_name", "Erika"), ("family_name", "Mustermann"), ("birth_date", "1964-08-12")]:
@@ -45,10 +51,19 @@ def _fill_account(context: BrowserContext, page: Page) -> None:
     page.goto("/settings")
     page.locator("#add-passkey").click()
     page.wait_for_selector("table >> text=/Passkey 1/")
+    seed = [sys.executable, "-m", "tests.e2e.seed_grant", login]
+    env = {**os.environ, "VAULT_DATA_DIR": str(server.data_dir), "VAULT_ISSUER": server.base_url}
+    for _ in range(2):
+        subprocess.run(seed, env=env, check=True, capture_output=True, cwd=REPO)
+    page.goto("/grants")
+    page.locator("form[action$='/revoke'] button").first.click()
+    page.wait_for_url("**/grants?revoked=1")
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
-def test_every_page_has_no_axe_violations(context: BrowserContext, page: Page, lang: str, tmp_path: Path) -> None:
+def test_every_page_has_no_axe_violations(
+    context: BrowserContext, page: Page, vault_server: VaultServer, lang: str, tmp_path: Path
+) -> None:
     add_virtual_authenticator(context, page)
     page.set_viewport_size({"width": 1200, "height": 900})
     page.goto(f"/login?lang={lang}")
@@ -60,7 +75,7 @@ def test_every_page_has_no_axe_violations(context: BrowserContext, page: Page, l
     screenshot(page, f"{lang}-register", tmp_path)
 
     register(page, f"a11y-{lang}@example.de")
-    _fill_account(context, page)
+    _fill_account(context, page, vault_server, f"a11y-{lang}@example.de")
     wait_until_verified(page)
     for name, path in SIGNED_IN.items():
         page.goto(path)

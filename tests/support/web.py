@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from vault.app import create_app
+from vault.bootstrap import prepare
+from vault.runtime import Runtime
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -60,3 +63,18 @@ async def csrf_header(client: AsyncTestClient[Any]) -> dict[str, str]:
 async def session_token(client: AsyncTestClient[Any]) -> str:
     """The session's CSRF token, as the pages' forms carry it."""
     return (await csrf_header(client))["X-CSRF-Token"]
+
+
+@contextlib.asynccontextmanager
+async def domain(settings: Settings) -> AsyncIterator[Runtime]:
+    """The vault's domain services on the test's own event loop, beside the app (same database and keys).
+
+    The app under :class:`AsyncTestClient` runs on another loop; its engine's connections must not be
+    used from the test (asyncpg refuses), so tests that set up or inspect data directly use this.
+    """
+    runtime = Runtime(settings, prepare(settings))
+    await runtime.open(integrate=False)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()

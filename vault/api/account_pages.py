@@ -17,6 +17,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
+from vault.api import i18n
 from vault.api.auth import SESSION_COOKIE, expired_session_cookie
 from vault.api.render import N_, Form, Message, page_session, ready, render
 from vault.citizens.attributes import AttributeInvalid, validate_attribute
@@ -34,6 +35,9 @@ Page = NamedDependency[SignedIn]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 DATA, DOCUMENTS, HISTORY, SETTINGS = N_("My data"), N_("Documents"), N_("Access history"), N_("Settings")
+GRANTS = N_("Consents")
+STATUS_LABELS = {"active": N_("active"), "revoked": N_("revoked"), "expired": N_("expired"), "used": N_("used")}
+ACCESS_LABELS = {"once": N_("once"), "ongoing": N_("ongoing until it expires")}
 DELETE_ACCOUNT = N_("Delete account")
 
 #: The attributes the data page offers, in display order, with their labels (msgids).
@@ -242,6 +246,47 @@ class AccountPages(Controller):
         assert runtime.vault is not None
         await runtime.vault.delete_document(me.citizen_id, document_id)
         return Redirect("/documents", status_code=303)
+
+    # -- grants -----------------------------------------------------------------------------
+
+    @get("/grants")
+    async def grants(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+        """Active and past consents, each with a one-step revoke and its signed receipt."""
+        runtime = _runtime(request)
+        assert runtime.grants is not None
+        assert runtime.catalogue is not None
+        grants = await runtime.grants.for_citizen(me.citizen_id)
+        names: dict[str, str] = {}
+        titles: dict[str, Any] = {}
+        for grant in grants:
+            if grant.agency not in names:
+                names[grant.agency] = (await runtime.catalogue.agency(grant.agency, active=False)).name
+            if grant.service not in titles:
+                titles[grant.service] = (await runtime.catalogue.service(grant.service, active=False)).title
+        lang, _ = i18n.choose(request)
+        return render(
+            request,
+            "grants.html",
+            GRANTS,
+            me=me,
+            csrf_token=me.csrf_token,
+            active=[g for g in grants if g.status == "active"],
+            past=[g for g in grants if g.status != "active"],
+            agency_names=names,
+            service_titles={k: v.get(lang) for k, v in titles.items()},
+            statuses=STATUS_LABELS,
+            access_modes=ACCESS_LABELS,
+            revoked=request.query_params.get("revoked") == "1",
+            **HISTORY_LABELS,
+        )
+
+    @post("/grants/{grant_id:str}/revoke")
+    async def revoke_grant(self, request: Request[Any, Any, Any], me: Page, grant_id: FromPath[str]) -> Response[Any]:
+        """Revoke at once; 404 for another citizen's grant, 409 if it already ended."""
+        runtime = _runtime(request)
+        assert runtime.grants is not None
+        await runtime.grants.revoke(me.citizen_id, grant_id)
+        return Redirect("/grants?revoked=1", status_code=303)
 
     # -- history ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from litestar.datastructures import UploadFile
 
+    from vault.consent.grants import Grant
     from vault.runtime import Runtime
 
 
@@ -98,6 +99,47 @@ class HistoryOut(msgspec.Struct):
     next_before: int | None
 
 
+class GrantOut(msgspec.Struct):
+    """A grant as the citizen sees it."""
+
+    id: str
+    agency: str
+    service: str
+    fields: list[str]
+    documents: list[str]
+    purpose: dict[str, str]
+    legal_basis: str
+    access: str
+    created_at: datetime
+    expires_at: datetime
+    status: str
+    ended_at: datetime | None
+
+
+class GrantsOut(msgspec.Struct):
+    """The citizen's grants, newest first."""
+
+    grants: list[GrantOut]
+
+
+def grant_out(grant: Grant) -> GrantOut:
+    """The API form of a grant."""
+    return GrantOut(
+        grant.id,
+        grant.agency,
+        grant.service,
+        list(grant.fields),
+        list(grant.documents),
+        grant.purpose,
+        grant.legal_basis,
+        grant.access,
+        grant.created_at,
+        grant.expires_at,
+        grant.status,
+        grant.ended_at,
+    )
+
+
 class CsrfOut(msgspec.Struct):
     """The session's CSRF token."""
 
@@ -132,7 +174,7 @@ async def _history(
 
 def _services(request: Request[Any, Any, Any]) -> Runtime:
     runtime = runtime_of(request)
-    if runtime.vault is None or runtime.accounts is None or runtime.log is None:
+    if runtime.vault is None or runtime.accounts is None or runtime.log is None or runtime.grants is None:
         from vault.transparency.log import LogUnavailable
 
         raise LogUnavailable("vault not ready")
@@ -261,12 +303,39 @@ class CitizenApi(Controller):
             headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'},
         )
 
+    @get("/grants", summary="Your grants: active and past")
+    async def grants(self, request: Request[Any, Any, Any], me: Me) -> GrantsOut:
+        """Status is ``active``, ``revoked``, ``used`` or ``expired``."""
+        grants = _services(request).grants
+        assert grants is not None
+        return GrantsOut([grant_out(g) for g in await grants.for_citizen(me.citizen_id)])
+
+    @post("/grants/{grant_id:str}/revoke", summary="Revoke a grant (takes effect at once)", status_code=200)
+    async def revoke(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> GrantOut:
+        """404 for another citizen's grant, 409 if it already ended."""
+        grants = _services(request).grants
+        assert grants is not None
+        return grant_out(await grants.revoke(me.citizen_id, grant_id))
+
+    @get("/grants/{grant_id:str}/receipt", summary="The signed consent receipt (JWS, keys at /oauth/jwks)")
+    async def grant_receipt(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> Response[str]:
+        """A compact JWS (ES256), downloadable."""
+        grants = _services(request).grants
+        assert grants is not None
+        token = await grants.receipt(me.citizen_id, grant_id)
+        return Response(
+            token,
+            media_type="application/jose",
+            headers={"Content-Disposition": f'attachment; filename="consent-{grant_id[:8]}.jws"'},
+        )
+
     @get("/export", summary="Everything about you as one JSON document (schema: /schema/export.json)")
     async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
         """GDPR Art. 20. Logged as an ``export`` of every attribute and document."""
         runtime = _services(request)
         assert runtime.vault is not None
         assert runtime.accounts is not None
+        assert runtime.grants is not None
         reason = AccessReason(actor="citizen", action="export")
         attributes = await runtime.vault.read_attributes(me.citizen_id, reason)
         documents = []
@@ -293,7 +362,7 @@ class CitizenApi(Controller):
             "account": {"login_name": account.login_name, "created_at": account.created_at},
             "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
             "documents": documents,
-            "grants": [],
+            "grants": [grant_out(g) for g in await runtime.grants.for_citizen(me.citizen_id)],
             "history": history,
         }
         return Response(

@@ -13,6 +13,8 @@ from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTaken, UnknownCitizen, UnknownRecord
 from vault.citizens.passkeys import PasskeyRejected
+from vault.consent.catalogue import CatalogueError, UnknownEntry
+from vault.consent.grants import GrantNotActive
 from vault.crypto.datakeys import KeyDestroyed
 from vault.transparency.log import BadProofRequest, LogUnavailable
 
@@ -53,7 +55,7 @@ def _unavailable(_request: Request[Any, Any, Any], exc: Exception) -> Response[d
 def _status(code: int, message: str | None = None) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
     def handle(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
         body: dict[str, object] = {"error": message or str(exc), "status": code}
-        if isinstance(exc, AttributeInvalid):
+        if isinstance(exc, AttributeInvalid | CatalogueError):
             body["field"] = exc.field
         return Response(body, status_code=code, media_type=MediaType.JSON)
 
@@ -82,6 +84,9 @@ def exception_handlers() -> ExceptionHandlersMap:
         InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
         PasskeyRejected: _status(400),
+        GrantNotActive: _status(409, "this grant has already ended"),
+        UnknownEntry: not_found,
+        CatalogueError: _status(422),
         SignInRequired: sign_in_redirect,
         FormExpired: form_expired,
         Exception: _internal_error,

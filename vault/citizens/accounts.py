@@ -27,6 +27,7 @@ from vault.citizens.passkeys import erase_passkeys
 from vault.citizens.sessions import SessionRow
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
 from vault.citizens.vault import AccessReason
+from vault.consent.grants import end_grants
 from vault.crypto import aead
 from vault.crypto.datakeys import create_data_key, destroy_data_key
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
@@ -187,6 +188,7 @@ async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
     await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))
     await session.execute(delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id))
     await erase_passkeys(session, citizen_id)
+    await end_grants(session, citizen_id)
     result = await session.execute(
         update(Citizen)
         .where(Citizen.id == citizen_id)

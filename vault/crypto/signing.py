@@ -1,9 +1,10 @@
-"""Ed25519 signing keys (log checkpoints, receipts), kept as a 32-byte seed in a 0600 file."""
+"""Signing keys, each kept as 32 random bytes in a 0600 file: Ed25519 for the log, ES256 for consent receipts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault.config import env_name
@@ -28,3 +29,20 @@ def load_log_signing_key(path: Path, *, create: bool) -> Ed25519PrivateKey:
     except KeyFileError as exc:
         raise SigningKeyError(env_name("log_key_file"), str(exc)) from None
     return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def load_consent_signing_key(path: Path, *, create: bool) -> ec.EllipticCurvePrivateKey:
+    """The vault's ES256 key for consent receipts (JWS) from ``path`` (``VAULT_CONSENT_KEY_FILE``).
+
+    ECDSA P-256 rather than Ed25519: it is on BSI TR-02102-1's list and every JOSE library verifies it.
+    The file holds 32 random bytes; the private scalar is derived from them into ``[1, n-1]``.
+    """
+    try:
+        seed = create_key_file(path, 32) if create else read_key_file(path, 32)
+    except KeyFileError as exc:
+        raise SigningKeyError(env_name("consent_key_file"), str(exc)) from None
+    scalar = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
+    return ec.derive_private_key(scalar, ec.SECP256R1())
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

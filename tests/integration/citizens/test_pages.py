@@ -8,13 +8,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import text
 
-from tests.support.web import PASSWORD, csrf_header, form_token, register, session_token
+from tests.support.web import PASSWORD, csrf_header, domain, form_token, register, session_token
 from vault.transparency.receipts import Receipt, verify_receipt
 from vault.transparency.records import commitment
 
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
+
+    from vault.config import Settings
 
 PAGES = ["/", "/data", "/documents", "/history", "/settings", "/settings/delete"]
 PDF = b"%PDF-1.7 Meldebescheinigung " + bytes(1000)
@@ -192,14 +195,13 @@ async def test_history_page_shows_own_views_verified_with_receipts(web: AsyncTes
     assert (await web.get("/api/v1/me/history/999999/receipt")).status_code == 404
 
 
-async def test_history_page_marks_a_tampered_entry_as_not_verified(web: AsyncTestClient[Any]) -> None:
+async def test_history_page_marks_a_tampered_entry_as_not_verified(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
     await register(web, "tampered@example.de")
     await _save(web, given_name="Erika")
     entries = await _verified_history(web)
-    runtime = web.app.state.runtime
-    from sqlalchemy import text
-
-    async with runtime.engine.begin() as conn:
+    async with domain(migrated) as runtime, runtime.engine.begin() as conn:
         # Someone with database access rewrites what an entry says (a different purpose).
         row = (await conn.execute(text("SELECT record FROM log_entries WHERE id = :i"), {"i": entries[0]["id"]})).one()
         forged = bytes(row[0]).replace(b'"purpose":null', b'"purpose":"harmless"')

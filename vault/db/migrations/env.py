@@ -8,6 +8,8 @@ import vault.citizens.passkeys
 import vault.citizens.sessions
 import vault.citizens.tables
 import vault.citizens.throttle
+import vault.consent.catalogue
+import vault.consent.grants
 import vault.crypto.datakeys
 import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata
 from vault.db.models import Base

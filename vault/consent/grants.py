@@ -1,0 +1,277 @@
+"""Grants: the citizen's consent to one agency's service, and its signed receipt.
+
+A grant is created (by the consent page, when the citizen approves) in one transaction with its
+``grant`` log entry, and revoked with the grant row held ``FOR UPDATE`` and a ``revoke`` log entry;
+an agency read holds the same row ``FOR SHARE`` (DESIGN.md §2), so no read is served after a
+revoke commits. Status is ``active``, ``revoked``, ``used`` (a ``once`` grant after its first read)
+or ``expired`` (computed from ``expires_at``, never stored late).
+
+The receipt is a JWS (ES256, the vault's consent key, verifiable with ``/oauth/jwks``) in the spirit
+of ISO/IEC TS 27560: who consented (the citizen's log pseudonym) to whom, for what, on which legal
+basis, which data, how long, and the commitment of the log entry that recorded it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from joserfc import jws
+from joserfc.jwk import ECKey
+from sqlalchemy import ForeignKey, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vault.citizens.errors import UnknownRecord
+from vault.citizens.tables import Citizen
+from vault.db.models import Base, UTCDateTime
+from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from vault.consent.catalogue import Agency, ServiceDefinition
+    from vault.transparency.log import TransparencyLog
+
+Status = Literal["active", "revoked", "expired", "used"]
+RECEIPT_TYPE = "consent-receipt+jwt"
+RECEIPT_VERSION = "buergertresor-consent/v1"
+
+
+class GrantNotActive(Exception):
+    """The grant was already revoked, used up or expired (409 for the citizen, 401 for an agency)."""
+
+
+class GrantRow(Base):
+    """One consent. Purpose, legal basis and access mode are copied from the catalogue at approval."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizens.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(64), ForeignKey("agencies.client_id"), index=True)
+    service: Mapped[str] = mapped_column(String(64), ForeignKey("services.id"))
+    fields: Mapped[str] = mapped_column(Text)
+    documents: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    access: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    receipt: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A grant as the citizen and the agency API see it."""
+
+    id: str
+    citizen_id: str
+    agency: str
+    service: str
+    fields: tuple[str, ...]
+    documents: tuple[str, ...]
+    purpose: dict[str, str]
+    legal_basis: str
+    access: str
+    created_at: datetime
+    expires_at: datetime
+    status: Status
+    ended_at: datetime | None
+
+
+def effective_status(row: GrantRow, now: datetime) -> Status:
+    """The stored status, or ``expired`` once an active grant's time is up."""
+    if row.status == "active" and row.expires_at <= now:
+        return "expired"
+    return row.status  # type: ignore[return-value]
+
+
+def _grant(row: GrantRow, now: datetime) -> Grant:
+    return Grant(
+        id=row.id,
+        citizen_id=row.citizen_id,
+        agency=row.agency,
+        service=row.service,
+        fields=tuple(json.loads(row.fields)),
+        documents=tuple(json.loads(row.documents)),
+        purpose=json.loads(row.purpose),
+        legal_basis=row.legal_basis,
+        access=row.access,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=effective_status(row, now),
+        ended_at=row.ended_at,
+    )
+
+
+class ReceiptSigner:
+    """Signs consent receipts (JWS, ES256) and publishes the public key as a JWK Set."""
+
+    def __init__(self, key: EllipticCurvePrivateKey, issuer: str) -> None:
+        self.key = ECKey.import_key(key)
+        self.kid = self.key.thumbprint()
+        self.issuer = issuer
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set for ``/oauth/jwks``."""
+        public = self.key.as_dict(private=False)
+        return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "ES256"}]}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A compact JWS over ``claims``."""
+        header = {"alg": "ES256", "kid": self.kid, "typ": RECEIPT_TYPE}
+        return jws.serialize_compact(
+            header, json.dumps(claims, sort_keys=True).encode(), self.key, algorithms=["ES256"]
+        )
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a receipt this vault signed (:class:`ValueError` otherwise)."""
+        try:
+            obj = jws.deserialize_compact(token, self.key, algorithms=["ES256"])
+        except Exception as exc:
+            raise ValueError("not a receipt signed by this vault") from exc
+        claims: dict[str, Any] = json.loads(obj.payload)
+        return claims
+
+
+class Grants:
+    """Create, list, revoke grants; every change is logged in the same transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], log: TransparencyLog, signer: ReceiptSigner) -> None:
+        self.sessions = sessions
+        self.log = log
+        self.signer = signer
+
+    async def create(
+        self,
+        citizen_id: str,
+        agency: Agency,
+        service: ServiceDefinition,
+        fields: tuple[str, ...],
+        documents: tuple[str, ...],
+        *,
+        now: datetime | None = None,
+    ) -> Grant:
+        """Record the citizen's approval: the grant row, its ``grant`` log entry and its receipt."""
+        now = now or datetime.now(UTC)
+        grant_id = str(uuid.uuid4())
+        expires = now + timedelta(days=service.max_duration_days)
+        record = LogRecord(
+            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            actor=agency.client_id,
+            action="grant",
+            time=utc_now_iso(),
+            service=service.id,
+            fields=fields + tuple(f"document:{kind}" for kind in documents),
+            purpose=service.purpose.de,
+            legal_basis=service.legal_basis,
+            grant_id=grant_id,
+        )
+        async with self.sessions.begin() as db:
+            live = await db.scalar(
+                select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None)).with_for_update()
+            )
+            if live is None:
+                raise UnknownRecord(citizen_id)
+            access = await self.log.append(db, record, subject=citizen_id)
+            claims = {
+                "iss": self.signer.issuer,
+                "iat": int(now.timestamp()),
+                "jti": grant_id,
+                "sub": record.pseudonym,
+                "consent": {
+                    "version": RECEIPT_VERSION,
+                    "grant_id": grant_id,
+                    "agency": {"id": agency.client_id, "name": agency.name},
+                    "service": {"id": service.id, "title": {"de": service.title.de, "en": service.title.en}},
+                    "purpose": {"de": service.purpose.de, "en": service.purpose.en},
+                    "legal_basis": service.legal_basis,
+                    "fields": list(fields),
+                    "documents": list(documents),
+                    "access": service.access,
+                    "created": now.isoformat(),
+                    "expires": expires.isoformat(),
+                    "log_commitment": base64.b64encode(access.commitment).decode(),
+                },
+            }
+            row = GrantRow(
+                id=grant_id,
+                citizen_id=citizen_id,
+                agency=agency.client_id,
+                service=service.id,
+                fields=json.dumps(list(fields)),
+                documents=json.dumps(list(documents)),
+                purpose=json.dumps({"de": service.purpose.de, "en": service.purpose.en}),
+                legal_basis=service.legal_basis,
+                access=service.access,
+                created_at=now,
+                expires_at=expires,
+                status="active",
+                receipt=self.signer.sign(claims),
+            )
+            db.add(row)
+        return _grant(row, now)
+
+    async def for_citizen(self, citizen_id: str, *, now: datetime | None = None) -> list[Grant]:
+        """The citizen's grants, newest first."""
+        now = now or datetime.now(UTC)
+        async with self.sessions() as db:
+            rows = (
+                (
+                    await db.execute(
+                        select(GrantRow).where(GrantRow.citizen_id == citizen_id).order_by(GrantRow.created_at.desc())
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [_grant(r, now) for r in rows]
+
+    async def receipt(self, citizen_id: str, grant_id: str) -> str:
+        """The signed receipt of one of the citizen's grants (:class:`UnknownRecord` for others')."""
+        async with self.sessions() as db:
+            token = await db.scalar(
+                select(GrantRow.receipt).where(GrantRow.id == grant_id, GrantRow.citizen_id == citizen_id)
+            )
+        if token is None:
+            raise UnknownRecord(grant_id)
+        return token
+
+    async def revoke(self, citizen_id: str, grant_id: str, *, now: datetime | None = None) -> Grant:
+        """End an active grant at once; it takes the row ``FOR UPDATE`` so no read is served afterwards."""
+        now = now or datetime.now(UTC)
+        async with self.sessions.begin() as db:
+            row = await db.scalar(
+                select(GrantRow).where(GrantRow.id == grant_id, GrantRow.citizen_id == citizen_id).with_for_update()
+            )
+            if row is None:
+                raise UnknownRecord(grant_id)
+            if effective_status(row, now) != "active":
+                raise GrantNotActive(grant_id)
+            row.status, row.ended_at = "revoked", now
+            record = LogRecord(
+                pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+                actor="citizen",
+                action="revoke",
+                time=utc_now_iso(),
+                service=row.service,
+                grant_id=grant_id,
+            )
+            await self.log.append(db, record, subject=citizen_id)
+            return _grant(row, now)
+
+
+async def end_grants(db: AsyncSession, citizen_id: str) -> None:
+    """Revoke every active grant of the citizen (part of the account's erasure)."""
+    await db.execute(
+        update(GrantRow)
+        .where(GrantRow.citizen_id == citizen_id, GrantRow.status == "active")
+        .values(status="revoked", ended_at=datetime.now(UTC))
+    )
