@@ -149,7 +149,8 @@ def _demo_banner(settings: Settings) -> str:
             f"  log:             {base}/log/checkpoint   (verify: vault log verify --url {base})",
             f"  citizen pages:   {base}/login   as {DEMO_LOGIN} / {DEMO_PASSWORD}",
             "                   (data, documents, access history with receipts, passkeys, export, delete)",
-            "  The demo agency and its service arrive with the consent issue (README.md).",
+            f"  demo agency:     {settings.data_dir.resolve() / 'demo-agency.json'}  (client_id and private key)",
+            "                   service 'ummeldung'; see `vault agency list`, `vault service list`",
             "  Stop with Ctrl-C.",
             "",
         ]

@@ -1,10 +1,20 @@
-"""Demo data for ``vault serve --demo``: one citizen with attributes and a document (idempotent)."""
+"""Demo data for ``vault serve --demo`` (idempotent).
+
+One citizen with attributes and a document; one agency whose private key (JWK) is written to the
+data dir, so an agency client can sign its ``private_key_jwt`` assertions; and its service, the
+DESIGN.md §5 example "Wohnsitz ummelden".
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import TYPE_CHECKING
 
+from joserfc.jwk import ECKey
+
 from vault.citizens.errors import LoginTaken
+from vault.consent.catalogue import DocumentRule, ServiceDefinition, Text2
 from vault.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -28,6 +38,46 @@ DEMO_ATTRIBUTES: dict[str, object] = {
 }
 
 
+DEMO_AGENCY_NAME = "Bürgeramt Musterstadt (Demo)"
+DEMO_REDIRECT_URI = "http://localhost:8001/callback"
+DEMO_AGENCY_FILE = "demo-agency.json"
+
+
+def demo_service(client_id: str) -> ServiceDefinition:
+    """The DESIGN.md §5 example service, offered by the demo agency."""
+    return ServiceDefinition(
+        id="ummeldung",
+        agency=client_id,
+        title=Text2(de="Wohnsitz ummelden", en="Register a change of address"),
+        purpose=Text2(de="Anmeldung der neuen Wohnung", en="Registering your new home"),
+        legal_basis="§ 17 Bundesmeldegesetz (BMG)",
+        fields=("given_name", "family_name", "birth_date", "address"),
+        optional_fields=("email",),
+        documents=(DocumentRule(kind="rental_confirmation", required=True, late_submission=True),),
+        access="once",
+        max_duration_days=30,
+        min_assurance="basic",
+    )
+
+
+async def seed_agency(runtime: Runtime, settings: Settings) -> str:
+    """Register the demo agency and its service unless done; its key goes to ``<data dir>/demo-agency.json``."""
+    assert runtime.catalogue is not None
+    path = settings.data_dir / DEMO_AGENCY_FILE
+    if path.exists():
+        return str(json.loads(path.read_text())["client_id"])
+    key = ECKey.generate_key("P-256", private=True)
+    kid = key.thumbprint()
+    public = {**key.as_dict(private=False), "kid": kid, "alg": "ES256", "use": "sig"}
+    client_id = await runtime.catalogue.add_agency(DEMO_AGENCY_NAME, [DEMO_REDIRECT_URI], {"keys": [public]})
+    await runtime.catalogue.add_service(demo_service(client_id))
+    private = {**key.as_dict(private=True), "kid": kid, "alg": "ES256"}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"client_id": client_id, "redirect_uri": DEMO_REDIRECT_URI, "private_jwk": private}, out, indent=2)
+    return client_id
+
+
 async def seed_demo(settings: Settings, keys: Keys) -> bool:
     """Create the demo citizen unless it exists; True when it was created now."""
     runtime = Runtime(settings, keys)
@@ -35,6 +85,7 @@ async def seed_demo(settings: Settings, keys: Keys) -> bool:
     try:
         assert runtime.accounts is not None, "database not ready"
         assert runtime.vault is not None, "database not ready"
+        await seed_agency(runtime, settings)
         try:
             cid = await runtime.accounts.register(DEMO_LOGIN, DEMO_PASSWORD)
         except LoginTaken:

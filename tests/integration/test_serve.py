@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import stat
 import time
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.support.server import serve
+from tests.support.server import serve, vault_cmd
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,8 +21,14 @@ def test_first_start_creates_private_data_dir_and_keys_then_serves(tmp_path: Pat
     env = {"VAULT_DATA_DIR": str(data), "VAULT_DATABASE_URL": database_url}
     with serve(tmp_path, env, "--demo") as vault:
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
-        for name in ("root.key", "log.key"):
+        for name in ("root.key", "log.key", "consent.key", "demo-agency.json"):
             assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+        demo_agency = json.loads((data / "demo-agency.json").read_text())
+        assert "d" in demo_agency["private_jwk"]  # the agency's private key, for its client assertions
+        listed = vault_cmd("agency", "list", env=env)
+        assert json.loads(listed.stdout)["client_id"] == demo_agency["client_id"]
+        assert json.loads(vault_cmd("service", "list", env=env).stdout)["agency"] == demo_agency["client_id"]
+        assert httpx.get(vault.base_url + "/oauth/jwks").json()["keys"][0]["kty"] == "EC"
         assert httpx.get(vault.base_url + "/healthz").json() == {"status": "ok"}
         assert httpx.get(vault.base_url + "/readyz").status_code == 200
         assert httpx.get(vault.base_url + "/schema/openapi.json").json()["info"]["title"] == "Bürgertresor"

@@ -74,6 +74,7 @@ DOCUMENT_KINDS = {
     "passport": N_("Passport"),
     "birth_certificate": N_("Birth certificate"),
     "registration_certificate": N_("Certificate of registration"),
+    "rental_confirmation": N_("Landlord's confirmation of residence"),
     "tax_assessment": N_("Tax assessment"),
     "certificate": N_("Certificate"),
     "other": N_("Other document"),

@@ -75,7 +75,7 @@ async def test_grants_are_listed_with_a_receipt_that_verifies_with_the_jwks(
     assert "Bürgeramt Köln" in page.text
     assert "Wohnsitz ummelden" in page.text
     assert "Anmeldung der neuen Wohnung" in page.text
-    assert "Dokument: rental_confirmation" in page.text
+    assert "Dokument: Wohnungsgeberbestätigung" in page.text
     assert "Register a change of address" in (await web.get("/grants?lang=en")).text
     await web.get("/grants?lang=de")
 
