@@ -2,7 +2,8 @@
 
 8 to 1024 characters, counted after NFC normalisation, with no truncation and no composition
 rules; pasting is allowed. "Common" means on the list of 30,000 most used passwords that the
-``zxcvbn`` package ships (compared case-insensitively), so no network look-up is needed.
+``zxcvbn`` package ships, or on the German supplement ``common_passwords_de.txt`` beside this
+module (both compared case-insensitively), so no network look-up is needed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
@@ -28,7 +30,9 @@ class PasswordProblem(enum.Enum):
 def _common() -> frozenset[str]:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-    return frozenset(p.casefold() for p in FREQUENCY_LISTS["passwords"])
+    german = Path(__file__).with_name("common_passwords_de.txt").read_text(encoding="utf-8").splitlines()
+    supplement = (unicodedata.normalize("NFC", line.strip()) for line in german if line.strip() and line[0] != "#")
+    return frozenset(p.casefold() for p in [*FREQUENCY_LISTS["passwords"], *supplement])
 
 
 def password_problem(password: str, login: str = "") -> PasswordProblem | None:

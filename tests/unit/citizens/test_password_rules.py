@@ -40,3 +40,8 @@ def test_nothing_is_truncated_at_64_or_72_characters() -> None:
     base = "a-long-and-unusual-passphrase-" * 3
     assert password_problem(base[:80], "") is None
     assert password_problem(base[:80] + "!", "") is None
+
+
+@pytest.mark.parametrize("password", ["Passwort123", "SCHALKE04", "Fußball1", "ichliebedich", "Sommer2026"])
+def test_common_german_passwords_are_refused(password: str) -> None:
+    assert password_problem(password) is PasswordProblem.COMMON
