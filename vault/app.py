@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 
 from vault import __version__
 from vault.api.account_pages import AccountPages
+from vault.api.agency import AgencyApi
 from vault.api.citizen import CitizenApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
@@ -61,6 +62,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
             CitizenApi,
             PasskeyApi,
             OAuthController,
+            AgencyApi,
             Pages,
             AccountPages,
             export_schema,

@@ -20,6 +20,7 @@ from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
 from vault.consent.catalogue import Catalogue
 from vault.consent.grants import Grants, ReceiptSigner
+from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, ping, read_session_factory, session_factory
@@ -56,6 +57,7 @@ class Runtime:
         self.passkeys: PasskeyService | None = None
         self.catalogue: Catalogue | None = None
         self.grants: Grants | None = None
+        self.oauth: AuthorizationServer | None = None
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
 
@@ -121,6 +123,9 @@ class Runtime:
                     self.passkeys = PasskeyService(self.sessions, self.settings.issuer)
                     self.catalogue = Catalogue(self.sessions)
                     self.grants = Grants(self.sessions, self.log, self.receipt_signer)
+                    self.oauth = AuthorizationServer(
+                        self.sessions, self.catalogue, self.grants, self.log, self.settings.issuer
+                    )
                     self.keys_checked = True
         except RootKeyError:
             raise

@@ -9,12 +9,14 @@ from litestar import MediaType, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from vault.api.oauth import oauth_error
 from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTaken, UnknownCitizen, UnknownRecord
 from vault.citizens.passkeys import PasskeyRejected
 from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.consent.grants import GrantNotActive
+from vault.consent.proofs import OAuthError
 from vault.crypto.datakeys import KeyDestroyed
 from vault.transparency.log import BadProofRequest, LogUnavailable
 
@@ -84,6 +86,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
         PasskeyRejected: _status(400),
+        OAuthError: oauth_error,
         GrantNotActive: _status(409, "this grant has already ended"),
         UnknownEntry: not_found,
         CatalogueError: _status(422),

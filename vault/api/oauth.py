@@ -1,27 +1,207 @@
-"""The authorization server's public endpoints (DESIGN.md §5). So far: the JWK Set.
+"""The authorization server over HTTP (DESIGN.md §5).
 
-``/oauth/jwks`` publishes the vault's ES256 key that signs consent receipts, so an agency or a
-citizen can verify a receipt with any JOSE library.
+Metadata, PAR, authorize/consent, token, revocation, introspection, JWKS. The logic is
+:class:`vault.consent.server.AuthorizationServer`.
+
+Errors about the client or the request URI are shown on the vault's own page and never redirected
+(RFC 9700 §4.11.1); the consent decision goes back to the agency's registered redirect URI with
+``iss`` (RFC 9207).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from litestar import Controller, Response, get
-from litestar.datastructures import State  # noqa: TC002  Litestar reads the annotations at runtime
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.response import Redirect
+
+from vault.api import i18n
+from vault.api.auth import SESSION_COOKIE
+from vault.api.render import N_, Form, page_session, ready, render
+from vault.citizens.sessions import SignedIn
+from vault.consent.catalogue import ASSURANCE_ORDER
+from vault.consent.proofs import OAuthError
+
+if TYPE_CHECKING:
+    from vault.consent.server import AuthorizationServer as Server
+
+CONSENT, NOT_POSSIBLE, STEP_UP = N_("Consent"), N_("This request cannot be processed"), N_("Sign in with a passkey")
+Page = NamedDependency[SignedIn]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _server(request: Request[Any, Any, Any]) -> Server:
+    server = ready(request).oauth
+    assert server is not None
+    return server
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The request's form fields (the first value of each); non-form bodies give an empty dict."""
+    content_type, _ = request.content_type
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.form()
+    return {k: str(v) for k, v in form.items()}
+
+
+def oauth_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """Exception handler: RFC 6749 §5.2 JSON error, ``WWW-Authenticate`` for DPoP errors."""
+    assert isinstance(exc, OAuthError)
+    headers = dict(NO_STORE)
+    if exc.www_authenticate:
+        headers["WWW-Authenticate"] = exc.www_authenticate
+    body = {"error": exc.error, "error_description": exc.description}
+    return Response(body, status_code=exc.status, headers=headers, media_type="application/json")
+
+
+def _url(request: Request[Any, Any, Any]) -> str:
+    """The URL the client called, as the issuer spells it (for DPoP ``htu``)."""
+    return _server(request).issuer + request.url.path
 
 
 class OAuthController(Controller):
-    """``/oauth/*``."""
+    """``/.well-known/oauth-authorization-server`` and ``/oauth/*``."""
 
-    path = "/oauth"
     tags = ["oauth"]  # noqa: RUF012
+    dependencies = {"me": Provide(page_session)}  # noqa: RUF012
 
-    @get("/jwks", summary="The vault's public signing keys (JWK Set)")
-    async def jwks(self, state: State) -> Response[dict[str, Any]]:
-        """Cacheable for an hour."""
-        signer = state.runtime.receipt_signer
+    @get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+    async def metadata(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """What a client needs to know; FAPI 2.0 settings only."""
+        issuer = _server(request).issuer
+        return Response(
+            {
+                "issuer": issuer,
+                "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+                "authorization_endpoint": f"{issuer}/oauth/authorize",
+                "token_endpoint": f"{issuer}/oauth/token",
+                "revocation_endpoint": f"{issuer}/oauth/revoke",
+                "introspection_endpoint": f"{issuer}/oauth/introspect",
+                "jwks_uri": f"{issuer}/oauth/jwks",
+                "require_pushed_authorization_requests": True,
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "PS256"],
+                "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "PS256"],
+                "authorization_details_types_supported": ["vault_access"],
+                "authorization_response_iss_parameter_supported": True,
+            },
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+    @get("/oauth/jwks", summary="The vault's public signing keys (JWK Set)")
+    async def jwks(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """Verifies consent receipts. Cacheable for an hour."""
+        signer = ready(request).receipt_signer
         return Response(
             signer.jwks(), media_type="application/jwk-set+json", headers={"Cache-Control": "public, max-age=3600"}
         )
+
+    @post("/oauth/par", summary="Pushed authorization request (RFC 9126); private_key_jwt", status_code=201)
+    async def par(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """201 with ``request_uri`` (single use, 90 s, bound to the client)."""
+        body = await _server(request).push(await _form(request))
+        return Response(body, status_code=201, headers=NO_STORE)
+
+    @get("/oauth/authorize", summary="The consent page for a pushed request")
+    async def authorize(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Sign-in first, step-up if the service asks for more, then the consent page."""
+        client_id = request.query_params.get("client_id", "")
+        request_uri = request.query_params.get("request_uri", "")
+        server = _server(request)
+        try:
+            pending = await server.pending(client_id, request_uri)
+        except OAuthError as exc:
+            return _not_possible(request, exc)
+        runtime = ready(request)
+        assert runtime.session_service is not None
+        me = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+        here = f"/oauth/authorize?client_id={quote(client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
+        if me is None:
+            return Redirect(f"/login?next={quote(here, safe='')}", status_code=303)
+        if ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
+            return render(
+                request,
+                "step_up.html",
+                STEP_UP,
+                403,
+                me=me,
+                csrf_token=me.csrf_token,
+                login=f"/login?next={quote(here, safe='')}",
+                service=pending.service,
+                lang_code=i18n.choose(request)[0],
+            )
+        return _consent_page(request, me, pending, client_id, request_uri)
+
+    @post("/oauth/authorize", summary="The citizen's decision (approve or deny)")
+    async def decide(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+        """Approve: a grant, a code, back to the agency. Deny: ``access_denied`` back to the agency."""
+        server = _server(request)
+        client_id, request_uri = data.get("client_id", ""), data.get("request_uri", "")
+        decision = data.get("decision")
+        try:
+            pending = await server.pending(client_id, request_uri)
+            if decision not in {"approve", "deny"}:
+                raise OAuthError("invalid_request", "decision must be approve or deny")
+            if decision == "approve" and ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
+                raise OAuthError("interaction_required", "this service needs a sign-in with a passkey")
+            target = await server.decide(me.citizen_id, client_id, request_uri, approve=decision == "approve")
+        except OAuthError as exc:
+            return _not_possible(request, exc)
+        return Redirect(target, status_code=303)
+
+    @post("/oauth/token", summary="Token endpoint: authorization_code (PKCE) or refresh_token; DPoP required")
+    async def token(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """DPoP-bound access token (≤ 300 s) and a refresh token bound to the grant and key."""
+        body = await _server(request).token(await _form(request), request.headers.get("dpop"), _url(request))
+        return Response(body, status_code=200, headers=NO_STORE)
+
+    @post("/oauth/revoke", summary="Token revocation (RFC 7009)", status_code=200)
+    async def revoke(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+        """200 whether or not the token was known."""
+        await _server(request).revoke(await _form(request))
+        return Response({}, headers=NO_STORE)
+
+    @post("/oauth/introspect", summary="Token introspection (RFC 7662), own tokens only", status_code=200)
+    async def introspect(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """``{"active": false}`` for anything not the caller's, revoked or expired."""
+        return Response(await _server(request).introspect(await _form(request)), headers=NO_STORE)
+
+
+def _not_possible(request: Request[Any, Any, Any], exc: OAuthError) -> Response[str]:
+    """The vault's own error page: never a redirect to a URI we could not trust."""
+    return render(request, "authorize_error.html", NOT_POSSIBLE, 400, error_code=exc.error, detail=exc.description)
+
+
+def _consent_page(
+    request: Request[Any, Any, Any], me: SignedIn, pending: Any, client_id: str, request_uri: str
+) -> Response[str]:
+    lang, _ = i18n.choose(request)
+    from vault.api.account_pages import HISTORY_LABELS
+
+    service = pending.service
+    required = {d.kind: d for d in service.documents}
+    return render(
+        request,
+        "consent.html",
+        CONSENT,
+        me=me,
+        csrf_token=me.csrf_token,
+        agency=pending.agency,
+        service=service,
+        title_text=service.title.get(lang),
+        purpose_text=service.purpose.get(lang),
+        fields=pending.request.fields,
+        required_fields=set(service.fields),
+        documents=[required[k] for k in pending.request.documents],
+        client_id=client_id,
+        request_uri=request_uri,
+        **HISTORY_LABELS,
+    )

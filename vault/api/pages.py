@@ -45,6 +45,13 @@ Page = NamedDependency[SignedIn]
 ERASED = N_("Your account has been deleted. All your data has been destroyed.")
 
 
+def safe_next(value: str | None) -> str:
+    """A same-site path to continue to after sign-in (never another host: no open redirect)."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
 def _login_page(
     request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
 ) -> Response[str]:
@@ -60,6 +67,7 @@ def _login_page(
         username=username,
         passkeys=runtime.passkeys.available,
         notice=notice,
+        next=safe_next(request.query_params.get("next") or None),
     )
 
 
@@ -102,9 +110,11 @@ async def _start_session(request: Request[Any, Any, Any], runtime: Runtime, citi
     return token
 
 
-async def _signed_in_redirect(request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str) -> Response[Any]:
+async def _signed_in_redirect(
+    request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str, target: str = "/"
+) -> Response[Any]:
     token = await _start_session(request, runtime, citizen_id, "basic")
-    return Redirect("/", status_code=303, cookies=[session_cookie(token), form_csrf_cookie("")])
+    return Redirect(safe_next(target), status_code=303, cookies=[session_cookie(token), form_csrf_cookie("")])
 
 
 class Pages(Controller):
@@ -167,7 +177,7 @@ class Pages(Controller):
             await runtime.throttle.failed(account, client)
             return _login_page(request, 401, N_("Wrong login name or password."), username)
         await runtime.throttle.succeeded(account)
-        return await _signed_in_redirect(request, runtime, citizen_id)
+        return await _signed_in_redirect(request, runtime, citizen_id, data.get("next", "/"))
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
@@ -200,7 +210,8 @@ class Pages(Controller):
         body = await request.body()
         citizen_id = await runtime.passkeys.authenticate(body.decode("utf-8", "replace"))
         token = await _start_session(request, runtime, citizen_id, "substantial")
-        return Response({"redirect": "/"}, cookies=[session_cookie(token), form_csrf_cookie("")])
+        target = safe_next(request.query_params.get("next"))
+        return Response({"redirect": target}, cookies=[session_cookie(token), form_csrf_cookie("")])
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:

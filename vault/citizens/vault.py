@@ -143,6 +143,17 @@ class CitizenVault:
         guard: Guard | None = None,
     ) -> dict[str, AttributeValue]:
         """Decrypt the current attributes (all, or ``names``); logged as ``reason``."""
+        values, _ = await self.read_attributes_logged(citizen_id, reason, names, guard)
+        return values
+
+    async def read_attributes_logged(
+        self,
+        citizen_id: str,
+        reason: AccessReason,
+        names: tuple[str, ...] | None = None,
+        guard: Guard | None = None,
+    ) -> tuple[dict[str, AttributeValue], LoggedAccess]:
+        """:meth:`read_attributes` and the log entry it made (for the reader's receipt)."""
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
             if guard is not None:
@@ -158,7 +169,7 @@ class CitizenVault:
         for row in rows:
             plain = aead.open(key.key, row.ciphertext, aead.Context(citizen_id, row.id, row.name))
             out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
-        return out
+        return out, access
 
     async def set_attribute(
         self, citizen_id: str, name: str, value: object, *, source: str = "self", reason: AccessReason = CITIZEN_WRITE
@@ -324,6 +335,18 @@ class CitizenVault:
         self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None
     ) -> tuple[DocumentInfo, str, AsyncIterator[bytes]]:
         """``(info, filename, chunks)``; the read is logged before the first byte is decrypted."""
+        info, name, chunks, _ = await self.read_document_logged(citizen_id, document_id, reason, guard)
+        return info, name, chunks
+
+    async def read_document_logged(
+        self,
+        citizen_id: str,
+        document_id: str,
+        reason: AccessReason,
+        guard: Guard | None = None,
+        kinds: tuple[str, ...] | None = None,
+    ) -> tuple[DocumentInfo, str, AsyncIterator[bytes], LoggedAccess]:
+        """:meth:`read_document` and its log entry; ``kinds`` limits which documents may be read (404 else)."""
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
             doc = await session.scalar(
@@ -331,7 +354,7 @@ class CitizenVault:
                     StoredDocument.id == document_id, StoredDocument.citizen_id == citizen_id, StoredDocument.complete
                 )
             )
-            if doc is None:
+            if doc is None or (kinds is not None and doc.kind not in kinds):
                 raise UnknownRecord(document_id)
             if guard is not None:
                 await guard(session)
@@ -339,7 +362,7 @@ class CitizenVault:
         key = self.release_key(wrapped, access)
         name = aead.open(key.key, doc.name_ct, aead.Context(citizen_id, doc.id, "filename")).decode()
         info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, doc.created_at, doc.source)
-        return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key)
+        return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key), access
 
     async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
         cipher = aead.Cipher(key.key)

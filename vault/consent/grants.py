@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.tables import Citizen
+from vault.consent.tables import Token
 from vault.db.models import Base, UTCDateTime
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
@@ -256,6 +257,9 @@ class Grants:
             if effective_status(row, now) != "active":
                 raise GrantNotActive(grant_id)
             row.status, row.ended_at = "revoked", now
+            await db.execute(
+                update(Token).where(Token.grant_id == grant_id, Token.revoked_at.is_(None)).values(revoked_at=now)
+            )
             record = LogRecord(
                 pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
                 actor="citizen",

@@ -62,7 +62,7 @@
       button.disabled = true;
       if (status) status.textContent = "";
       try {
-        await run(button.dataset.csrf);
+        await run(button.dataset.csrf, button.dataset.next || "/");
       } catch (error) {
         if (status) status.textContent = button.dataset.failed;
         button.disabled = false;
@@ -77,10 +77,10 @@
     window.location.reload();
   });
 
-  wire(document.getElementById("passkey-login"), async (csrf) => {
+  wire(document.getElementById("passkey-login"), async (csrf, next) => {
     const options = await post("/login/passkey/options", csrf, "{}");
     const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
-    const result = await post("/login/passkey", csrf, JSON.stringify(credentialJSON(credential)));
+    const result = await post("/login/passkey?next=" + encodeURIComponent(next), csrf, JSON.stringify(credentialJSON(credential)));
     window.location.assign(result.redirect);
   });
 })();

@@ -1,0 +1,179 @@
+"""The agency data API (DESIGN.md §6): DPoP-bound access tokens, exactly the granted data, a receipt per read.
+
+Every read resolves the token and its DPoP proof, then reads through
+:class:`~vault.citizens.vault.CitizenVault` with a guard that holds the grant row (``FOR SHARE``,
+``FOR UPDATE`` for a ``once`` grant, which the read uses up) in the same transaction that appends
+the log entry (DESIGN.md §2). The response carries the entry's receipt: its commitment and the
+log's signed promise; the inclusion proof follows from ``/log/receipt`` once it is integrated.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
+from litestar.response import Stream
+
+from vault.api.render import ready
+from vault.citizens.vault import AccessReason
+from vault.consent.grants import GrantNotActive, GrantRow
+from vault.consent.proofs import OAuthError
+from vault.consent.server import grant_guard
+from vault.transparency.receipts import Receipt
+
+if TYPE_CHECKING:
+    from vault.consent.server import Access
+    from vault.runtime import Runtime
+    from vault.transparency.log import LoggedAccess
+
+
+class AttributeRead(msgspec.Struct):
+    """One granted attribute."""
+
+    value: Any
+    source: str
+    updated_at: datetime
+
+
+class GrantInfo(msgspec.Struct):
+    """The grant a read was served under."""
+
+    id: str
+    service: str
+    expires_at: datetime
+
+
+class DataOut(msgspec.Struct):
+    """``GET /api/v1/data``."""
+
+    attributes: dict[str, AttributeRead]
+    grant: GrantInfo
+    receipt: Receipt
+
+
+class DocumentMeta(msgspec.Struct):
+    """A granted document's metadata."""
+
+    id: str
+    kind: str
+    content_type: str
+    size: int
+    created_at: datetime
+
+
+class DocumentsOut(msgspec.Struct):
+    """``GET /api/v1/documents``: the granted kinds, which are there and which are still pending."""
+
+    documents: list[DocumentMeta]
+    pending: list[str]
+    grant: GrantInfo
+
+
+def _receipt(access: LoggedAccess) -> Receipt:
+    return Receipt(commitment=base64.b64encode(access.commitment).decode(), promise=access.promise)
+
+
+async def _access(request: Request[Any, Any, Any]) -> tuple[Runtime, Access, GrantRow]:
+    runtime = ready(request)
+    assert runtime.oauth is not None
+    url = runtime.oauth.issuer + request.url.path
+    access = await runtime.oauth.resolve(
+        request.headers.get("authorization"), request.headers.get("dpop"), request.method, url
+    )
+    async with runtime.sessions() as db:
+        grant = await db.get(GrantRow, access.grant_id)
+    assert grant is not None
+    return runtime, access, grant
+
+
+def _reason(grant: GrantRow) -> AccessReason:
+    return AccessReason(
+        actor=grant.agency,
+        action="read",
+        service=grant.service,
+        purpose=msgspec.json.decode(grant.purpose)["de"],
+        legal_basis=grant.legal_basis,
+        grant_id=grant.id,
+    )
+
+
+def _revoked(_exc: GrantNotActive) -> OAuthError:
+    description = "the grant was revoked, used up or has expired"
+    return OAuthError("invalid_token", description, 401, www_authenticate='DPoP error="invalid_token"')
+
+
+class AgencyApi(Controller):
+    """``/api/v1/data`` and ``/api/v1/documents``."""
+
+    path = "/api/v1"
+    tags = ["agency"]  # noqa: RUF012
+
+    @get("/data", summary="The granted attributes (DPoP-bound token); logged, with a receipt")
+    async def data(self, request: Request[Any, Any, Any]) -> Response[DataOut]:
+        """Exactly the fields the grant covers; 401 for a bad, revoked, expired or used-up grant or token."""
+        runtime, access, grant = await _access(request)
+        assert runtime.vault is not None
+        fields = tuple(msgspec.json.decode(grant.fields))
+        try:
+            values, logged = await runtime.vault.read_attributes_logged(
+                grant.citizen_id,
+                _reason(grant),
+                fields,
+                guard=grant_guard(grant.id, access.client_id, once=grant.access == "once"),
+            )
+        except GrantNotActive as exc:
+            raise _revoked(exc) from None
+        body = DataOut(
+            attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in values.items() if k in fields},
+            grant=GrantInfo(grant.id, grant.service, grant.expires_at),
+            receipt=_receipt(logged),
+        )
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+    @get("/documents", summary="The granted documents' metadata (nothing decrypted)")
+    async def documents(self, request: Request[Any, Any, Any]) -> Response[DocumentsOut]:
+        """Which granted documents exist, and which kinds are still pending (late submission)."""
+        runtime, _, grant = await _access(request)
+        assert runtime.vault is not None
+        from vault.consent.grants import effective_status
+
+        if effective_status(grant, datetime.now(grant.expires_at.tzinfo)) != "active":
+            raise _revoked(GrantNotActive(grant.id))
+        kinds = tuple(msgspec.json.decode(grant.documents))
+        docs = [d for d in await runtime.vault.list_documents(grant.citizen_id) if d.kind in kinds]
+        body = DocumentsOut(
+            documents=[DocumentMeta(d.id, d.kind, d.content_type, d.size, d.created_at) for d in docs],
+            pending=[k for k in kinds if k not in {d.kind for d in docs}],
+            grant=GrantInfo(grant.id, grant.service, grant.expires_at),
+        )
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+    @get("/documents/{document_id:str}", summary="Download a granted document; logged, receipt in headers")
+    async def document(self, request: Request[Any, Any, Any], document_id: FromPath[str]) -> Stream:
+        """404 for a document the grant does not cover (another citizen's ids too)."""
+        runtime, access, grant = await _access(request)
+        assert runtime.vault is not None
+        try:
+            info, _name, chunks, logged = await runtime.vault.read_document_logged(
+                grant.citizen_id,
+                document_id,
+                _reason(grant),
+                guard=grant_guard(grant.id, access.client_id, once=grant.access == "once"),
+                kinds=tuple(msgspec.json.decode(grant.documents)),
+            )
+        except GrantNotActive as exc:
+            raise _revoked(exc) from None
+        receipt = _receipt(logged)
+        return Stream(
+            chunks,
+            media_type=info.content_type,
+            headers={
+                "Cache-Control": "no-store",
+                "Vault-Receipt-Commitment": receipt.commitment,
+                "Vault-Receipt-Promise": base64.b64encode((receipt.promise or "").encode()).decode(),
+            },
+        )

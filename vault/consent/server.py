@@ -1,0 +1,509 @@
+"""The authorization server (DESIGN.md §5, FAPI 2.0 Security Profile).
+
+PAR, the consent decision, token, revocation, introspection, and resolving a DPoP-bound access token
+for the agency data API.
+
+HTTP lives in ``vault.api.oauth``; this module takes form fields and headers as plain values and
+raises :class:`~vault.consent.proofs.OAuthError` with the RFC 6749/9126/9449 error codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from vault.consent.catalogue import Agency, ServiceDefinition, UnknownEntry
+from vault.consent.grants import GrantRow, effective_status
+from vault.consent.proofs import OAuthError, verify_client_assertion, verify_dpop_proof
+from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
+from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from vault.consent.catalogue import Catalogue
+    from vault.consent.grants import Grant, Grants
+    from vault.transparency.log import TransparencyLog
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+PAR_LIFETIME = timedelta(seconds=90)
+CODE_LIFETIME = timedelta(seconds=60)
+ACCESS_LIFETIME = timedelta(seconds=300)
+DPOP_JTI_LIFETIME = timedelta(seconds=120)
+PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
+MAX_STATE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """What a pushed request asks for, checked against the catalogue."""
+
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str
+    service: str
+    fields: tuple[str, ...]
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An authorization waiting for the citizen's decision (what the consent page shows)."""
+
+    request: AuthorizationRequest
+    agency: Agency
+    service: ServiceDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A valid access token: whose grant, which client, bound to which key."""
+
+    client_id: str
+    grant_id: str
+    jkt: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pkce(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _details(grant: GrantRow) -> dict[str, Any]:
+    return {
+        "type": "vault_access",
+        "service": grant.service,
+        "fields": json.loads(grant.fields),
+        "documents": json.loads(grant.documents),
+    }
+
+
+def _redirect(uri: str, params: dict[str, str | None]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{uri}{'&' if '?' in uri else '?'}{query}"
+
+
+def parse_authorization_details(raw: str | None, service_lookup: ServiceDefinition | None = None) -> dict[str, Any]:
+    """The single ``vault_access`` entry of ``authorization_details`` (RFC 9396)."""
+    if not raw:
+        raise OAuthError("invalid_authorization_details", "authorization_details is required")
+    try:
+        details = json.loads(raw)
+    except ValueError:
+        raise OAuthError("invalid_authorization_details", "authorization_details is not JSON") from None
+    if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
+        raise OAuthError("invalid_authorization_details", "exactly one authorization_details entry")
+    entry = details[0]
+    if entry.get("type") != "vault_access" or not isinstance(entry.get("service"), str):
+        raise OAuthError("invalid_authorization_details", 'type must be "vault_access" with a service id')
+    for key in ("fields", "documents"):
+        if key in entry and (not isinstance(entry[key], list) or not all(isinstance(v, str) for v in entry[key])):
+            raise OAuthError("invalid_authorization_details", f"{key} must be a list of strings")
+    unknown = set(entry) - {"type", "service", "fields", "documents"}
+    if unknown:
+        raise OAuthError("invalid_authorization_details", f"unknown members: {', '.join(sorted(unknown))}")
+    return entry
+
+
+class AuthorizationServer:
+    """FAPI 2.0 authorization server over the catalogue and the grants."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        catalogue: Catalogue,
+        grants: Grants,
+        log: TransparencyLog,
+        issuer: str,
+    ) -> None:
+        self.sessions = sessions
+        self.catalogue = catalogue
+        self.grants = grants
+        self.log = log
+        self.issuer = issuer
+
+    # -- client authentication and replay --------------------------------------------------------
+
+    async def _remember(self, kind: str, value: str, until: datetime) -> bool:
+        """Record a ``jti``; False if it was seen before (a replay)."""
+        now = _now()
+        try:
+            async with self.sessions.begin() as db:
+                await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+                db.add(SeenJti(kind=kind, jti_hash=digest(value), expires_at=until))
+        except IntegrityError:
+            return False
+        return True
+
+    async def authenticate_client(self, form: dict[str, str]) -> Agency:
+        """``private_key_jwt`` only (no secrets, no ``none``); ``invalid_client`` (401) otherwise."""
+        if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
+            raise OAuthError("invalid_client", "private_key_jwt client authentication is required", 401)
+        from vault.consent.proofs import unverified_issuer
+
+        assertion = form["client_assertion"]
+        client_id = form.get("client_id") or unverified_issuer(assertion) or ""
+        try:
+            agency = await self.catalogue.agency(client_id)
+        except UnknownEntry:
+            raise OAuthError("invalid_client", "unknown or disabled client", 401) from None
+        checked = verify_client_assertion(
+            assertion, agency.client_id, agency.jwks, self.issuer, int(_now().timestamp())
+        )
+        until = datetime.fromtimestamp(checked.exp, UTC) + timedelta(seconds=60)
+        if not await self._remember("client", f"{agency.client_id}\x00{checked.jti}", until):
+            raise OAuthError("invalid_client", "client assertion jti was already used", 401)
+        return agency
+
+    # -- PAR ------------------------------------------------------------------------------------
+
+    async def push(self, form: dict[str, str]) -> dict[str, Any]:
+        """RFC 9126: check the request, store it, return ``request_uri`` and ``expires_in``."""
+        agency = await self.authenticate_client(form)
+        if "request_uri" in form:
+            raise OAuthError("invalid_request", "request_uri must not be pushed")
+        if "request" in form:
+            raise OAuthError("request_not_supported", "signed request objects are not supported; push the parameters")
+        request = await self._check_request(agency, form)
+        request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
+        params = {
+            "redirect_uri": request.redirect_uri,
+            "state": request.state,
+            "code_challenge": request.code_challenge,
+            "service": request.service,
+            "fields": list(request.fields),
+            "documents": list(request.documents),
+        }
+        async with self.sessions.begin() as db:
+            db.add(
+                PushedRequest(
+                    request_uri_hash=digest(request_uri),
+                    client_id=agency.client_id,
+                    params=json.dumps(params),
+                    expires_at=_now() + PAR_LIFETIME,
+                )
+            )
+        return {"request_uri": request_uri, "expires_in": int(PAR_LIFETIME.total_seconds())}
+
+    async def _check_request(self, agency: Agency, form: dict[str, str]) -> AuthorizationRequest:
+        if form.get("response_type") != "code":
+            raise OAuthError("unsupported_response_type", "response_type must be code")
+        redirect_uri = form.get("redirect_uri", "")
+        if redirect_uri not in agency.redirect_uris:
+            raise OAuthError("invalid_request", "redirect_uri is not registered for this client (exact match)")
+        if form.get("code_challenge_method") != "S256":
+            raise OAuthError("invalid_request", "PKCE with code_challenge_method=S256 is required")
+        challenge = form.get("code_challenge", "")
+        if not PKCE_CHALLENGE.fullmatch(challenge):
+            raise OAuthError("invalid_request", "code_challenge must be the 43-character S256 challenge")
+        state = form.get("state")
+        if state is not None and len(state) > MAX_STATE:
+            raise OAuthError("invalid_request", f"state is longer than {MAX_STATE} characters")
+        entry = parse_authorization_details(form.get("authorization_details"))
+        try:
+            service = await self.catalogue.service(entry["service"])
+        except UnknownEntry:
+            raise OAuthError("invalid_authorization_details", "unknown or disabled service") from None
+        if service.agency != agency.client_id:
+            raise OAuthError("invalid_authorization_details", "this service belongs to another agency")
+        fields = tuple(entry.get("fields", service.all_fields))
+        documents = tuple(entry.get("documents", [d.kind for d in service.documents]))
+        if not set(fields) <= set(service.all_fields) or len(set(fields)) != len(fields):
+            raise OAuthError("invalid_authorization_details", "fields may only narrow the service's fields")
+        kinds = {d.kind for d in service.documents}
+        if not set(documents) <= kinds or len(set(documents)) != len(documents):
+            raise OAuthError("invalid_authorization_details", "documents may only narrow the service's documents")
+        return AuthorizationRequest(agency.client_id, redirect_uri, state, challenge, service.id, fields, documents)
+
+    # -- authorize: the consent page --------------------------------------------------------------
+
+    async def pending(self, client_id: str, request_uri: str) -> Pending:
+        """The pushed request behind ``request_uri`` for ``client_id``: unused, unexpired, this client's."""
+        try:
+            agency = await self.catalogue.agency(client_id)
+        except UnknownEntry:
+            raise OAuthError("invalid_client", "unknown or disabled client") from None
+        async with self.sessions() as db:
+            row = await db.get(PushedRequest, digest(request_uri)) if request_uri else None
+        if row is None or row.client_id != agency.client_id:
+            raise OAuthError("invalid_request_uri", "unknown request_uri (authorization requests must be pushed)")
+        if row.used_at is not None or row.expires_at <= _now():
+            raise OAuthError("invalid_request_uri", "request_uri was already used or has expired")
+        params = json.loads(row.params)
+        request = AuthorizationRequest(
+            client_id=row.client_id,
+            redirect_uri=params["redirect_uri"],
+            state=params["state"],
+            code_challenge=params["code_challenge"],
+            service=params["service"],
+            fields=tuple(params["fields"]),
+            documents=tuple(params["documents"]),
+        )
+        try:
+            service = await self.catalogue.service(request.service)
+        except UnknownEntry:
+            raise OAuthError("invalid_request_uri", "the service is no longer offered") from None
+        return Pending(request, agency, service)
+
+    async def decide(self, citizen_id: str, client_id: str, request_uri: str, *, approve: bool) -> str:
+        """Use the request (once) and answer: the redirect to the agency with a code, or ``access_denied``."""
+        pending = await self.pending(client_id, request_uri)
+        async with self.sessions.begin() as db:
+            used = await db.execute(
+                update(PushedRequest)
+                .where(PushedRequest.request_uri_hash == digest(request_uri), PushedRequest.used_at.is_(None))
+                .values(used_at=_now())
+            )
+            if getattr(used, "rowcount", 0) != 1:
+                raise OAuthError("invalid_request_uri", "request_uri was already used")
+        request = pending.request
+        if not approve:
+            await self._log_denied(citizen_id, pending)
+            return _redirect(
+                request.redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_description": "the citizen declined",
+                    "state": request.state,
+                    "iss": self.issuer,
+                },
+            )
+        grant = await self.grants.create(citizen_id, pending.agency, pending.service, request.fields, request.documents)
+        code = secrets.token_urlsafe(32)
+        async with self.sessions.begin() as db:
+            db.add(
+                AuthorizationCode(
+                    code_hash=digest(code),
+                    client_id=request.client_id,
+                    grant_id=grant.id,
+                    redirect_uri=request.redirect_uri,
+                    code_challenge=request.code_challenge,
+                    expires_at=_now() + CODE_LIFETIME,
+                )
+            )
+        return _redirect(request.redirect_uri, {"code": code, "state": request.state, "iss": self.issuer})
+
+    async def _log_denied(self, citizen_id: str, pending: Pending) -> None:
+        record = LogRecord(
+            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            actor=pending.agency.client_id,
+            action="denied",
+            time=utc_now_iso(),
+            service=pending.service.id,
+            fields=pending.request.fields + tuple(f"document:{d}" for d in pending.request.documents),
+            purpose=pending.service.purpose.de,
+            legal_basis=pending.service.legal_basis,
+        )
+        async with self.sessions.begin() as db:
+            await self.log.append(db, record, subject=citizen_id)
+
+    # -- token ------------------------------------------------------------------------------------
+
+    async def token(self, form: dict[str, str], dpop: str | None, url: str) -> dict[str, Any]:
+        """``authorization_code`` (PKCE, single use) or ``refresh_token``; tokens bound to the DPoP key."""
+        agency = await self.authenticate_client(form)
+        grant_type = form.get("grant_type")
+        if grant_type not in {"authorization_code", "refresh_token"}:
+            raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+        if not dpop:
+            raise OAuthError("invalid_dpop_proof", "a DPoP proof is required")
+        proof = verify_dpop_proof(dpop, "POST", url, int(_now().timestamp()))
+        if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", _now() + DPOP_JTI_LIFETIME):
+            raise OAuthError("invalid_dpop_proof", "DPoP proof jti was already used")
+        if grant_type == "refresh_token":
+            return await self._refresh(agency, form.get("refresh_token", ""), proof.jkt)
+        return await self._exchange_code(agency, form, proof.jkt)
+
+    async def _exchange_code(self, agency: Agency, form: dict[str, str], jkt: str) -> dict[str, Any]:
+        code, verifier = form.get("code", ""), form.get("code_verifier", "")
+        now = _now()
+        async with self.sessions.begin() as db:
+            row = await db.scalar(
+                select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code)).with_for_update()
+            )
+            if row is None or row.client_id != agency.client_id:
+                raise OAuthError("invalid_grant", "unknown code")
+            if row.used_at is not None:
+                # RFC 9700 §4.2.4 / DESIGN.md §5: a replayed code revokes what was issued from it.
+                row.replayed_at = now
+                await db.execute(
+                    update(Token)
+                    .where(Token.code_hash == row.code_hash, Token.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                replayed = True
+            else:
+                replayed = False
+                row.used_at = now
+        if replayed:
+            raise OAuthError("invalid_grant", "code was already used; the tokens issued from it are revoked")
+        if row.expires_at <= now:
+            raise OAuthError("invalid_grant", "code expired")
+        if form.get("redirect_uri") != row.redirect_uri:
+            raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
+        if not PKCE_VERIFIER.fullmatch(verifier) or not secrets.compare_digest(_pkce(verifier), row.code_challenge):
+            raise OAuthError("invalid_grant", "PKCE code_verifier does not match")
+        return await self._issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=True)
+
+    async def _refresh(self, agency: Agency, refresh_token: str, jkt: str) -> dict[str, Any]:
+        async with self.sessions() as db:
+            row = await db.get(Token, digest(refresh_token)) if refresh_token else None
+        if row is None or row.kind != "refresh" or row.client_id != agency.client_id or row.revoked_at is not None:
+            raise OAuthError("invalid_grant", "unknown or revoked refresh token")
+        if row.jkt != jkt:
+            raise OAuthError("invalid_grant", "refresh token is bound to another DPoP key")
+        return await self._issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=False)
+
+    async def _issue(
+        self, agency: Agency, grant_id: str, jkt: str, *, code_hash: bytes | None, refresh: bool
+    ) -> dict[str, Any]:
+        now = _now()
+        access = secrets.token_urlsafe(32)
+        async with self.sessions.begin() as db:
+            grant = await db.scalar(select(GrantRow).where(GrantRow.id == grant_id).with_for_update())
+            if grant is None or effective_status(grant, now) != "active":
+                raise OAuthError("invalid_grant", "the grant was revoked, used up or has expired")
+            replayed = await db.scalar(
+                select(AuthorizationCode.replayed_at).where(AuthorizationCode.code_hash == code_hash)
+            )
+            if replayed is not None:
+                raise OAuthError("invalid_grant", "code was replayed; the tokens issued from it are revoked")
+            expires = min(now + ACCESS_LIFETIME, grant.expires_at)
+            db.add(
+                Token(
+                    token_hash=digest(access),
+                    kind="access",
+                    client_id=agency.client_id,
+                    grant_id=grant_id,
+                    code_hash=code_hash,
+                    jkt=jkt,
+                    expires_at=expires,
+                )
+            )
+            body: dict[str, Any] = {
+                "access_token": access,
+                "token_type": "DPoP",
+                "expires_in": int((expires - now).total_seconds()),
+                "grant_id": grant_id,
+                "authorization_details": [_details(grant)],
+            }
+            if refresh:
+                refresh_token = secrets.token_urlsafe(32)
+                db.add(
+                    Token(
+                        token_hash=digest(refresh_token),
+                        kind="refresh",
+                        client_id=agency.client_id,
+                        grant_id=grant_id,
+                        code_hash=code_hash,
+                        jkt=jkt,
+                        expires_at=grant.expires_at,
+                    )
+                )
+                body["refresh_token"] = refresh_token
+        return body
+
+    # -- revocation, introspection, resource access ------------------------------------------------
+
+    async def revoke(self, form: dict[str, str]) -> None:
+        """RFC 7009: revoke one of the client's tokens (unknown tokens are not an error)."""
+        agency = await self.authenticate_client(form)
+        token = form.get("token", "")
+        async with self.sessions.begin() as db:
+            await db.execute(
+                update(Token)
+                .where(
+                    Token.token_hash == digest(token), Token.client_id == agency.client_id, Token.revoked_at.is_(None)
+                )
+                .values(revoked_at=_now())
+            )
+
+    async def introspect(self, form: dict[str, str]) -> dict[str, Any]:
+        """RFC 7662 for the client's own tokens; anything else is ``{"active": false}``."""
+        agency = await self.authenticate_client(form)
+        now = _now()
+        async with self.sessions() as db:
+            row = await db.get(Token, digest(form.get("token", "")))
+            grant = await db.get(GrantRow, row.grant_id) if row is not None else None
+        if (
+            row is None
+            or grant is None
+            or row.client_id != agency.client_id
+            or row.revoked_at is not None
+            or row.expires_at <= now
+            or effective_status(grant, now) != "active"
+        ):
+            return {"active": False}
+        return {
+            "active": True,
+            "client_id": row.client_id,
+            "token_type": "DPoP" if row.kind == "access" else "refresh_token",
+            "exp": int(row.expires_at.timestamp()),
+            "iss": self.issuer,
+            "cnf": {"jkt": row.jkt},
+            "grant_id": row.grant_id,
+            "authorization_details": [_details(grant)],
+        }
+
+    async def resolve(self, authorization: str | None, dpop: str | None, method: str, url: str) -> Access:
+        """The access behind ``Authorization: DPoP <token>`` with a valid proof; ``invalid_token`` (401) else."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "dpop" or not token:
+            raise _unauthorized("invalid_token", "Authorization: DPoP <access token> is required")
+        if not dpop:
+            raise _unauthorized("invalid_dpop_proof", "a DPoP proof is required")
+        proof = verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
+        async with self.sessions() as db:
+            row = await db.get(Token, digest(token))
+        now = _now()
+        if row is None or row.kind != "access" or row.revoked_at is not None or row.expires_at <= now:
+            raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
+        if row.jkt != proof.jkt:
+            raise _unauthorized("invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
+        if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", now + DPOP_JTI_LIFETIME):
+            raise _unauthorized("invalid_dpop_proof", "DPoP proof jti was already used")
+        return Access(row.client_id, row.grant_id, row.jkt)
+
+
+def _unauthorized(error: str, description: str) -> OAuthError:
+    return OAuthError(error, description, 401, www_authenticate=f'DPoP error="{error}"')
+
+
+def grant_guard(grant_id: str, client_id: str, *, once: bool) -> Any:
+    """The guard an agency read runs inside its logging transaction (DESIGN.md §2).
+
+    It takes the grant row ``FOR SHARE`` (``FOR UPDATE`` for a ``once`` grant, which the read uses
+    up) and refuses unless the grant is active: a read after a committed revoke cannot pass.
+    """
+    from vault.consent.grants import GrantNotActive
+
+    async def guard(db: AsyncSession) -> None:
+        query = select(GrantRow).where(GrantRow.id == grant_id, GrantRow.agency == client_id)
+        row = await db.scalar(query.with_for_update() if once else query.with_for_update(read=True))
+        if row is None or effective_status(row, _now()) != "active":
+            raise GrantNotActive(grant_id)
+        if row.access == "once":
+            row.status, row.ended_at = "used", _now()
+
+    return guard
+
+
+def grant_from(row_grant: Grant) -> dict[str, Any]:
+    """The ``grant`` member of a data response."""
+    return {"id": row_grant.id, "service": row_grant.service, "expires_at": row_grant.expires_at.isoformat()}
