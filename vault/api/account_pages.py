@@ -256,6 +256,7 @@ class AccountPages(Controller):
         runtime = _runtime(request)
         assert runtime.grants is not None
         assert runtime.catalogue is not None
+        assert runtime.vault is not None
         grants = await runtime.grants.for_citizen(me.citizen_id)
         names: dict[str, str] = {}
         titles: dict[str, Any] = {}
@@ -278,6 +279,7 @@ class AccountPages(Controller):
             statuses=STATUS_LABELS,
             access_modes=ACCESS_LABELS,
             revoked=request.query_params.get("revoked") == "1",
+            present_kinds={d.kind for d in await runtime.vault.list_documents(me.citizen_id)},
             **HISTORY_LABELS,
         )
 

@@ -19,6 +19,7 @@ from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotati
 from litestar.response import Stream
 
 from vault.api.render import ready
+from vault.citizens.errors import UnknownRecord
 from vault.citizens.vault import AccessReason
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.proofs import OAuthError
@@ -123,7 +124,7 @@ class AgencyApi(Controller):
                 grant.citizen_id,
                 _reason(grant),
                 fields,
-                guard=grant_guard(grant.id, access.client_id, once=grant.access == "once"),
+                guard=grant_guard(grant.id, access.client_id, "data"),
             )
         except GrantNotActive as exc:
             raise _revoked(exc) from None
@@ -157,13 +158,17 @@ class AgencyApi(Controller):
         """404 for a document the grant does not cover (another citizen's ids too)."""
         runtime, access, grant = await _access(request)
         assert runtime.vault is not None
+        kinds = tuple(msgspec.json.decode(grant.documents))
+        kind = await runtime.vault.document_kind(grant.citizen_id, document_id)
+        if kind is None or kind not in kinds:
+            raise UnknownRecord(document_id)
         try:
             info, _name, chunks, logged = await runtime.vault.read_document_logged(
                 grant.citizen_id,
                 document_id,
                 _reason(grant),
-                guard=grant_guard(grant.id, access.client_id, once=grant.access == "once"),
-                kinds=tuple(msgspec.json.decode(grant.documents)),
+                guard=grant_guard(grant.id, access.client_id, f"document:{kind}"),
+                kinds=kinds,
             )
         except GrantNotActive as exc:
             raise _revoked(exc) from None

@@ -23,9 +23,11 @@ from vault.api.render import N_, Form, page_session, ready, render
 from vault.citizens.sessions import SignedIn
 from vault.consent.catalogue import ASSURANCE_ORDER
 from vault.consent.proofs import OAuthError
+from vault.consent.server import DocumentsMissing
 
 if TYPE_CHECKING:
     from vault.consent.server import AuthorizationServer as Server
+    from vault.consent.server import Pending
 
 CONSENT, NOT_POSSIBLE, STEP_UP = N_("Consent"), N_("This request cannot be processed"), N_("Sign in with a passkey")
 Page = NamedDependency[SignedIn]
@@ -138,7 +140,7 @@ class OAuthController(Controller):
                 service=pending.service,
                 lang_code=i18n.choose(request)[0],
             )
-        return _consent_page(request, me, pending, client_id, request_uri)
+        return await _consent_page(request, me, pending, client_id, request_uri)
 
     @post("/oauth/authorize", summary="The citizen's decision (approve or deny)")
     async def decide(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
@@ -155,6 +157,10 @@ class OAuthController(Controller):
             target = await server.decide(me.citizen_id, client_id, request_uri, approve=decision == "approve")
         except OAuthError as exc:
             return _not_possible(request, exc)
+        except DocumentsMissing:
+            pending = await server.pending(client_id, request_uri)
+            message = N_("Please hand in the required documents first; this service does not accept them later.")
+            return await _consent_page(request, me, pending, client_id, request_uri, 422, message)
         return Redirect(target, status_code=303)
 
     @post("/oauth/token", summary="Token endpoint: authorization_code (PKCE) or refresh_token; DPoP required")
@@ -180,18 +186,29 @@ def _not_possible(request: Request[Any, Any, Any], exc: OAuthError) -> Response[
     return render(request, "authorize_error.html", NOT_POSSIBLE, 400, error_code=exc.error, detail=exc.description)
 
 
-def _consent_page(
-    request: Request[Any, Any, Any], me: SignedIn, pending: Any, client_id: str, request_uri: str
+async def _consent_page(
+    request: Request[Any, Any, Any],
+    me: SignedIn,
+    pending: Pending,
+    client_id: str,
+    request_uri: str,
+    status: int = 200,
+    error: str | None = None,
 ) -> Response[str]:
     lang, _ = i18n.choose(request)
     from vault.api.account_pages import HISTORY_LABELS
 
     service = pending.service
     required = {d.kind: d for d in service.documents}
+    blocking, later = await _server(request).missing_documents(me.citizen_id, pending)
     return render(
         request,
         "consent.html",
         CONSENT,
+        status,
+        error=error,
+        blocking=blocking,
+        later=later,
         me=me,
         csrf_token=me.csrf_token,
         agency=pending.agency,

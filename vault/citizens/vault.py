@@ -301,6 +301,16 @@ class CitizenVault:
         await writer.add(bytes(buffer), final=True)
         return size, writer.index
 
+    async def document_kind(self, citizen_id: str, document_id: str) -> str | None:
+        """The kind of one of the citizen's complete documents, or ``None`` (nothing decrypted)."""
+        async with self.reads() as session:
+            kind: str | None = await session.scalar(
+                select(StoredDocument.kind).where(
+                    StoredDocument.id == document_id, StoredDocument.citizen_id == citizen_id, StoredDocument.complete
+                )
+            )
+        return kind
+
     async def list_documents(self, citizen_id: str) -> list[DocumentInfo]:
         """Metadata of the citizen's documents (nothing decrypted, so nothing logged)."""
         async with self.reads() as session:

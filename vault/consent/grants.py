@@ -3,8 +3,10 @@
 A grant is created (by the consent page, when the citizen approves) in one transaction with its
 ``grant`` log entry, and revoked with the grant row held ``FOR UPDATE`` and a ``revoke`` log entry;
 an agency read holds the same row ``FOR SHARE`` (DESIGN.md §2), so no read is served after a
-revoke commits. Status is ``active``, ``revoked``, ``used`` (a ``once`` grant after its first read)
-or ``expired`` (computed from ``expires_at``, never stored late).
+revoke commits. Status is ``active``, ``revoked``, ``used`` or ``expired`` (computed from
+``expires_at``, never stored late). A ``once`` grant is ``used`` when the agency has read each
+granted item one time: the attributes and every granted document (so a document handed in later
+can still be fetched under it).
 
 The receipt is a JWS (ES256, the vault's consent key, verifiable with ``/oauth/jwks``) in the spirit
 of ISO/IEC TS 27560: who consented (the citizen's log pseudonym) to whom, for what, on which legal
@@ -66,6 +68,7 @@ class GrantRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     receipt: Mapped[str] = mapped_column(Text)
+    consumed: Mapped[str] = mapped_column(Text, default="[]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,14 @@ class Pending:
     service: ServiceDefinition
 
 
+class DocumentsMissing(Exception):
+    """Approval needs documents the citizen has not handed in and that may not come later."""
+
+    def __init__(self, kinds: list[str]) -> None:
+        super().__init__(", ".join(kinds))
+        self.kinds = kinds
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """A valid access token: whose grant, which client, bound to which key."""
@@ -261,9 +269,40 @@ class AuthorizationServer:
             raise OAuthError("invalid_request_uri", "the service is no longer offered") from None
         return Pending(request, agency, service)
 
+    async def missing_documents(self, citizen_id: str, pending: Pending) -> tuple[list[str], list[str]]:
+        """``(blocking, later)``: requested documents the citizen has not handed in yet.
+
+        ``blocking`` are required without ``late_submission`` (approval waits for them); ``later``
+        may follow after approval and show as pending to both sides.
+        """
+        from vault.citizens.tables import StoredDocument
+
+        async with self.sessions() as db:
+            present = set(
+                (
+                    await db.execute(
+                        select(StoredDocument.kind).where(
+                            StoredDocument.citizen_id == citizen_id, StoredDocument.complete
+                        )
+                    )
+                ).scalars()
+            )
+        rules = {d.kind: d for d in pending.service.documents}
+        absent = [k for k in pending.request.documents if k not in present]
+        blocking = [k for k in absent if rules[k].required and not rules[k].late_submission]
+        return blocking, [k for k in absent if k not in blocking]
+
     async def decide(self, citizen_id: str, client_id: str, request_uri: str, *, approve: bool) -> str:
-        """Use the request (once) and answer: the redirect to the agency with a code, or ``access_denied``."""
+        """Use the request (once) and answer: the redirect to the agency with a code, or ``access_denied``.
+
+        Approval is refused (:class:`DocumentsMissing`, the request stays usable) while a required
+        document that may not be handed in later is missing.
+        """
         pending = await self.pending(client_id, request_uri)
+        if approve:
+            blocking, _ = await self.missing_documents(citizen_id, pending)
+            if blocking:
+                raise DocumentsMissing(blocking)
         async with self.sessions.begin() as db:
             used = await db.execute(
                 update(PushedRequest)
@@ -485,21 +524,34 @@ def _unauthorized(error: str, description: str) -> OAuthError:
     return OAuthError(error, description, 401, www_authenticate=f'DPoP error="{error}"')
 
 
-def grant_guard(grant_id: str, client_id: str, *, once: bool) -> Any:
+def grant_guard(grant_id: str, client_id: str, item: str) -> Any:
     """The guard an agency read runs inside its logging transaction (DESIGN.md §2).
 
-    It takes the grant row ``FOR SHARE`` (``FOR UPDATE`` for a ``once`` grant, which the read uses
-    up) and refuses unless the grant is active: a read after a committed revoke cannot pass.
+    It takes the grant row ``FOR SHARE`` (``FOR UPDATE`` for a ``once`` grant) and refuses unless
+    the grant is active: a read after a committed revoke cannot pass. ``item`` is what is read
+    (``data`` or ``document:<kind>``); a ``once`` grant delivers each item one time and is ``used``
+    when every granted item has been delivered.
     """
     from vault.consent.grants import GrantNotActive
 
     async def guard(db: AsyncSession) -> None:
         query = select(GrantRow).where(GrantRow.id == grant_id, GrantRow.agency == client_id)
-        row = await db.scalar(query.with_for_update() if once else query.with_for_update(read=True))
-        if row is None or effective_status(row, _now()) != "active":
+        locked = await db.scalar(query.with_for_update(read=True))
+        if locked is not None and locked.access == "once":
+            locked = await db.scalar(query.with_for_update())
+        if locked is None or effective_status(locked, _now()) != "active":
             raise GrantNotActive(grant_id)
-        if row.access == "once":
-            row.status, row.ended_at = "used", _now()
+        if locked.access == "once":
+            consumed = set(json.loads(locked.consumed))
+            if item in consumed:
+                raise GrantNotActive(grant_id)
+            consumed.add(item)
+            locked.consumed = json.dumps(sorted(consumed))
+            wanted = {f"document:{k}" for k in json.loads(locked.documents)}
+            if json.loads(locked.fields):
+                wanted.add("data")
+            if wanted <= consumed:
+                locked.status, locked.ended_at = "used", _now()
 
     return guard
 

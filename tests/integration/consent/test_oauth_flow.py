@@ -496,3 +496,116 @@ async def test_refresh_tokens_are_bound_to_the_dpop_key(web: AsyncTestClient[Any
     r = await web.post("/oauth/token", data=form, headers={"DPoP": agency.dpop("POST", TOKEN_URL, key=other)})
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
+
+
+DOCS_URL = f"{BASE_URL}/api/v1/documents"
+PDF = b"%PDF-1.4 Wohnungsgeberbestaetigung " + bytes(500)
+
+
+async def _agency_get(web: AsyncTestClient[Any], agency: TestAgency, token: str, path: str) -> Any:
+    proof = agency.dpop("GET", BASE_URL + path, token)
+    return await web.get(path, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+
+
+async def _upload(web: AsyncTestClient[Any], kind: str = "rental_confirmation") -> str:
+    r = await web.post(
+        "/api/v1/me/documents",
+        files={"file": ("bestaetigung.pdf", PDF, "application/pdf")},
+        data={"kind": kind},
+        headers=await csrf_header(web),
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def test_a_late_document_is_pending_then_fetched_under_the_same_grant(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(migrated)  # once; rental_confirmation required with late_submission
+    await _citizen(web, "late@example.de")
+    request_uri, verifier, _ = await _push(web, agency)
+    page = await web.get(_authorize_url(agency, request_uri))
+    assert "Noch nicht eingereicht, Sie können es nach der Zustimmung nachreichen" in page.text
+    code = parse_qs(urlsplit((await _approve(web, agency, request_uri)).headers["location"]).query)["code"][0]
+    token = (await _token(web, agency, code, verifier)).json()["access_token"]
+    listed = (await _agency_get(web, agency, token, "/api/v1/documents")).json()
+    assert listed["documents"] == []
+    assert listed["pending"] == ["rental_confirmation"]
+    assert "noch nicht eingereicht" in (await web.get("/grants")).text
+    assert (await _read(web, agency, token)).status_code == 200  # the attributes, once
+
+    doc_id = await _upload(web)
+    listed = (await _agency_get(web, agency, token, "/api/v1/documents")).json()
+    assert [d["id"] for d in listed["documents"]] == [doc_id]
+    assert listed["pending"] == []
+    fetched = await _agency_get(web, agency, token, f"/api/v1/documents/{doc_id}")
+    assert fetched.status_code == 200
+    assert fetched.content == PDF
+    assert fetched.headers["vault-receipt-commitment"]
+    history = (await web.get("/api/v1/me/history")).json()["entries"]
+    assert any(
+        e["actor"] == agency.client_id and e["action"] == "read" and e["fields"] == ["document:rental_confirmation"]
+        for e in history
+    )
+    # everything granted was delivered once: the once grant is used up
+    assert (await web.get("/api/v1/me/grants")).json()["grants"][0]["status"] == "used"
+    again = await _agency_get(web, agency, token, f"/api/v1/documents/{doc_id}")
+    assert again.status_code == 401
+
+
+async def test_a_required_document_that_may_not_come_later_blocks_approval(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(
+        migrated, documents='documents = [{ kind = "rental_confirmation", required = true, late_submission = false }]'
+    )
+    await _citizen(web, "blocked@example.de")
+    request_uri, _, _ = await _push(web, agency)
+    page = await web.get(_authorize_url(agency, request_uri))
+    assert "Fehlt, wird vor der Zustimmung benötigt" in page.text
+    assert 'href="/documents"' in page.text
+    form = {"client_id": agency.client_id, "request_uri": request_uri, "decision": "approve"}
+    r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
+    assert r.status_code == 422
+    assert "Bitte reichen Sie zuerst die erforderlichen Dokumente ein" in r.text
+    assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}
+    await _upload(web)  # the request is still usable once the document is there
+    r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
+    assert r.status_code == 303
+    assert "code=" in r.headers["location"]
+
+
+async def test_another_citizens_document_id_answers_404(web: AsyncTestClient[Any], migrated: Settings) -> None:
+    await register(web, "neighbour@example.de")
+    neighbours_doc = await _upload(web)
+    web.cookies.clear()
+    agency, token = await _flow(web, migrated, "docs404@example.de", access='access = "ongoing"')
+    r = await _agency_get(web, agency, token, f"/api/v1/documents/{neighbours_doc}")
+    assert r.status_code == 404
+    own_id_card = await _upload(web, kind="id_card")  # not granted
+    assert (await _agency_get(web, agency, token, f"/api/v1/documents/{own_id_card}")).status_code == 404
+
+
+async def test_an_expired_grant_answers_401(web: AsyncTestClient[Any], migrated: Settings) -> None:
+    agency, token = await _flow(web, migrated, "expiredgrant@example.de", access='access = "ongoing"')
+    from sqlalchemy import text
+
+    async with domain(migrated) as runtime, runtime.engine.begin() as conn:
+        await conn.execute(text("UPDATE grants SET expires_at = :t"), {"t": PAST})
+    assert (await _read(web, agency, token)).status_code == 401
+
+
+async def test_a_service_asking_for_substantial_needs_a_passkey_session(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(migrated, min_assurance='min_assurance = "substantial"')
+    await _citizen(web, "stepup@example.de")
+    request_uri, _, _ = await _push(web, agency)
+    page = await web.get(_authorize_url(agency, request_uri))
+    assert page.status_code == 403
+    assert "melden Sie sich mit einem Passkey an" in page.text
+    assert "/login?next=%2Foauth%2Fauthorize" in page.text
+    form = {"client_id": agency.client_id, "request_uri": request_uri, "decision": "approve"}
+    r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
+    assert r.status_code == 400  # a forged approval from a password session is refused too
+    assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}

@@ -1,4 +1,4 @@
-"""OAuth state: pushed requests, codes, tokens, seen jti values.
+"""OAuth state: pushed requests, codes, tokens, seen jti values; what a once grant has delivered.
 
 Revision ID: 0008
 Revises: 0007
@@ -67,9 +67,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", "jti_hash", name=op.f("pk_oauth_seen_jtis")),
     )
     op.create_index(op.f("ix_oauth_seen_jtis_expires_at"), "oauth_seen_jtis", ["expires_at"])
+    with op.batch_alter_table("grants") as batch:
+        batch.add_column(sa.Column("consumed", sa.Text(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("grants") as batch:
+        batch.drop_column("consumed")
     op.drop_table("oauth_seen_jtis")
     op.drop_table("oauth_tokens")
     op.drop_table("oauth_codes")
