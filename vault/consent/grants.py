@@ -16,6 +16,7 @@ basis, which data, how long, and the commitment of the log entry that recorded i
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from joserfc import jws
 from joserfc.jwk import ECKey
-from sqlalchemy import ForeignKey, String, Text, select, update
+from sqlalchemy import ForeignKey, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.citizens.errors import UnknownRecord
@@ -43,6 +44,21 @@ if TYPE_CHECKING:
 Status = Literal["active", "revoked", "expired", "used"]
 RECEIPT_TYPE = "consent-receipt+jwt"
 RECEIPT_VERSION = "buergertresor-consent/v1"
+
+
+async def fair_grant_lock(db: AsyncSession, grant_id: str, *, exclusive: bool) -> None:
+    """On PostgreSQL, queue fairly for the grant before its row lock: a revoke never starves.
+
+    Row locks alone let ``FOR SHARE`` readers that keep overlapping starve a waiting ``FOR UPDATE``
+    (a new share locker joins the current ones without queueing). Transaction-level advisory locks
+    are granted in arrival order, so once a revoke waits, later reads wait behind it. SQLite
+    serialises write transactions anyway (``BEGIN IMMEDIATE``).
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(b"vault-grant\x00" + grant_id.encode()).digest()[:8], "big", signed=True)
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await db.execute(text(f"SELECT {function}(:key)"), {"key": key})
 
 
 class GrantNotActive(Exception):
@@ -252,6 +268,7 @@ class Grants:
         """End an active grant at once; it takes the row ``FOR UPDATE`` so no read is served afterwards."""
         now = now or datetime.now(UTC)
         async with self.sessions.begin() as db:
+            await fair_grant_lock(db, grant_id, exclusive=True)
             row = await db.scalar(
                 select(GrantRow).where(GrantRow.id == grant_id, GrantRow.citizen_id == citizen_id).with_for_update()
             )

@@ -532,9 +532,10 @@ def grant_guard(grant_id: str, client_id: str, item: str) -> Any:
     (``data`` or ``document:<kind>``); a ``once`` grant delivers each item one time and is ``used``
     when every granted item has been delivered.
     """
-    from vault.consent.grants import GrantNotActive
+    from vault.consent.grants import GrantNotActive, fair_grant_lock
 
     async def guard(db: AsyncSession) -> None:
+        await fair_grant_lock(db, grant_id, exclusive=False)
         query = select(GrantRow).where(GrantRow.id == grant_id, GrantRow.agency == client_id)
         locked = await db.scalar(query.with_for_update(read=True))
         if locked is not None and locked.access == "once":
