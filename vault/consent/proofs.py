@@ -26,7 +26,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "PS256")
 CLOCK_SKEW = 60
-MAX_ASSERTION_LIFETIME = 300
+MAX_ASSERTION_LIFETIME = 3600  # Authlib and others default to one hour; the jti store covers it
 MAX_JWT_BYTES = 8192
 
 
