@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto
+.PHONY: run test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,3 +60,7 @@ i18n: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output -o .messages.pot vault/api
 	$(BIN)/pybabel -q update -i .messages.pot -d vault/api/locales --no-fuzzy-matching --ignore-obsolete --width 120
 	@rm -f .messages.pot
+
+## Agency data reads (DPoP, 5 attributes, durable log entry) vs a hello-world app, same server (docs/performance.md)
+bench-read: $(STAMP)
+	$(BIN)/python -m bench.read $(BENCH_ARGS)

@@ -65,3 +65,17 @@ def test_bench_crypto_runs_quick(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Document overhead" in result.stdout
     assert json.loads(out.read_text())
+
+
+def test_bench_read_runs_at_toy_size(tmp_path: Path) -> None:
+    backends = "sqlite,postgresql" if find_bindir() else "sqlite"
+    out = tmp_path / "read.json"
+    result = _run(
+        "bench.read", "--duration", "1", "--connections", "4", "--max-rps", "600", "--backends", backends,
+        "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in json.loads(out.read_text()):
+        assert row["reads"]["errors"] == 0  # every read was served: the proofs, tokens and grant all held
+        assert row["reads"]["requests"] > 0
+        assert row["log_size_after"] > row["reads"]["requests"]  # each read left a log entry

@@ -44,6 +44,7 @@ DPOP_JTI_LIFETIME = timedelta(seconds=120)
 PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 MAX_STATE = 500
+PURGE_EVERY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,7 @@ class AuthorizationServer:
         self.grants = grants
         self.log = log
         self.issuer = issuer
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
 
     # -- client authentication and replay --------------------------------------------------------
 
@@ -153,7 +155,9 @@ class AuthorizationServer:
         now = _now()
         try:
             async with self.sessions.begin() as db:
-                await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+                if now - self._last_purge > PURGE_EVERY:  # not on every call: concurrent deletes contend
+                    self._last_purge = now
+                    await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
                 db.add(SeenJti(kind=kind, jti_hash=digest(value), expires_at=until))
         except IntegrityError:
             return False
