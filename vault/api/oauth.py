@@ -11,7 +11,7 @@ Errors about the client or the request URI are shown on the vault's own page and
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
@@ -20,6 +20,7 @@ from litestar.response import Redirect
 from vault.api import i18n
 from vault.api.auth import SESSION_COOKIE
 from vault.api.render import N_, Form, page_session, ready, render
+from vault.api.security import CSP
 from vault.citizens.sessions import SignedIn
 from vault.consent.catalogue import ASSURANCE_ORDER
 from vault.consent.proofs import OAuthError
@@ -201,7 +202,7 @@ async def _consent_page(
     service = pending.service
     required = {d.kind: d for d in service.documents}
     blocking, later = await _server(request).missing_documents(me.citizen_id, pending)
-    return render(
+    page = render(
         request,
         "consent.html",
         CONSENT,
@@ -222,3 +223,10 @@ async def _consent_page(
         request_uri=request_uri,
         **HISTORY_LABELS,
     )
+    # The decision answers with a redirect to the agency: the form's CSP must allow that target,
+    # browsers apply form-action to redirects after a form submission too.
+    target = urlsplit(pending.request.redirect_uri)
+    page.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
+    )
+    return page

@@ -139,6 +139,8 @@ async def test_the_whole_flow_reads_exactly_the_granted_fields(web: AsyncTestCli
     assert "§ 17 Bundesmeldegesetz (BMG)" in page.text
     assert 'name="decision" value="approve"' in page.text
     assert 'name="decision" value="deny"' in page.text
+    # the decision redirects to the agency: the consent page's CSP allows that origin for forms, no other
+    assert "form-action 'self' https://amt.example;" in page.headers["content-security-policy"]
     r = await _approve(web, agency, request_uri)
     code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
     token = await _token(web, agency, code, verifier)
