@@ -519,6 +519,10 @@ class AuthorizationServer:
             raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
         if row.jkt != proof.jkt:
             raise _unauthorized("invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
+        try:
+            await self.catalogue.agency(row.client_id)
+        except UnknownEntry:
+            raise _unauthorized("invalid_token", "the agency is disabled") from None
         if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", now + DPOP_JTI_LIFETIME):
             raise _unauthorized("invalid_dpop_proof", "DPoP proof jti was already used")
         return Access(row.client_id, row.grant_id, row.jkt)

@@ -611,3 +611,14 @@ async def test_a_service_asking_for_substantial_needs_a_passkey_session(
     r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
     assert r.status_code == 400  # a forged approval from a password session is refused too
     assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}
+
+
+async def test_a_disabled_agency_can_no_longer_read(web: AsyncTestClient[Any], migrated: Settings) -> None:
+    agency, token = await _flow(web, migrated, "disabled@example.de", access='access = "ongoing"')
+    async with domain(migrated) as runtime:
+        assert runtime.catalogue is not None
+        await runtime.catalogue.disable_agency(agency.client_id)
+    r = await _read(web, agency, token)
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_token"
+    assert (await web.post("/oauth/par", data=agency.par_form())).status_code == 401
