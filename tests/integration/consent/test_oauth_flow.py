@@ -165,7 +165,7 @@ async def test_the_whole_flow_reads_exactly_the_granted_fields(web: AsyncTestCli
 
 
 async def test_a_once_grant_is_used_up_by_its_first_read(web: AsyncTestClient[Any], migrated: Settings) -> None:
-    agency, token = await _flow(web, migrated, "once@example.de")
+    agency, token = await _flow(web, migrated, "once@example.de", documents="documents = []")
     assert (await _read(web, agency, token)).status_code == 200
     second = await _read(web, agency, token)
     assert second.status_code == 401
