@@ -1,7 +1,7 @@
 """First browser tests: the sign-in and registration pages are accessible, usable by keyboard alone, and passkey-ready.
 
-Run only these with ``.venv/bin/pytest tests/e2e`` (or ``-m e2e``); with ``VAULT_SCREENSHOTS=1`` they also
-refresh ``docs/screenshots/``.
+Run the browser tests with ``.venv/bin/pytest tests/e2e`` (or ``-m e2e``); the screenshots of the
+README tour come from ``test_every_page.py`` and ``test_consent.py`` (``VAULT_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from tests.e2e.helpers import (
     assert_accessible,
     axe_violations,
     credentials,
-    screenshot,
 )
 
 if TYPE_CHECKING:
@@ -60,13 +59,11 @@ def test_page_passes_axe_in_german_and_english(page: Page, path: str, tmp_path: 
     page.goto(path)
     assert html_lang(page) == "de"
     assert page.get_by_role("heading", level=1).inner_text() == TITLES[path]["de"]
-    screenshot(page, f"{path.strip('/')}-de", tmp_path)
     assert_accessible(page)
 
     page.goto(f"{path}?lang=en")
     assert html_lang(page) == "en"
     assert page.get_by_role("heading", level=1).inner_text() == TITLES[path]["en"]
-    screenshot(page, f"{path.strip('/')}-en", tmp_path)
     assert_accessible(page)
 
     other = "/register" if path == "/login" else "/login"
@@ -126,7 +123,6 @@ def test_register_and_sign_in_by_keyboard_alone(page: Page, vault_server: VaultS
     assert html_lang(page) == "de"
     assert "angemeldet" in page.locator("main").inner_text()
     assert page.get_by_role("button", name="Abmelden").count() >= 1
-    screenshot(page, "home-de", tmp_path)
     assert_accessible(page)
 
 
