@@ -124,7 +124,12 @@ class Runtime:
                     self.catalogue = Catalogue(self.sessions)
                     self.grants = Grants(self.sessions, self.log, self.receipt_signer)
                     self.oauth = AuthorizationServer(
-                        self.sessions, self.catalogue, self.grants, self.log, self.settings.issuer
+                        self.sessions,
+                        self.catalogue,
+                        self.grants,
+                        self.log,
+                        self.settings.issuer,
+                        reads=read_session_factory(self.engine),
                     )
                     self.keys_checked = True
         except RootKeyError:

@@ -23,10 +23,13 @@ from vault.citizens.errors import UnknownRecord
 from vault.citizens.vault import AccessReason
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.proofs import OAuthError
-from vault.consent.server import grant_guard
+from vault.consent.server import ProofReplayed, grant_guard, proof_guard
 from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from vault.citizens.vault import Guard
     from vault.consent.server import Access
     from vault.runtime import Runtime
     from vault.transparency.log import LoggedAccess
@@ -85,10 +88,18 @@ async def _access(request: Request[Any, Any, Any]) -> tuple[Runtime, Access, Gra
     access = await runtime.oauth.resolve(
         request.headers.get("authorization"), request.headers.get("dpop"), request.method, url
     )
-    async with runtime.sessions() as db:
-        grant = await db.get(GrantRow, access.grant_id)
-    assert grant is not None
-    return runtime, access, grant
+    return runtime, access, access.grant
+
+
+def _guard(access: Access, item: str) -> Guard:
+    """In the read's transaction: record the DPoP proof (once only), then hold and check the grant."""
+    proof, grant = proof_guard(access), grant_guard(access.grant_id, access.client_id, item)
+
+    async def guard(db: AsyncSession) -> None:
+        await proof(db)
+        await grant(db)
+
+    return guard
 
 
 def _reason(grant: GrantRow) -> AccessReason:
@@ -99,6 +110,12 @@ def _reason(grant: GrantRow) -> AccessReason:
         purpose=msgspec.json.decode(grant.purpose)["de"],
         legal_basis=grant.legal_basis,
         grant_id=grant.id,
+    )
+
+
+def _replayed() -> OAuthError:
+    return OAuthError(
+        "invalid_dpop_proof", "DPoP proof jti was already used", 401, www_authenticate='DPoP error="invalid_dpop_proof"'
     )
 
 
@@ -124,10 +141,12 @@ class AgencyApi(Controller):
                 grant.citizen_id,
                 _reason(grant),
                 fields,
-                guard=grant_guard(grant.id, access.client_id, "data"),
+                guard=_guard(access, "data"),
             )
         except GrantNotActive as exc:
             raise _revoked(exc) from None
+        except ProofReplayed:
+            raise _replayed() from None
         body = DataOut(
             attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in values.items() if k in fields},
             grant=GrantInfo(grant.id, grant.service, grant.expires_at),
@@ -167,11 +186,13 @@ class AgencyApi(Controller):
                 grant.citizen_id,
                 document_id,
                 _reason(grant),
-                guard=grant_guard(grant.id, access.client_id, f"document:{kind}"),
+                guard=_guard(access, f"document:{kind}"),
                 kinds=kinds,
             )
         except GrantNotActive as exc:
             raise _revoked(exc) from None
+        except ProofReplayed:
+            raise _replayed() from None
         receipt = _receipt(logged)
         return Stream(
             chunks,

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from vault.consent.catalogue import Agency, ServiceDefinition, UnknownEntry
+from vault.consent.catalogue import Agency, AgencyRow, ServiceDefinition, UnknownEntry
 from vault.consent.grants import GrantRow, effective_status
 from vault.consent.proofs import OAuthError, verify_client_assertion, verify_dpop_proof
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
@@ -79,11 +79,21 @@ class DocumentsMissing(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """A valid access token: whose grant, which client, bound to which key."""
+    """A valid access token with a valid proof: which client, bound to which key, and its grant.
+
+    The proof's ``jti`` is not recorded yet: :func:`proof_guard` records it inside the read's own
+    transaction, so a read costs one write transaction.
+    """
 
     client_id: str
     grant_id: str
     jkt: str
+    proof_jti: str
+    grant: GrantRow
+
+
+class ProofReplayed(Exception):
+    """The DPoP proof's ``jti`` was used before."""
 
 
 def _now() -> datetime:
@@ -140,8 +150,10 @@ class AuthorizationServer:
         grants: Grants,
         log: TransparencyLog,
         issuer: str,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions
         self.catalogue = catalogue
         self.grants = grants
         self.log = log
@@ -512,20 +524,39 @@ class AuthorizationServer:
         if not dpop:
             raise _unauthorized("invalid_dpop_proof", "a DPoP proof is required")
         proof = verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
-        async with self.sessions() as db:
-            row = await db.get(Token, digest(token))
-        now = _now()
-        if row is None or row.kind != "access" or row.revoked_at is not None or row.expires_at <= now:
+        async with self.reads() as db:  # one query: token, its grant and whether the agency is enabled
+            found = (
+                await db.execute(
+                    select(Token, GrantRow, AgencyRow.disabled_at)
+                    .join(GrantRow, GrantRow.id == Token.grant_id)
+                    .join(AgencyRow, AgencyRow.client_id == Token.client_id)
+                    .where(Token.token_hash == digest(token))
+                )
+            ).first()
+        if found is None:
+            raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
+        row, grant, agency_disabled = found
+        if row.kind != "access" or row.revoked_at is not None or row.expires_at <= _now():
             raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
         if row.jkt != proof.jkt:
             raise _unauthorized("invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
+        if agency_disabled is not None:
+            raise _unauthorized("invalid_token", "the agency is disabled")
+        return Access(row.client_id, row.grant_id, row.jkt, proof.jti, grant)
+
+
+def proof_guard(access: Access) -> Any:
+    """Record the proof's ``jti`` in the read's transaction: a replayed proof rolls the read back."""
+
+    async def guard(db: AsyncSession) -> None:
+        key = f"{access.jkt}\x00{access.proof_jti}"
+        db.add(SeenJti(kind="dpop", jti_hash=digest(key), expires_at=_now() + DPOP_JTI_LIFETIME))
         try:
-            await self.catalogue.agency(row.client_id)
-        except UnknownEntry:
-            raise _unauthorized("invalid_token", "the agency is disabled") from None
-        if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", now + DPOP_JTI_LIFETIME):
-            raise _unauthorized("invalid_dpop_proof", "DPoP proof jti was already used")
-        return Access(row.client_id, row.grant_id, row.jkt)
+            await db.flush()
+        except IntegrityError:
+            raise ProofReplayed from None
+
+    return guard
 
 
 def _unauthorized(error: str, description: str) -> OAuthError:
