@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import random
-import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -43,7 +42,7 @@ async def test_sigkill_during_integration_loses_nothing(
             r = httpx.get(vault.base_url + "/log/checkpoint")
             if r.status_code == 200:
                 observed.add(r.text)
-            vault.process.send_signal(signal.SIGKILL)
+            vault.kill()
             vault.process.wait()
     with serve(tmp_path, env) as vault:
         deadline = time.monotonic() + 60

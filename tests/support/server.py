@@ -58,6 +58,12 @@ class RunningVault:
         """Everything the process wrote so far."""
         return self.log_path.read_text()
 
+    def kill(self) -> None:
+        """SIGKILL the server and its worker processes at once, like a crash of the machine would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
 
 @contextlib.contextmanager
 def serve(
@@ -82,6 +88,7 @@ def serve(
             text=True,
             env=_env(env),
             cwd=tmp,
+            start_new_session=True,  # its own process group: no worker outlives the test
         )
     running = RunningVault(proc, f"http://127.0.0.1:{port}", log_path, port)
     try:
@@ -95,6 +102,8 @@ def serve(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # workers orphaned by a killed or crashed parent
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_for(running: RunningVault, path: str, status: int, timeout: float = 30) -> None:
