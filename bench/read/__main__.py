@@ -33,7 +33,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 
 from bench.asgi_servers import free_port, wait_up
-from tests.support.agency import TestAgency
+from tests.support.agency import TestAgency, pkce_pair
+from tests.support.browser import LoopbackBrowser
 from tests.support.catalogue import service_toml
 from tests.support.postgres import find_bindir, postgres_server
 
@@ -81,40 +82,13 @@ def _process(cmd: list[str], env: dict[str, str], url: str, log: Path) -> Iterat
         proc.wait(timeout=20)
 
 
-class Citizen:
-    """Just enough of a browser: keeps the ``Secure`` cookies on http://127.0.0.1 as browsers do."""
-
-    def __init__(self, base: str) -> None:
-        self.client = httpx.Client(base_url=base, timeout=30)
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**kwargs.pop("headers", {}), "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        response = self.client.request(method, path, headers=headers, **kwargs)
-        for header in response.headers.get_list("set-cookie"):
-            name, _, value = header.split(";", 1)[0].partition("=")
-            self.cookies[name] = value
-        return response
-
-    def form_token(self, path: str) -> str:
-        match = re.search(r'name="csrf_token" value="([^"]+)"', self.request("GET", path).text)
-        assert match, path
-        return match.group(1)
-
-
 def _setup(base: str, agency: TestAgency) -> str:
     """Register the citizen, store the 5 attributes, run the OAuth flow; returns the access token."""
-    citizen = Citizen(base)
-    password = "ein sehr gutes Passwort"
-    form = {"username": "bench@example.de", "password": password, "password_confirm": password}
-    assert citizen.request(
-        "POST", "/register", data={**form, "csrf_token": citizen.form_token("/register")}
-    ).is_redirect
-    csrf = {"X-CSRF-Token": citizen.request("GET", "/api/v1/me/csrf").json()["csrf_token"]}
+    citizen = LoopbackBrowser(base)
+    citizen.register("bench@example.de", "ein sehr gutes Passwort")
+    csrf = {"X-CSRF-Token": citizen.api_csrf()}
     for name, value in VALUES.items():
         assert citizen.request("PUT", f"/api/v1/me/attributes/{name}", json={"value": value}, headers=csrf).is_success
-    from tests.support.agency import pkce_pair
-
     verifier, challenge = pkce_pair()
     par = httpx.post(f"{base}/oauth/par", data=agency.par_form(challenge=challenge))
     assert par.status_code == 201, par.text

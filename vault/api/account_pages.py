@@ -29,7 +29,6 @@ from vault.citizens.vault import CITIZEN_VIEW
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from vault.runtime import Runtime
 
 Page = NamedDependency[SignedIn]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -102,10 +101,6 @@ HISTORY_LABELS: dict[str, Any] = {
 }
 
 
-def _runtime(request: Request[Any, Any, Any]) -> Runtime:
-    return ready(request)
-
-
 def _form_values(data: dict[str, str]) -> dict[str, object]:
     """The non-empty attribute inputs of the data form (``address.*`` gathered into one dict)."""
     values: dict[str, object] = {}
@@ -135,7 +130,7 @@ class AccountPages(Controller):
         invalid: str | None = None,
         entered: dict[str, str] | None = None,
     ) -> Response[str]:
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         return render(
@@ -163,7 +158,7 @@ class AccountPages(Controller):
     @post("/data")
     async def save_data(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
         """Validate every filled-in field first, then store the changed ones; 422 names the first bad field."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         wanted = _form_values(data)
         try:
@@ -182,7 +177,7 @@ class AccountPages(Controller):
     @post("/data/{name:str}/delete")
     async def delete_data(self, request: Request[Any, Any, Any], me: Page, name: FromPath[str]) -> Response[Any]:
         """Delete an attribute and its earlier versions; 404 if there is none."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         await runtime.vault.delete_attribute(me.citizen_id, name)
         return Redirect("/data", status_code=303)
@@ -192,7 +187,7 @@ class AccountPages(Controller):
     async def _documents_page(
         self, request: Request[Any, Any, Any], me: SignedIn, status: int = 200, error: Message = None
     ) -> Response[str]:
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         documents = await runtime.vault.list_documents(me.citizen_id)
         return render(
@@ -216,7 +211,7 @@ class AccountPages(Controller):
     @post("/documents")
     async def upload(self, request: Request[Any, Any, Any], me: Page, data: Upload) -> Response[Any]:
         """Upload a PDF, PNG or JPEG; 413 when too large, 415 for another type."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         upload, kind = data.get("file"), data.get("kind")
         if kind not in DOCUMENT_KINDS or upload is None or not hasattr(upload, "read") or not upload.filename:
@@ -243,7 +238,7 @@ class AccountPages(Controller):
         self, request: Request[Any, Any, Any], me: Page, document_id: FromPath[str]
     ) -> Response[Any]:
         """Delete a document; another citizen's id answers 404."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         await runtime.vault.delete_document(me.citizen_id, document_id)
         return Redirect("/documents", status_code=303)
@@ -253,7 +248,7 @@ class AccountPages(Controller):
     @get("/grants")
     async def grants(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
         """Active and past consents, each with a one-step revoke and its signed receipt."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.grants is not None
         assert runtime.catalogue is not None
         assert runtime.vault is not None
@@ -286,7 +281,7 @@ class AccountPages(Controller):
     @post("/grants/{grant_id:str}/revoke")
     async def revoke_grant(self, request: Request[Any, Any, Any], me: Page, grant_id: FromPath[str]) -> Response[Any]:
         """Revoke at once; 404 for another citizen's grant, 409 if it already ended."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.grants is not None
         await runtime.grants.revoke(me.citizen_id, grant_id)
         return Redirect("/grants?revoked=1", status_code=303)
@@ -296,7 +291,7 @@ class AccountPages(Controller):
     @get("/history")
     async def history(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
         """Every log entry about the citizen, newest first, each verified against the latest checkpoint."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.log is not None
         before_text = request.query_params.get("before", "")
         before = int(before_text) if before_text.isdigit() and int(before_text) > 0 else None
@@ -320,7 +315,7 @@ class AccountPages(Controller):
     @get("/settings")
     async def settings(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
         """Passkeys, sessions, export and deleting the account."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.session_service is not None
         assert runtime.passkeys is not None
         return render(
@@ -341,7 +336,7 @@ class AccountPages(Controller):
         self, request: Request[Any, Any, Any], me: Page, passkey_id: FromPath[str]
     ) -> Response[Any]:
         """Remove one of the citizen's passkeys."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.passkeys is not None
         await runtime.passkeys.remove(me.citizen_id, passkey_id)
         return Redirect("/settings", status_code=303)
@@ -349,7 +344,7 @@ class AccountPages(Controller):
     @post("/settings/sessions/end-others")
     async def end_other_sessions(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
         """Sign out everywhere else; this session stays."""
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.session_service is not None
         ended = await runtime.session_service.end_all(
             me.citizen_id, except_token=request.cookies.get(SESSION_COOKIE, "")
@@ -367,7 +362,7 @@ class AccountPages(Controller):
         if data.get("confirm") != "yes":
             message = N_("Please tick the box to confirm that you want to delete your account.")
             return render(request, "delete.html", DELETE_ACCOUNT, 422, error=message, me=me, csrf_token=me.csrf_token)
-        runtime = _runtime(request)
+        runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.session_service is not None
         await runtime.accounts.erase(me.citizen_id)

@@ -93,7 +93,8 @@ async def _access(request: Request[Any, Any, Any]) -> tuple[Runtime, Access, Gra
 
 def _guard(access: Access, item: str) -> Guard:
     """In the read's transaction: record the DPoP proof (once only), then hold and check the grant."""
-    proof, grant = proof_guard(access), grant_guard(access.grant_id, access.client_id, item)
+    once = access.grant.access == "once"
+    proof, grant = proof_guard(access), grant_guard(access.grant_id, access.client_id, item, exclusive=once)
 
     async def guard(db: AsyncSession) -> None:
         await proof(db)

@@ -17,7 +17,8 @@ from litestar.params import FromPath, JSONBody, MultipartBody, Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from vault.api.auth import expired_session_cookie, runtime_of, signed_in
+from vault.api.auth import expired_session_cookie, signed_in
+from vault.api.render import ready
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.history import HistoryItem, history, receipt
 from vault.citizens.sessions import SignedIn
@@ -172,15 +173,6 @@ async def _history(
     return [_entry(item) for item in items], checkpoint
 
 
-def _services(request: Request[Any, Any, Any]) -> Runtime:
-    runtime = runtime_of(request)
-    if runtime.vault is None or runtime.accounts is None or runtime.log is None or runtime.grants is None:
-        from vault.transparency.log import LogUnavailable
-
-        raise LogUnavailable("vault not ready")
-    return runtime
-
-
 class CitizenApi(Controller):
     """``/api/v1/me/*``."""
 
@@ -196,7 +188,7 @@ class CitizenApi(Controller):
     @get("/attributes", summary="Your attributes (logged as your own view)")
     async def attributes(self, request: Request[Any, Any, Any], me: Me) -> AttributesOut:
         """Decrypt and return the current attributes."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         got = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         return AttributesOut({k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in got.items()})
@@ -206,7 +198,7 @@ class CitizenApi(Controller):
         self, request: Request[Any, Any, Any], me: Me, name: FromPath[str], data: JSONBody[AttributeIn]
     ) -> AttributeOut:
         """Validate, seal and store a new version."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         stored = await vault.set_attribute(me.citizen_id, name, data.value)
         return AttributeOut(stored.value, stored.source, stored.updated_at, stored.version)
@@ -214,14 +206,14 @@ class CitizenApi(Controller):
     @delete("/attributes/{name:str}", summary="Delete an attribute and its versions", status_code=HTTP_204_NO_CONTENT)
     async def delete_attribute(self, request: Request[Any, Any, Any], me: Me, name: FromPath[str]) -> None:
         """404 if there is none."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         await vault.delete_attribute(me.citizen_id, name)
 
     @get("/documents", summary="Your documents (metadata only)")
     async def documents(self, request: Request[Any, Any, Any], me: Me) -> DocumentsOut:
         """List without decrypting anything."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         docs = await vault.list_documents(me.citizen_id)
         return DocumentsOut([DocumentOut(d.id, d.kind, d.content_type, d.size, d.created_at, d.source) for d in docs])
@@ -234,7 +226,7 @@ class CitizenApi(Controller):
         data: MultipartBody[dict[str, Any]],
     ) -> DocumentOut:
         """Sealed chunk by chunk; 413 when too large, 415 for a type that is not accepted."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         upload: UploadFile | None = data.get("file")
         kind = data.get("kind")
@@ -257,7 +249,7 @@ class CitizenApi(Controller):
     @get("/documents/{document_id:str}", summary="Download a document (logged as your own view)")
     async def download(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> Stream:
         """Decrypted chunk by chunk; another citizen's id answers 404."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         info, name, chunks = await vault.read_document(me.citizen_id, document_id, CITIZEN_VIEW)
         safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:100] or "document"
@@ -272,7 +264,7 @@ class CitizenApi(Controller):
     )
     async def delete_document(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> None:
         """Another citizen's id answers 404."""
-        vault = _services(request).vault
+        vault = ready(request).vault
         assert vault is not None
         await vault.delete_document(me.citizen_id, document_id)
 
@@ -285,14 +277,14 @@ class CitizenApi(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> HistoryOut:
         """Newest first; ``next_before`` pages further back."""
-        entries, checkpoint = await _history(_services(request), me.citizen_id, limit=limit, before=before)
+        entries, checkpoint = await _history(ready(request), me.citizen_id, limit=limit, before=before)
         next_before = entries[-1].id if len(entries) == limit else None
         return HistoryOut(entries, checkpoint, next_before)
 
     @get("/history/{entry_id:int}/receipt", summary="Receipt for one of your log entries, to verify offline")
     async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: FromPath[int]) -> Response[bytes]:
         """Record, salt, signed promise and (once integrated) inclusion proof; 404 for others' entries."""
-        runtime = _services(request)
+        runtime = ready(request)
         assert runtime.log is not None
         found = await receipt(runtime.engine, runtime.log, me.citizen_id, entry_id)
         if found is None:
@@ -306,21 +298,21 @@ class CitizenApi(Controller):
     @get("/grants", summary="Your grants: active and past")
     async def grants(self, request: Request[Any, Any, Any], me: Me) -> GrantsOut:
         """Status is ``active``, ``revoked``, ``used`` or ``expired``."""
-        grants = _services(request).grants
+        grants = ready(request).grants
         assert grants is not None
         return GrantsOut([grant_out(g) for g in await grants.for_citizen(me.citizen_id)])
 
     @post("/grants/{grant_id:str}/revoke", summary="Revoke a grant (takes effect at once)", status_code=200)
     async def revoke(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> GrantOut:
         """404 for another citizen's grant, 409 if it already ended."""
-        grants = _services(request).grants
+        grants = ready(request).grants
         assert grants is not None
         return grant_out(await grants.revoke(me.citizen_id, grant_id))
 
     @get("/grants/{grant_id:str}/receipt", summary="The signed consent receipt (JWS, keys at /oauth/jwks)")
     async def grant_receipt(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> Response[str]:
         """A compact JWS (ES256), downloadable."""
-        grants = _services(request).grants
+        grants = ready(request).grants
         assert grants is not None
         token = await grants.receipt(me.citizen_id, grant_id)
         return Response(
@@ -332,7 +324,7 @@ class CitizenApi(Controller):
     @get("/export", summary="Everything about you as one JSON document (schema: /schema/export.json)")
     async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
         """GDPR Art. 20. Logged as an ``export`` of every attribute and document."""
-        runtime = _services(request)
+        runtime = ready(request)
         assert runtime.vault is not None
         assert runtime.accounts is not None
         assert runtime.grants is not None
@@ -374,7 +366,7 @@ class CitizenApi(Controller):
     @delete("/", summary="Erase your account (crypto-shredding)", status_code=HTTP_204_NO_CONTENT)
     async def erase(self, request: Request[Any, Any, Any], me: Me) -> Response[None]:
         """The key is destroyed, every session ends, signing in again fails."""
-        runtime = _services(request)
+        runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.session_service is not None
         await runtime.accounts.erase(me.citizen_id)

@@ -93,9 +93,9 @@ def form_csrf_ok(request: Request[Any, Any, Any], given: str | None) -> bool:
 
 
 def ready(request: Request[Any, Any, Any]) -> Runtime:
-    """The runtime once the vault is ready (503 before)."""
+    """The runtime once its services are built (they all are, together, when the keys checked out; 503 before)."""
     runtime = runtime_of(request)
-    if runtime.accounts is None or runtime.session_service is None or runtime.vault is None:
+    if not runtime.keys_checked:
         from vault.transparency.log import LogUnavailable
 
         raise LogUnavailable("vault not ready")

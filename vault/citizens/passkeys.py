@@ -47,6 +47,7 @@ from webauthn.helpers.structs import (
 
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.tables import Citizen
+from vault.citizens.vault import CitizenVault
 from vault.db.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
@@ -222,11 +223,7 @@ class PasskeyService:
             created_at=now,
         )
         async with self.sessions.begin() as db:
-            live = await db.scalar(
-                select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None)).with_for_update()
-            )
-            if live is None:
-                raise UnknownRecord(citizen_id)
+            await CitizenVault.require_citizen(db, citizen_id, lock=True)
             if await db.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)):
                 raise PasskeyRejected("this passkey is already registered")
             db.add(passkey)

@@ -29,7 +29,7 @@ from sqlalchemy import ForeignKey, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.citizens.errors import UnknownRecord
-from vault.citizens.tables import Citizen
+from vault.citizens.vault import CitizenVault
 from vault.consent.tables import Token
 from vault.db.models import Base, UTCDateTime
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
@@ -195,11 +195,7 @@ class Grants:
             grant_id=grant_id,
         )
         async with self.sessions.begin() as db:
-            live = await db.scalar(
-                select(Citizen.id).where(Citizen.id == citizen_id, Citizen.erased_at.is_(None)).with_for_update()
-            )
-            if live is None:
-                raise UnknownRecord(citizen_id)
+            await CitizenVault.require_citizen(db, citizen_id, lock=True)
             access = await self.log.append(db, record, subject=citizen_id)
             claims = {
                 "iss": self.signer.issuer,

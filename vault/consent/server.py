@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vault.consent.catalogue import Agency, AgencyRow, ServiceDefinition, UnknownEntry
 from vault.consent.grants import GrantRow, effective_status
-from vault.consent.proofs import OAuthError, verify_client_assertion, verify_dpop_proof
+from vault.consent.proofs import OAuthError, unverified_issuer, verify_client_assertion, verify_dpop_proof
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
@@ -179,8 +179,6 @@ class AuthorizationServer:
         """``private_key_jwt`` only (no secrets, no ``none``); ``invalid_client`` (401) otherwise."""
         if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
             raise OAuthError("invalid_client", "private_key_jwt client authentication is required", 401)
-        from vault.consent.proofs import unverified_issuer
-
         assertion = form["client_assertion"]
         client_id = form.get("client_id") or unverified_issuer(assertion) or ""
         try:
@@ -440,17 +438,19 @@ class AuthorizationServer:
             if replayed is not None:
                 raise OAuthError("invalid_grant", "code was replayed; the tokens issued from it are revoked")
             expires = min(now + ACCESS_LIFETIME, grant.expires_at)
-            db.add(
-                Token(
-                    token_hash=digest(access),
-                    kind="access",
+
+            def token_row(secret: str, kind: str, until: datetime) -> Token:
+                return Token(
+                    token_hash=digest(secret),
+                    kind=kind,
                     client_id=agency.client_id,
                     grant_id=grant_id,
                     code_hash=code_hash,
                     jkt=jkt,
-                    expires_at=expires,
+                    expires_at=until,
                 )
-            )
+
+            db.add(token_row(access, "access", expires))
             body: dict[str, Any] = {
                 "access_token": access,
                 "token_type": "DPoP",
@@ -460,17 +460,7 @@ class AuthorizationServer:
             }
             if refresh:
                 refresh_token = secrets.token_urlsafe(32)
-                db.add(
-                    Token(
-                        token_hash=digest(refresh_token),
-                        kind="refresh",
-                        client_id=agency.client_id,
-                        grant_id=grant_id,
-                        code_hash=code_hash,
-                        jkt=jkt,
-                        expires_at=grant.expires_at,
-                    )
-                )
+                db.add(token_row(refresh_token, "refresh", grant.expires_at))
                 body["refresh_token"] = refresh_token
         return body
 
@@ -563,35 +553,39 @@ def _unauthorized(error: str, description: str) -> OAuthError:
     return OAuthError(error, description, 401, www_authenticate=f'DPoP error="{error}"')
 
 
-def grant_guard(grant_id: str, client_id: str, item: str) -> Any:
+def grant_guard(grant_id: str, client_id: str, item: str, *, exclusive: bool = False) -> Any:
     """The guard an agency read runs inside its logging transaction (DESIGN.md §2).
 
-    It takes the grant row ``FOR SHARE`` (``FOR UPDATE`` for a ``once`` grant) and refuses unless
-    the grant is active: a read after a committed revoke cannot pass. ``item`` is what is read
-    (``data`` or ``document:<kind>``); a ``once`` grant delivers each item one time and is ``used``
-    when every granted item has been delivered.
+    It takes the grant row ``FOR SHARE`` and refuses unless the grant is active: a read after a
+    committed revoke cannot pass. A ``once`` grant is changed by the read, so its readers pass
+    ``exclusive`` and take the row ``FOR UPDATE`` from the start: two readers that both held it
+    ``FOR SHARE`` and then asked for ``FOR UPDATE`` would deadlock. ``item`` is what is read
+    (``data`` or ``document:<kind>``); a ``once`` grant delivers each item one time and is
+    ``used`` when every granted item has been delivered.
     """
     from vault.consent.grants import GrantNotActive, fair_grant_lock
 
     async def guard(db: AsyncSession) -> None:
         await fair_grant_lock(db, grant_id, exclusive=False)
         query = select(GrantRow).where(GrantRow.id == grant_id, GrantRow.agency == client_id)
-        locked = await db.scalar(query.with_for_update(read=True))
-        if locked is not None and locked.access == "once":
-            locked = await db.scalar(query.with_for_update())
+        locked = await db.scalar(query.with_for_update(read=not exclusive))
         if locked is None or effective_status(locked, _now()) != "active":
             raise GrantNotActive(grant_id)
-        if locked.access == "once":
-            consumed = set(json.loads(locked.consumed))
-            if item in consumed:
-                raise GrantNotActive(grant_id)
-            consumed.add(item)
-            locked.consumed = json.dumps(sorted(consumed))
-            wanted = {f"document:{k}" for k in json.loads(locked.documents)}
-            if json.loads(locked.fields):
-                wanted.add("data")
-            if wanted <= consumed:
-                locked.status, locked.ended_at = "used", _now()
+        if locked.access != "once":
+            return
+        if not exclusive:  # the caller did not know; upgrade (only safe without concurrent readers)
+            locked = await db.scalar(query.with_for_update())
+            assert locked is not None
+        consumed = set(json.loads(locked.consumed))
+        if item in consumed:
+            raise GrantNotActive(grant_id)
+        consumed.add(item)
+        locked.consumed = json.dumps(sorted(consumed))
+        wanted = {f"document:{k}" for k in json.loads(locked.documents)}
+        if json.loads(locked.fields):
+            wanted.add("data")
+        if wanted <= consumed:
+            locked.status, locked.ended_at = "used", _now()
 
     return guard
 

@@ -8,14 +8,14 @@ client assertion, PKCE challenge and token request are Authlib's.
 from __future__ import annotations
 
 import json
-import re
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
 from tests.support.agency import TestAgency
+from tests.support.browser import LoopbackBrowser
 from tests.support.catalogue import service_toml
 from tests.support.postgres import free_port
 from tests.support.server import serve, vault_cmd
@@ -31,34 +31,13 @@ with warnings.catch_warnings():
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 
-class Browser:
-    """A minimal browser: keeps ``Secure`` cookies on http://127.0.0.1 as browsers do (httpx would not send them)."""
-
-    def __init__(self, base: str) -> None:
-        self.client = httpx.Client(base_url=base)
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        response = self.client.request(method, path, headers={"Cookie": cookie}, **kwargs)
-        for header in response.headers.get_list("set-cookie"):
-            name, _, value = header.split(";", 1)[0].partition("=")
-            self.cookies[name] = value
-        return response
-
-
 def _approve(base: str, authorize: str) -> str:
     """A citizen registers, opens the consent page and approves; returns the redirect location."""
-    browser = Browser(base)
-    page = browser.request("GET", "/register")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token
-    password = "ein sehr gutes Passwort"
-    form = {"username": "interop@example.de", "password": password, "password_confirm": password}
-    assert browser.request("POST", "/register", data={**form, "csrf_token": token.group(1)}).status_code == 303
+    browser = LoopbackBrowser(base)
+    browser.register("interop@example.de", "ein sehr gutes Passwort")
     consent = browser.request("GET", authorize)
     assert consent.status_code == 200, consent.text
-    csrf = browser.request("GET", "/api/v1/me/csrf").json()["csrf_token"]
+    csrf = browser.api_csrf()
     query = parse_qs(urlsplit(authorize).query)
     decision = {"client_id": query["client_id"][0], "request_uri": query["request_uri"][0], "decision": "approve"}
     answer = browser.request("POST", "/oauth/authorize", data={**decision, "csrf_token": csrf})
