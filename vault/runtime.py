@@ -20,6 +20,7 @@ from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
 from vault.consent.catalogue import Catalogue
 from vault.consent.grants import Grants, ReceiptSigner
+from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
@@ -58,6 +59,7 @@ class Runtime:
         self.catalogue: Catalogue | None = None
         self.grants: Grants | None = None
         self.oauth: AuthorizationServer | None = None
+        self.data_reads: DataReads | None = None
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
 
@@ -131,6 +133,7 @@ class Runtime:
                         self.settings.issuer,
                         reads=read_session_factory(self.engine),
                     )
+                    self.data_reads = DataReads(self.sessions, self.vault)
                     self.keys_checked = True
         except RootKeyError:
             raise

@@ -71,7 +71,7 @@ def test_bench_read_runs_at_toy_size(tmp_path: Path) -> None:
     backends = "sqlite,postgresql" if find_bindir() else "sqlite"
     out = tmp_path / "read.json"
     result = _run(
-        "bench.read", "--duration", "1", "--connections", "4", "--max-rps", "600", "--backends", backends,
+        "bench.read", "--duration", "1", "--connections", "4", "--max-rps", "2500", "--backends", backends,
         "--json", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

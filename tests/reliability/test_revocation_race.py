@@ -1,9 +1,10 @@
 """1,000 concurrent agency reads racing a revoke: nothing is served or logged as served after the revoke commits.
 
-The reads go through the same path as ``GET /api/v1/data``: ``read_attributes_logged`` with the
-grant guard, which holds the grant row ``FOR SHARE`` in the transaction that appends the log entry;
-the revoke takes the row ``FOR UPDATE``. On SQLite every write transaction is serialised by
-``BEGIN IMMEDIATE``. Each read's guard records when it passed; the revoke records when it committed.
+The reads go through the same path as ``GET /api/v1/data``: a verified DPoP proof and the access token
+into :class:`~vault.consent.reads.DataReads`, whose group-committed transactions hold the grant
+``FOR SHARE`` while they append the log entries; the revoke takes the row ``FOR UPDATE``. On SQLite
+every write transaction is serialised by ``BEGIN IMMEDIATE``. Each transaction records when its
+reads passed the grant check (still inside it); the revoke records when it committed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tests.support.agency import TestAgency
 from tests.support.catalogue import service_toml
-from vault.citizens.vault import AccessReason
 from vault.consent.catalogue import parse_service
 from vault.consent.grants import GrantNotActive
-from vault.consent.server import grant_guard
+from vault.consent.proofs import OAuthError
+from vault.consent.reads import DataReads
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -31,35 +32,35 @@ async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runti
     assert runtime.grants is not None
     assert runtime.accounts is not None
     assert runtime.vault is not None
-    vault, grants = runtime.vault, runtime.grants
+    assert runtime.oauth is not None
+    vault, grants, oauth = runtime.vault, runtime.grants, runtime.oauth
     citizen = await runtime.accounts.register("race@example.de", "ein sehr gutes Passwort")
     await vault.set_attribute(citizen, "given_name", "Erika")
-    agency = TestAgency("https://vault.example")
+    agency = TestAgency(oauth.issuer)
     client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
     service = parse_service(service_toml(client_id, access='access = "ongoing"'))
     await runtime.catalogue.add_service(service)
-    grant = await grants.create(citizen, await runtime.catalogue.agency(client_id), service, ("given_name",), ())
-    reason = AccessReason(actor=client_id, action="read", service=service.id, grant_id=grant.id)
+    registered = await runtime.catalogue.agency(client_id)
+    grant = await grants.create(citizen, registered, service, ("given_name",), ())
+    jkt = agency.dpop_key.thumbprint()
+    token = (await oauth.issue(registered, grant.id, jkt, code_hash=None, refresh=False))["access_token"]
+    url = f"{oauth.issuer}/api/v1/data"
+    proofs = [agency.dpop("GET", url, token) for _ in range(READS)]
 
     passed_at: list[float] = []
+    reads = Probe(runtime.sessions, vault, passed_at)
     served = refused = 0
     revoked_at: list[float] = []
 
     async def read(index: int) -> None:
         nonlocal served, refused
         await asyncio.sleep(index * SPREAD_S / READS)  # reads keep arriving before, during and after the revoke
-        inner = grant_guard(grant.id, client_id, "data")
-
-        async def guard(db: Any) -> None:
-            await inner(db)
-            passed_at.append(time.monotonic())
-
         try:
-            values, _ = await vault.read_attributes_logged(citizen, reason, ("given_name",), guard=guard)
-        except GrantNotActive:
+            done = await reads.read(*oauth.presented(f"DPoP {token}", proofs[index], "GET", url))
+        except (GrantNotActive, OAuthError):  # the grant, or its tokens, revoked: both answer 401
             refused += 1
         else:
-            assert values["given_name"].value == "Erika"
+            assert done.values["given_name"].value == "Erika"
             served += 1
 
     async def revoke() -> None:
@@ -71,11 +72,24 @@ async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runti
     assert served + refused == READS
     assert served > 0, "the revoke came before every read: the race was not exercised"
     assert refused > 0, "every read came before the revoke: the race was not exercised"
-    # A guard passes only while it holds the grant row; none passed after the revoke committed.
+    assert reads.group.batches < READS, "no reads shared a transaction: the group commit was not exercised"
+    # A read passes only while its transaction holds the grant; none passed after the revoke committed.
     assert max(passed_at) < revoked_at[0]
     assert len(passed_at) == served
     history_reads = [e for e in await _entries(runtime, citizen) if e.action == "read" and e.grant_id == grant.id]
-    assert len(history_reads) == served  # refused reads rolled their log entries back; served ones are all there
+    assert len(history_reads) == served  # refused reads left no log entry; served ones are all there
+
+
+class Probe(DataReads):
+    """:class:`DataReads` that notes, inside the transaction, when each read passed the grant check."""
+
+    def __init__(self, sessions: Any, vault: Any, passed_at: list[float]) -> None:
+        super().__init__(sessions, vault)
+        self.passed_at = passed_at
+
+    async def _hold_grants(self, db: Any, grants: Any, answers: list[Any], now: Any) -> None:
+        await super()._hold_grants(db, grants, answers, now)
+        self.passed_at.extend(time.monotonic() for answer in answers if answer is None)
 
 
 async def _entries(runtime: Runtime, citizen: str) -> list[Any]:

@@ -20,9 +20,9 @@ from litestar.response import Stream
 
 from vault.api.render import ready
 from vault.citizens.errors import UnknownRecord
-from vault.citizens.vault import AccessReason
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.proofs import OAuthError
+from vault.consent.reads import agency_reason
 from vault.consent.server import ProofReplayed, grant_guard, proof_guard
 from vault.transparency.receipts import Receipt
 
@@ -103,17 +103,6 @@ def _guard(access: Access, item: str) -> Guard:
     return guard
 
 
-def _reason(grant: GrantRow) -> AccessReason:
-    return AccessReason(
-        actor=grant.agency,
-        action="read",
-        service=grant.service,
-        purpose=msgspec.json.decode(grant.purpose)["de"],
-        legal_basis=grant.legal_basis,
-        grant_id=grant.id,
-    )
-
-
 def _replayed() -> OAuthError:
     return OAuthError(
         "invalid_dpop_proof", "DPoP proof jti was already used", 401, www_authenticate='DPoP error="invalid_dpop_proof"'
@@ -134,24 +123,26 @@ class AgencyApi(Controller):
     @get("/data", summary="The granted attributes (DPoP-bound token); logged, with a receipt")
     async def data(self, request: Request[Any, Any, Any]) -> Response[DataOut]:
         """Exactly the fields the grant covers; 401 for a bad, revoked, expired or used-up grant or token."""
-        runtime, access, grant = await _access(request)
-        assert runtime.vault is not None
-        fields = tuple(msgspec.json.decode(grant.fields))
+        runtime = ready(request)
+        assert runtime.oauth is not None
+        assert runtime.data_reads is not None
+        token, proof = runtime.oauth.presented(
+            request.headers.get("authorization"),
+            request.headers.get("dpop"),
+            request.method,
+            runtime.oauth.issuer + request.url.path,
+        )
         try:
-            values, logged = await runtime.vault.read_attributes_logged(
-                grant.citizen_id,
-                _reason(grant),
-                fields,
-                guard=_guard(access, "data"),
-            )
+            read = await runtime.data_reads.read(token, proof)
         except GrantNotActive as exc:
             raise _revoked(exc) from None
         except ProofReplayed:
             raise _replayed() from None
+        grant = read.grant
         body = DataOut(
-            attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in values.items() if k in fields},
+            attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in read.values.items()},
             grant=GrantInfo(grant.id, grant.service, grant.expires_at),
-            receipt=_receipt(logged),
+            receipt=_receipt(read.logged),
         )
         return Response(body, headers={"Cache-Control": "no-store"})
 
@@ -186,7 +177,7 @@ class AgencyApi(Controller):
             info, _name, chunks, logged = await runtime.vault.read_document_logged(
                 grant.citizen_id,
                 document_id,
-                _reason(grant),
+                agency_reason(grant),
                 guard=_guard(access, f"document:{kind}"),
                 kinds=kinds,
             )

@@ -10,10 +10,10 @@ log cannot take the entry, the transaction fails and nothing is decrypted.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from sqlalchemy import delete, func, select, update
@@ -32,6 +32,18 @@ if TYPE_CHECKING:
     from vault.transparency.log import LoggedAccess, TransparencyLog
 
 Guard = Callable[["AsyncSession"], Awaitable[None]]
+
+
+class SealedAttribute(Protocol):
+    """What :meth:`CitizenVault.open_attributes` needs of a stored attribute (an ORM or a Core row)."""
+
+    id: str
+    name: str
+    ciphertext: bytes
+    source: str
+    updated_at: datetime
+    version: int
+
 
 CHUNK_BYTES = 256 * 1024  # fixed per-chunk cost stays ~10 % of the AES-GCM time (bench/crypto)
 DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -99,7 +111,16 @@ class CitizenVault:
         self, session: AsyncSession, citizen_id: str, reason: AccessReason, fields: tuple[str, ...]
     ) -> tuple[LoggedAccess, WrappedKey]:
         """Append the log entry for this access and load the still-wrapped key, in ``session``'s transaction."""
-        record = LogRecord(
+        access = await self.log.append(session, self.log_record(citizen_id, reason, fields), subject=citizen_id)
+        try:
+            wrapped = await load_wrapped_key(session, citizen_id)
+        except KeyDestroyed:
+            raise UnknownCitizen(citizen_id) from None
+        return access, wrapped
+
+    def log_record(self, citizen_id: str, reason: AccessReason, fields: tuple[str, ...]) -> LogRecord:
+        """The log record of an access to ``fields`` of this citizen's data, for ``reason``, now."""
+        return LogRecord(
             pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
             actor=reason.actor,
             action=reason.action,
@@ -110,12 +131,17 @@ class CitizenVault:
             legal_basis=reason.legal_basis,
             grant_id=reason.grant_id,
         )
-        access = await self.log.append(session, record, subject=citizen_id)
-        try:
-            wrapped = await load_wrapped_key(session, citizen_id)
-        except KeyDestroyed:
-            raise UnknownCitizen(citizen_id) from None
-        return access, wrapped
+
+    def open_attributes(
+        self, wrapped: WrappedKey, access: LoggedAccess, rows: Iterable[SealedAttribute]
+    ) -> dict[str, AttributeValue]:
+        """Decrypt attribute rows of ``access``'s citizen; only after its log entry has committed."""
+        cipher = aead.Cipher(self.release_key(wrapped, access).key)
+        out = {}
+        for row in rows:
+            plain = cipher.open(row.ciphertext, aead.Context(wrapped.citizen_id, row.id, row.name))
+            out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
+        return out
 
     def release_key(self, wrapped: WrappedKey, access: LoggedAccess) -> DataKey:
         """Unwrap the key; call only after the transaction of :meth:`log_access` has committed."""
@@ -164,12 +190,7 @@ class CitizenVault:
             rows = (await session.execute(query.order_by(StoredAttribute.name))).scalars().all()
             fields = tuple(r.name for r in rows) if rows else tuple(sorted(names or ()))
             access, wrapped = await self.log_access(session, citizen_id, reason, fields)
-        key = self.release_key(wrapped, access)
-        out = {}
-        for row in rows:
-            plain = aead.open(key.key, row.ciphertext, aead.Context(citizen_id, row.id, row.name))
-            out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
-        return out, access
+        return self.open_attributes(wrapped, access, rows), access
 
     async def set_attribute(
         self, citizen_id: str, name: str, value: object, *, source: str = "self", reason: AccessReason = CITIZEN_WRITE

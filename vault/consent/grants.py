@@ -54,11 +54,21 @@ async def fair_grant_lock(db: AsyncSession, grant_id: str, *, exclusive: bool) -
     are granted in arrival order, so once a revoke waits, later reads wait behind it. SQLite
     serialises write transactions anyway (``BEGIN IMMEDIATE``).
     """
+    await fair_grant_locks(db, {grant_id: exclusive})
+
+
+async def fair_grant_locks(db: AsyncSession, grants: dict[str, bool]) -> None:
+    """:func:`fair_grant_lock` for several grants (id → exclusive), taken in one fixed order (no deadlock)."""
     if db.get_bind().dialect.name != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256(b"vault-grant\x00" + grant_id.encode()).digest()[:8], "big", signed=True)
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await db.execute(text(f"SELECT {function}(:key)"), {"key": key})
+    keys = sorted((_lock_key(grant_id), exclusive) for grant_id, exclusive in grants.items())
+    for key, exclusive in keys:
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await db.execute(text(f"SELECT {function}(:key)"), {"key": key})
+
+
+def _lock_key(grant_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"vault-grant\x00" + grant_id.encode()).digest()[:8], "big", signed=True)
 
 
 class GrantNotActive(Exception):

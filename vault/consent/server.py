@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vault.consent.catalogue import Agency, AgencyRow, ServiceDefinition, UnknownEntry
 from vault.consent.grants import GrantRow, effective_status
-from vault.consent.proofs import OAuthError, unverified_issuer, verify_client_assertion, verify_dpop_proof
+from vault.consent.proofs import DpopProof, OAuthError, unverified_issuer, verify_client_assertion, verify_dpop_proof
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
@@ -412,7 +412,7 @@ class AuthorizationServer:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
         if not PKCE_VERIFIER.fullmatch(verifier) or not secrets.compare_digest(_pkce(verifier), row.code_challenge):
             raise OAuthError("invalid_grant", "PKCE code_verifier does not match")
-        return await self._issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=True)
+        return await self.issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=True)
 
     async def _refresh(self, agency: Agency, refresh_token: str, jkt: str) -> dict[str, Any]:
         async with self.sessions() as db:
@@ -421,11 +421,12 @@ class AuthorizationServer:
             raise OAuthError("invalid_grant", "unknown or revoked refresh token")
         if row.jkt != jkt:
             raise OAuthError("invalid_grant", "refresh token is bound to another DPoP key")
-        return await self._issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=False)
+        return await self.issue(agency, row.grant_id, jkt, code_hash=row.code_hash, refresh=False)
 
-    async def _issue(
+    async def issue(
         self, agency: Agency, grant_id: str, jkt: str, *, code_hash: bytes | None, refresh: bool
     ) -> dict[str, Any]:
+        """The token response for an active grant: an access token bound to ``jkt``, optionally a refresh token."""
         now = _now()
         access = secrets.token_urlsafe(32)
         async with self.sessions.begin() as db:
@@ -506,14 +507,19 @@ class AuthorizationServer:
             "authorization_details": [_details(grant)],
         }
 
-    async def resolve(self, authorization: str | None, dpop: str | None, method: str, url: str) -> Access:
-        """The access behind ``Authorization: DPoP <token>`` with a valid proof; ``invalid_token`` (401) else."""
+    @staticmethod
+    def presented(authorization: str | None, dpop: str | None, method: str, url: str) -> tuple[str, DpopProof]:
+        """The access token of ``Authorization: DPoP <token>`` and its verified proof (not yet looked up)."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "dpop" or not token:
             raise _unauthorized("invalid_token", "Authorization: DPoP <access token> is required")
         if not dpop:
             raise _unauthorized("invalid_dpop_proof", "a DPoP proof is required")
-        proof = verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
+        return token, verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
+
+    async def resolve(self, authorization: str | None, dpop: str | None, method: str, url: str) -> Access:
+        """The access behind ``Authorization: DPoP <token>`` with a valid proof; ``invalid_token`` (401) else."""
+        token, proof = self.presented(authorization, dpop, method, url)
         async with self.reads() as db:  # one query: token, its grant and whether the agency is enabled
             found = (
                 await db.execute(
@@ -523,16 +529,28 @@ class AuthorizationServer:
                     .where(Token.token_hash == digest(token))
                 )
             ).first()
-        if found is None:
-            raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
-        row, grant, agency_disabled = found
-        if row.kind != "access" or row.revoked_at is not None or row.expires_at <= _now():
-            raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
-        if row.jkt != proof.jkt:
-            raise _unauthorized("invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
-        if agency_disabled is not None:
-            raise _unauthorized("invalid_token", "the agency is disabled")
+        row, grant, agency_disabled = found if found is not None else (None, None, None)
+        problem = token_problem(row, grant, agency_disabled, proof.jkt, _now())
+        if problem is not None:
+            raise problem
+        assert row is not None
+        assert grant is not None
         return Access(row.client_id, row.grant_id, row.jkt, proof.jti, grant)
+
+
+def token_problem(
+    row: Token | None, grant: GrantRow | None, agency_disabled: datetime | None, jkt: str, now: datetime
+) -> OAuthError | None:
+    """Why an access token found as ``row`` (with its grant and agency) may not be used with a proof by ``jkt``."""
+    if row is None or grant is None or row.kind != "access" or row.revoked_at is not None or row.expires_at <= now:
+        return _unauthorized("invalid_token", "unknown, revoked or expired access token")
+    if row.client_id != grant.agency:  # cannot happen through this server; refuse rather than trust it
+        return _unauthorized("invalid_token", "unknown, revoked or expired access token")
+    if row.jkt != jkt:
+        return _unauthorized("invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
+    if agency_disabled is not None:
+        return _unauthorized("invalid_token", "the agency is disabled")
+    return None
 
 
 def proof_guard(access: Access) -> Any:
@@ -576,18 +594,28 @@ def grant_guard(grant_id: str, client_id: str, item: str, *, exclusive: bool = F
         if not exclusive:  # the caller did not know; upgrade (only safe without concurrent readers)
             locked = await db.scalar(query.with_for_update())
             assert locked is not None
-        consumed = set(json.loads(locked.consumed))
-        if item in consumed:
-            raise GrantNotActive(grant_id)
-        consumed.add(item)
-        locked.consumed = json.dumps(sorted(consumed))
-        wanted = {f"document:{k}" for k in json.loads(locked.documents)}
-        if json.loads(locked.fields):
-            wanted.add("data")
-        if wanted <= consumed:
-            locked.status, locked.ended_at = "used", _now()
+        use_once(locked, item, _now())
 
     return guard
+
+
+def use_once(locked: GrantRow, item: str, now: datetime) -> None:
+    """Deliver ``item`` under a ``once`` grant held ``FOR UPDATE``: :class:`GrantNotActive` if it was delivered.
+
+    The grant is ``used`` once every granted item (``data``, ``document:<kind>``) has been delivered.
+    """
+    from vault.consent.grants import GrantNotActive
+
+    consumed = set(json.loads(locked.consumed))
+    if item in consumed:
+        raise GrantNotActive(locked.id)
+    consumed.add(item)
+    locked.consumed = json.dumps(sorted(consumed))
+    wanted = {f"document:{k}" for k in json.loads(locked.documents)}
+    if json.loads(locked.fields):
+        wanted.add("data")
+    if wanted <= consumed:
+        locked.status, locked.ended_at = "used", now
 
 
 def grant_from(row_grant: Grant) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from sqlalchemy import TextClause
@@ -130,33 +130,48 @@ class TransparencyLog:
         ``subject`` is the citizen id the record is about (its pseudonym must match); the returned
         :class:`LoggedAccess` releases that citizen's key and no other.
         """
-        if subject is not None and record.pseudonym != pseudonym(self.pseudonym_key, subject):
-            raise ValueError("record pseudonym does not belong to the subject")
-        salt = secrets.token_bytes(SALT_BYTES)
-        body = canonical(record)
-        c = commitment(salt, body)
+        (access,) = await self.append_many(session, [(record, subject)])
+        return access
+
+    async def append_many(
+        self, session: AsyncSession, items: Sequence[tuple[LogRecord, str | None]]
+    ) -> list[LoggedAccess]:
+        """:meth:`append` for several records in one statement (group commit); in the order given."""
+        if not items:
+            return []
         now = datetime.now(UTC)
+        sealed = []
+        for record, subject in items:
+            if subject is not None and record.pseudonym != pseudonym(self.pseudonym_key, subject):
+                raise ValueError("record pseudonym does not belong to the subject")
+            salt = secrets.token_bytes(SALT_BYTES)
+            body = canonical(record)
+            sealed.append((salt, body, commitment(salt, body)))
+        rows = [
+            {"commitment": c, "salt": salt, "record": body, "pseudonym": record.pseudonym, "actor": record.actor,
+             "action": record.action, "created_at": now}
+            for (salt, body, c), (record, _) in zip(sealed, items, strict=True)
+        ]  # fmt: skip
         try:
-            entry_id = await session.scalar(
-                insert(LogEntry)
-                .values(
-                    commitment=c,
-                    salt=salt,
-                    record=body,
-                    pseudonym=record.pseudonym,
-                    actor=record.actor,
-                    action=record.action,
-                    created_at=now,
-                )
-                .returning(LogEntry.id)
-            )
+            connection = await session.connection()  # Core, not the ORM's bulk insert: half the cost per row
+            table = LogEntry.__table__
+            statement = insert(table).returning(table.c.id, table.c.commitment)  # type: ignore[arg-type]
+            result = await connection.execute(statement, rows)
+            ids = {bytes(c): entry_id for entry_id, c in result.all()}
         except Exception as exc:
             raise LogUnavailable(f"log append failed: {type(exc).__name__}") from exc
-        assert entry_id is not None
-        promise = self.promise(c, now)
-        return LoggedAccess(
-            token=_MINT, entry_id=entry_id, commitment=c, salt=salt, record=record, promise=promise, subject=subject
-        )
+        return [
+            LoggedAccess(
+                token=_MINT,
+                entry_id=ids[c],
+                commitment=c,
+                salt=salt,
+                record=record,
+                promise=self.promise(c, now),
+                subject=subject,
+            )
+            for (salt, _, c), (record, subject) in zip(sealed, items, strict=True)
+        ]
 
     def promise(self, commitment_: bytes, appended_at: datetime) -> str:
         """The signed promise for an entry (deterministic: Ed25519 over commitment and append time)."""

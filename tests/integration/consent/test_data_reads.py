@@ -1,0 +1,162 @@
+"""Group-committed agency reads: each read in a shared transaction is answered on its own merits.
+
+``tests/integration/consent/test_oauth_flow.py`` attacks ``GET /api/v1/data`` one request at a time
+over HTTP; these tests put good and bad reads into the *same* transaction on purpose (they are
+submitted together, so they share a batch) and check that no bad one is served or logged, and no
+good one is failed by a bad neighbour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.support.agency import TestAgency
+from tests.support.catalogue import service_toml
+from vault.citizens.tables import StoredAttribute
+from vault.consent.catalogue import parse_service
+from vault.consent.grants import GrantNotActive, GrantRow
+from vault.consent.proofs import OAuthError
+from vault.consent.server import ProofReplayed
+from vault.crypto.aead import InvalidCiphertext
+
+if TYPE_CHECKING:
+    from vault.consent.reads import DataRead
+    from vault.runtime import Runtime
+
+PASSWORD = "ein sehr gutes Passwort"
+
+
+@dataclass
+class Reader:
+    """One agency's access token for one citizen's grant, and a way to make fresh proofs for it."""
+
+    runtime: Runtime
+    agency: TestAgency
+    token: str
+    grant_id: str
+    citizen_id: str
+
+    @property
+    def url(self) -> str:
+        assert self.runtime.oauth is not None
+        return f"{self.runtime.oauth.issuer}/api/v1/data"
+
+    def proof(self) -> str:
+        return self.agency.dpop("GET", self.url, self.token)
+
+    async def read(self, proof: str | None = None) -> DataRead:
+        assert self.runtime.oauth is not None
+        assert self.runtime.data_reads is not None
+        presented = self.runtime.oauth.presented(f"DPoP {self.token}", proof or self.proof(), "GET", self.url)
+        return await self.runtime.data_reads.read(*presented)
+
+
+async def _reader(runtime: Runtime, email: str, access: str = "ongoing", agency: TestAgency | None = None) -> Reader:
+    assert runtime.accounts is not None
+    assert runtime.vault is not None
+    assert runtime.catalogue is not None
+    assert runtime.grants is not None
+    assert runtime.oauth is not None
+    citizen = await runtime.accounts.register(email, PASSWORD)
+    await runtime.vault.set_attribute(citizen, "given_name", email.split("@")[0].title())
+    await runtime.vault.set_attribute(citizen, "family_name", "Mustermann")
+    if agency is None:
+        agency = TestAgency(runtime.oauth.issuer)
+        agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+    service_id = f"svc-{access}"
+    lines = {"id": f'id = "{service_id}"', "access": f'access = "{access}"', "documents": "documents = []"}
+    service = parse_service(service_toml(agency.client_id, **lines))
+    try:
+        await runtime.catalogue.service(service_id)
+    except LookupError:
+        await runtime.catalogue.add_service(service)
+    registered = await runtime.catalogue.agency(agency.client_id)
+    grant = await runtime.grants.create(citizen, registered, service, ("given_name", "family_name"), ())
+    issued = await runtime.oauth.issue(
+        registered, grant.id, agency.dpop_key.thumbprint(), code_hash=None, refresh=False
+    )
+    return Reader(runtime, agency, issued["access_token"], grant.id, citizen)
+
+
+async def _logged_reads(runtime: Runtime) -> int:
+    from vault.transparency.tables import LogEntry
+
+    async with runtime.engine.connect() as conn:
+        return len((await conn.execute(select(LogEntry.id).where(LogEntry.action == "read"))).all())
+
+
+async def test_good_and_bad_reads_in_one_transaction_are_answered_each_on_its_own(runtime: Runtime) -> None:
+    good = await _reader(runtime, "erika@example.de")
+    other = await _reader(runtime, "max@example.de", agency=good.agency)
+    revoked = await _reader(runtime, "rita@example.de", agency=good.agency)
+    assert runtime.grants is not None
+    await runtime.grants.revoke(revoked.citizen_id, revoked.grant_id)
+    thief = TestAgency(good.agency.issuer)  # holds the token but not the key it is bound to
+    stolen = thief.dpop("GET", good.url, good.token)
+    unknown = Reader(runtime, good.agency, "not-a-token", good.grant_id, good.citizen_id)
+    before = await _logged_reads(runtime)
+
+    results = await asyncio.gather(
+        good.read(), other.read(), revoked.read(), good.read(stolen), unknown.read(), return_exceptions=True
+    )
+
+    assert runtime.data_reads is not None
+    assert runtime.data_reads.group.batches <= 2, "the reads did not share a transaction"
+    first, second, refused, wrong_key, no_token = results
+    assert not isinstance(first, BaseException)
+    assert not isinstance(second, BaseException)
+    assert first.values["given_name"].value == "Erika"  # each read gets its own citizen's data
+    assert second.values["given_name"].value == "Max"
+    assert first.logged.subject == good.citizen_id
+    assert second.logged.subject == other.citizen_id
+    assert isinstance(refused, (GrantNotActive, OAuthError))
+    assert isinstance(wrong_key, OAuthError)
+    assert wrong_key.error == "invalid_dpop_proof"
+    assert isinstance(no_token, OAuthError)
+    assert no_token.error == "invalid_token"
+    assert await _logged_reads(runtime) == before + 2  # only the two served reads were logged
+
+
+async def test_a_proof_sent_twice_in_one_transaction_is_served_once(runtime: Runtime) -> None:
+    reader = await _reader(runtime, "erika@example.de")
+    proof = reader.proof()
+    before = await _logged_reads(runtime)
+    results = await asyncio.gather(*[reader.read(proof) for _ in range(5)], return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert sum(isinstance(r, ProofReplayed) for r in results) == 4
+    assert await _logged_reads(runtime) == before + 1
+    with pytest.raises(ProofReplayed):  # and in a later transaction
+        await reader.read(proof)
+
+
+async def test_a_once_grant_read_by_many_at_the_same_time_is_served_once(runtime: Runtime) -> None:
+    reader = await _reader(runtime, "erika@example.de", access="once")
+    before = await _logged_reads(runtime)
+    results = await asyncio.gather(*[reader.read() for _ in range(8)], return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, GrantNotActive) for r in results if isinstance(r, BaseException))
+    assert await _logged_reads(runtime) == before + 1
+    async with runtime.sessions() as db:
+        assert (await db.get(GrantRow, reader.grant_id)).status == "used"  # type: ignore[union-attr]
+
+
+async def test_a_tampered_ciphertext_fails_its_own_read_only(runtime: Runtime) -> None:
+    victim = await _reader(runtime, "erika@example.de")
+    neighbour = await _reader(runtime, "max@example.de", agency=victim.agency)
+    async with runtime.sessions.begin() as db:
+        row = await db.scalar(
+            select(StoredAttribute).where(
+                StoredAttribute.citizen_id == victim.citizen_id, StoredAttribute.name == "given_name"
+            )
+        )
+        assert row is not None
+        flipped = bytes(row.ciphertext[:-1]) + bytes([row.ciphertext[-1] ^ 1])
+        await db.execute(update(StoredAttribute).where(StoredAttribute.id == row.id).values(ciphertext=flipped))
+    results: list[Any] = await asyncio.gather(victim.read(), neighbour.read(), return_exceptions=True)
+    assert isinstance(results[0], InvalidCiphertext)
+    assert results[1].values["given_name"].value == "Max"

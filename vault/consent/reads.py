@@ -1,0 +1,230 @@
+"""Agency data reads (``GET /api/v1/data``), group-committed (DESIGN.md §2, §6).
+
+A read is: an access token and a verified DPoP proof in; the granted attributes, decrypted, and the
+log entry's receipt out. Reads that arrive while one transaction runs share the next
+(:class:`~vault.db.group_commit.GroupCommit`); each transaction, for all of its reads at once:
+
+1. finds the tokens with their grants and agencies (:func:`~vault.consent.server.token_problem`),
+2. records the proofs' ``jti`` values (a replay is refused, also within one batch),
+3. queues fairly for the grants (PostgreSQL advisory locks, in one fixed order), then holds them —
+   ``FOR SHARE``, or ``FOR UPDATE`` for a ``once`` grant, which the read uses up — and re-reads them,
+   so a read after a committed revoke cannot pass,
+4. loads the current attributes and the wrapped keys, and appends one log entry per read.
+
+Only after that transaction has committed are the keys unwrapped — each against its own
+:class:`~vault.transparency.log.LoggedAccess` — and the attributes decrypted. A read refused at any
+step answers on its own and leaves no log entry; a failed transaction fails every read in it, and
+none is served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vault.citizens.tables import Citizen, StoredAttribute
+from vault.citizens.vault import AccessReason
+from vault.consent.catalogue import AgencyRow
+from vault.consent.grants import GrantNotActive, GrantRow, effective_status, fair_grant_locks
+from vault.consent.server import DPOP_JTI_LIFETIME, PURGE_EVERY, ProofReplayed, token_problem, use_once
+from vault.consent.tables import SeenJti, Token, digest
+from vault.crypto.datakeys import CitizenKey, WrappedKey
+from vault.db.group_commit import GroupCommit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from vault.citizens.vault import AttributeValue, CitizenVault
+    from vault.consent.proofs import DpopProof
+    from vault.transparency.log import LoggedAccess
+
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DataRequest:
+    """One read: the access token as presented and its verified DPoP proof."""
+
+    token: str
+    proof: DpopProof
+
+
+@dataclass(frozen=True, slots=True)
+class DataRead:
+    """A served read: the grant it was served under, the granted attributes and the log entry."""
+
+    grant: GrantRow
+    values: dict[str, AttributeValue]
+    logged: LoggedAccess
+
+
+def agency_reason(grant: GrantRow) -> AccessReason:
+    """How an agency read under ``grant`` is logged."""
+    return AccessReason(
+        actor=grant.agency,
+        action="read",
+        service=grant.service,
+        purpose=json.loads(grant.purpose)["de"],
+        legal_basis=grant.legal_basis,
+        grant_id=grant.id,
+    )
+
+
+class DataReads:
+    """Serves agency data reads in group-committed transactions."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], vault: CitizenVault, max_batch: int = MAX_BATCH
+    ) -> None:
+        self.sessions = sessions
+        self.vault = vault
+        self.group: GroupCommit[DataRequest, DataRead] = GroupCommit(self._serve, max_batch)
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+
+    async def read(self, token: str, proof: DpopProof) -> DataRead:
+        """The granted attributes; :class:`OAuthError`, :class:`ProofReplayed` or :class:`GrantNotActive` if refused."""
+        return await self.group.submit(DataRequest(token, proof))
+
+    async def _serve(self, requests: Sequence[DataRequest]) -> list[DataRead | Exception]:
+        answers: list[DataRead | Exception | None] = [None] * len(requests)
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as db:
+            grants = await self._tokens(db, requests, answers, now)
+            await self._record_proofs(db, requests, answers, now)
+            await self._hold_grants(db, grants, answers, now)
+            live = [i for i, answer in enumerate(answers) if answer is None]
+            citizens = {grants[i].citizen_id for i in live}
+            granted = {grants[i].id: frozenset(json.loads(grants[i].fields)) for i in live}
+            reasons = {grants[i].id: agency_reason(grants[i]) for i in live}
+            keys = await _wrapped_keys(db, citizens)
+            rows = await _attributes(db, citizens, set().union(*granted.values()))
+            reads = []
+            for i in live:
+                grant = grants[i]
+                if grant.citizen_id not in keys:  # erased (its grants ended with it)
+                    answers[i] = GrantNotActive(grant.id)
+                    continue
+                mine = [r for r in rows.get(grant.citizen_id, ()) if r.name in granted[grant.id]]
+                fields = tuple(r.name for r in mine) if mine else tuple(sorted(granted[grant.id]))
+                reads.append((i, mine, self.vault.log_record(grant.citizen_id, reasons[grant.id], fields)))
+            logged = await self.vault.log.append_many(db, [(record, grants[i].citizen_id) for i, _, record in reads])
+        for (i, mine, _), access in zip(reads, logged, strict=True):  # committed: the entries are durable
+            try:
+                values = self.vault.open_attributes(keys[grants[i].citizen_id], access, mine)
+            except Exception as exc:  # noqa: BLE001  e.g. a tampered ciphertext: this read fails, not the batch
+                answers[i] = exc
+            else:
+                answers[i] = DataRead(grants[i], values, access)
+        assert all(answer is not None for answer in answers)
+        return answers  # type: ignore[return-value]
+
+    async def _tokens(
+        self, db: AsyncSession, requests: Sequence[DataRequest], answers: list[Any], now: datetime
+    ) -> dict[int, GrantRow]:
+        """Each request's grant, by request index; a refused token answers the request."""
+        query = (
+            select(Token, GrantRow, AgencyRow.disabled_at)
+            .join(GrantRow, GrantRow.id == Token.grant_id)
+            .join(AgencyRow, AgencyRow.client_id == Token.client_id)
+            .where(Token.token_hash.in_({digest(r.token) for r in requests}))
+        )
+        found = {bytes(row[0].token_hash): row for row in (await db.execute(query)).all()}
+        grants = {}
+        for i, request in enumerate(requests):
+            token, grant, agency_disabled = found.get(digest(request.token), (None, None, None))
+            problem = token_problem(token, grant, agency_disabled, request.proof.jkt, now)
+            if problem is not None:
+                answers[i] = problem
+            else:
+                assert grant is not None
+                grants[i] = grant
+        return grants
+
+    async def _record_proofs(
+        self, db: AsyncSession, requests: Sequence[DataRequest], answers: list[Any], now: datetime
+    ) -> None:
+        """Insert the proofs' ``jti`` values; a proof seen before (or twice in this batch) is refused."""
+        if now - self._last_purge > PURGE_EVERY:
+            self._last_purge = now
+            await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+        hashes: dict[bytes, int] = {}
+        for i, request in enumerate(requests):
+            if answers[i] is not None:
+                continue
+            key = digest(f"{request.proof.jkt}\x00{request.proof.jti}")
+            if key in hashes:
+                answers[i] = ProofReplayed()
+            else:
+                hashes[key] = i
+        if not hashes:
+            return
+        dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+        until = now + DPOP_JTI_LIFETIME
+        table = SeenJti.__table__
+        statement = dialect.insert(table).on_conflict_do_nothing().returning(table.c.jti_hash)
+        rows = [{"kind": "dpop", "jti_hash": h, "expires_at": until} for h in hashes]
+        inserted = {bytes(h) for h in (await (await db.connection()).execute(statement, rows)).scalars()}
+        for key, i in hashes.items():
+            if key not in inserted:
+                answers[i] = ProofReplayed()
+
+    async def _hold_grants(
+        self, db: AsyncSession, grants: dict[int, GrantRow], answers: list[Any], now: datetime
+    ) -> None:
+        """Lock the grants of the live requests and check them again; a ``once`` grant is used up here."""
+        live = {i: grants[i] for i, answer in enumerate(answers) if answer is None}
+        once = {g.id for g in live.values() if g.access == "once"}
+        await fair_grant_locks(db, {g.id: g.id in once for g in live.values()})
+        held: dict[str, GrantRow] = {}
+        for ids, exclusive in ((sorted({g.id for g in live.values()} - once), False), (sorted(once), True)):
+            if ids:
+                query = select(GrantRow).where(GrantRow.id.in_(ids)).with_for_update(read=not exclusive)
+                held.update((g.id, g) for g in (await db.scalars(query.execution_options(populate_existing=True))))
+        for i, grant in live.items():
+            fresh = held.get(grant.id)
+            if fresh is None or effective_status(fresh, now) != "active":
+                answers[i] = GrantNotActive(grant.id)
+                continue
+            grants[i] = fresh
+            if fresh.access == "once":
+                try:
+                    use_once(fresh, "data", now)
+                except GrantNotActive as exc:
+                    answers[i] = exc
+
+
+async def _wrapped_keys(db: AsyncSession, citizens: set[str]) -> dict[str, WrappedKey]:
+    if not citizens:
+        return {}
+    query = (
+        select(CitizenKey.citizen_id, CitizenKey.dek_version, CitizenKey.root_version, CitizenKey.wrapped)
+        .join(Citizen, Citizen.id == CitizenKey.citizen_id)
+        .where(CitizenKey.citizen_id.in_(citizens), CitizenKey.wrapped.is_not(None), Citizen.erased_at.is_(None))
+    )
+    rows = await db.execute(query)
+    return {r.citizen_id: WrappedKey(r.citizen_id, r.dek_version, r.root_version, bytes(r.wrapped)) for r in rows}
+
+
+async def _attributes(db: AsyncSession, citizens: set[str], names: set[str]) -> dict[str, list[Any]]:
+    """The current sealed attributes ``names`` of each citizen, by name."""
+    if not citizens or not names:
+        return {}
+    columns = (StoredAttribute.citizen_id, StoredAttribute.id, StoredAttribute.name, StoredAttribute.ciphertext,
+               StoredAttribute.source, StoredAttribute.updated_at, StoredAttribute.version)  # fmt: skip
+    query = (
+        select(*columns)
+        .where(StoredAttribute.citizen_id.in_(citizens), StoredAttribute.current, StoredAttribute.name.in_(names))
+        .order_by(StoredAttribute.name)
+    )
+    out: dict[str, list[Any]] = defaultdict(list)
+    for row in await db.execute(query):
+        out[row.citizen_id].append(row)
+    return out
