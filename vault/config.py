@@ -67,6 +67,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     erasure_journal: Path | None = None
     password_concurrency: int = 2
     trusted_proxies: str = ""
+    dpop_nonces: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

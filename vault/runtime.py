@@ -20,6 +20,7 @@ from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
 from vault.consent.catalogue import Catalogue
 from vault.consent.grants import Grants, ReceiptSigner
+from vault.consent.nonces import DpopNonces
 from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
@@ -132,6 +133,9 @@ class Runtime:
                         self.log,
                         self.settings.issuer,
                         reads=read_session_factory(self.engine),
+                        nonces=DpopNonces(await service_secret(self.engine, self.keys.root, "dpop-nonce"))
+                        if self.settings.dpop_nonces
+                        else None,
                     )
                     self.data_reads = DataReads(self.sessions, self.vault)
                     self.keys_checked = True

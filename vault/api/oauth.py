@@ -56,6 +56,7 @@ def oauth_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[di
     headers = dict(NO_STORE)
     if exc.www_authenticate:
         headers["WWW-Authenticate"] = exc.www_authenticate
+    headers.update(exc.headers)
     body = {"error": exc.error, "error_description": exc.description}
     return Response(body, status_code=exc.status, headers=headers, media_type="application/json")
 

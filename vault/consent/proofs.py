@@ -34,12 +34,21 @@ MAX_JWT_BYTES = 8192
 class OAuthError(Exception):
     """An OAuth error response: ``error`` code, description, HTTP status, optional ``WWW-Authenticate``."""
 
-    def __init__(self, error: str, description: str, status: int = 400, *, www_authenticate: str | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        *,
+        www_authenticate: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
         self.www_authenticate = www_authenticate
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +62,12 @@ class ClientAssertion:
 
 @dataclass(frozen=True, slots=True)
 class DpopProof:
-    """A verified DPoP proof: the key's RFC 7638 thumbprint and the proof's ``jti``."""
+    """A verified DPoP proof: the key's RFC 7638 thumbprint, the proof's ``jti`` and its ``nonce`` if any."""
 
     jkt: str
     jti: str
     iat: int
+    nonce: str | None = None
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -194,7 +204,10 @@ def verify_dpop_proof(
         raise refuse("jti must be 16-200 characters")
     if access_token is not None and claims.get("ath") != access_token_hash(access_token):
         raise refuse("ath does not match the access token")
-    return DpopProof(jkt, jti, iat)
+    nonce = claims.get("nonce")
+    if nonce is not None and not isinstance(nonce, str):
+        raise refuse("nonce must be a string")
+    return DpopProof(jkt, jti, iat, nonce)
 
 
 def _dpop(error: str, description: str) -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from vault.consent.catalogue import Catalogue
     from vault.consent.grants import Grant, Grants
+    from vault.consent.nonces import DpopNonces
     from vault.transparency.log import TransparencyLog
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -151,8 +152,10 @@ class AuthorizationServer:
         log: TransparencyLog,
         issuer: str,
         reads: async_sessionmaker[AsyncSession] | None = None,
+        nonces: DpopNonces | None = None,
     ) -> None:
         self.sessions = sessions
+        self.nonces = nonces
         self.reads = reads or sessions
         self.catalogue = catalogue
         self.grants = grants
@@ -377,6 +380,7 @@ class AuthorizationServer:
         if not dpop:
             raise OAuthError("invalid_dpop_proof", "a DPoP proof is required")
         proof = verify_dpop_proof(dpop, "POST", url, int(_now().timestamp()))
+        self._check_nonce(proof, 400)
         if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", _now() + DPOP_JTI_LIFETIME):
             raise OAuthError("invalid_dpop_proof", "DPoP proof jti was already used")
         if grant_type == "refresh_token":
@@ -507,15 +511,30 @@ class AuthorizationServer:
             "authorization_details": [_details(grant)],
         }
 
-    @staticmethod
-    def presented(authorization: str | None, dpop: str | None, method: str, url: str) -> tuple[str, DpopProof]:
+    def presented(self, authorization: str | None, dpop: str | None, method: str, url: str) -> tuple[str, DpopProof]:
         """The access token of ``Authorization: DPoP <token>`` and its verified proof (not yet looked up)."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "dpop" or not token:
             raise _unauthorized("invalid_token", "Authorization: DPoP <access token> is required")
         if not dpop:
             raise _unauthorized("invalid_dpop_proof", "a DPoP proof is required")
-        return token, verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
+        proof = verify_dpop_proof(dpop, method, url, int(_now().timestamp()), access_token=token)
+        self._check_nonce(proof, 401)
+        return token, proof
+
+    def _check_nonce(self, proof: DpopProof, status: int) -> None:
+        """With server nonces on, a proof must carry a current one; ``use_dpop_nonce`` hands it out."""
+        if self.nonces is None or self.nonces.valid(proof.nonce):
+            return
+        description = "a DPoP nonce is required: sign the proof again with the one in the DPoP-Nonce header"
+        challenge = f'DPoP error="use_dpop_nonce", error_description="{description}"'
+        raise OAuthError(
+            "use_dpop_nonce",
+            description,
+            status,
+            www_authenticate=challenge if status == 401 else None,
+            headers={"DPoP-Nonce": self.nonces.current()},
+        )
 
     async def resolve(self, authorization: str | None, dpop: str | None, method: str, url: str) -> Access:
         """The access behind ``Authorization: DPoP <token>`` with a valid proof; ``invalid_token`` (401) else."""

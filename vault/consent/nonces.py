@@ -1,0 +1,50 @@
+"""Server-provided DPoP nonces (RFC 9449 §8 and §9), without state. Pure: no I/O.
+
+A nonce is ``base64url(window || HMAC-SHA-256(key, label || window)[:16])`` for the current window
+of ``window_s`` seconds; the previous window's nonce is still accepted, so a nonce is good for
+one to two windows. A proof must then have been made after the vault handed out the nonce: proofs
+signed in advance (by a stolen DPoP key, for later) stop working. Every worker derives the same key
+from the root key (service secret ``dpop-nonce``), so any worker accepts any worker's nonce.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import struct
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+WINDOW_S = 300
+_LABEL = b"vault-dpop-nonce/v1\x00"
+
+
+class DpopNonces:
+    """Issues and checks the nonces of one deployment."""
+
+    def __init__(self, key: bytes, window_s: int = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
+        if len(key) < 32:
+            raise ValueError("the nonce key must be at least 32 bytes")
+        self._key = key
+        self._window_s = window_s
+        self._clock = clock
+
+    def _nonce(self, window: int) -> str:
+        packed = struct.pack(">Q", window)
+        mac = hmac.new(self._key, _LABEL + packed, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(packed + mac).rstrip(b"=").decode()
+
+    def current(self) -> str:
+        """The nonce to hand out now."""
+        return self._nonce(int(self._clock()) // self._window_s)
+
+    def valid(self, nonce: object) -> bool:
+        """Whether ``nonce`` is this window's or the previous one's."""
+        if not isinstance(nonce, str) or len(nonce) > 64:
+            return False
+        window = int(self._clock()) // self._window_s
+        return any(hmac.compare_digest(nonce, self._nonce(w)) for w in (window, window - 1))
