@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read
+.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,12 +27,20 @@ e2e-deps: $(AXE)
 run: $(STAMP)
 	VAULT_ISSUER=$${VAULT_ISSUER:-http://localhost:8000} $(BIN)/vault serve --demo --host 127.0.0.1 --port 8000
 
+## The vault's demo (port 8000) and the example agency app "Bürgeramt — Ummeldung" (port 8001) together
+demo: $(STAMP)
+	@echo "Starting the vault (http://localhost:8000) and the agency app; Ctrl-C stops both."
+	@VAULT_ISSUER=http://localhost:8000 $(BIN)/vault serve --demo --host 127.0.0.1 --port 8000 & vault=$$!; \
+	trap 'kill $$vault 2>/dev/null; wait $$vault 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m examples.agency_app --vault http://localhost:8000 --agency var/demo-agency.json --port 8001 \
+		--announce "Open http://localhost:8001 and press 'Aus Bürgertresor ausfüllen'; sign in to the vault as erika.mustermann@example.de / Demo-Passwort-2026"
+
 ## Lint, types and the whole test suite
 test: lint types unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check vault agency_sdk tests bench
-	$(BIN)/ruff format --check vault agency_sdk tests bench
+	$(BIN)/ruff check vault agency_sdk tests bench examples
+	$(BIN)/ruff format --check vault agency_sdk tests bench examples
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -150,7 +150,8 @@ def _demo_banner(settings: Settings) -> str:
             f"  citizen pages:   {base}/login   as {DEMO_LOGIN} / {DEMO_PASSWORD}",
             "                   (data, documents, access history with receipts, passkeys, export, delete)",
             f"  demo agency:     {settings.data_dir.resolve() / 'demo-agency.json'}  (client_id and private key)",
-            "                   service 'ummeldung'; see `vault agency list`, `vault service list`",
+            "                   services 'ummeldung' (once) and 'adressabgleich' (ongoing); `vault service list`",
+            "  agency app:      `make demo` runs the example agency app (examples/agency_app) on :8001 beside this",
             "  Stop with Ctrl-C.",
             "",
         ]

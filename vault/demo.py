@@ -43,9 +43,13 @@ DEMO_REDIRECT_URI = "http://localhost:8001/callback"
 DEMO_AGENCY_FILE = "demo-agency.json"
 
 
-def demo_service(client_id: str) -> ServiceDefinition:
-    """The DESIGN.md §5 example service, offered by the demo agency."""
-    return ServiceDefinition(
+def demo_services(client_id: str) -> list[ServiceDefinition]:
+    """The demo agency's services: the DESIGN.md §5 example (``once``) and an ``ongoing`` one.
+
+    ``adressabgleich`` is what the example agency app (``make demo``) asks for: it may read again
+    until the citizen revokes, so a revoke visibly ends the agency's reads.
+    """
+    ummeldung = ServiceDefinition(
         id="ummeldung",
         agency=client_id,
         title=Text2(de="Wohnsitz ummelden", en="Register a change of address"),
@@ -58,23 +62,46 @@ def demo_service(client_id: str) -> ServiceDefinition:
         max_duration_days=30,
         min_assurance="basic",
     )
+    abgleich = ServiceDefinition(
+        id="adressabgleich",
+        agency=client_id,
+        title=Text2(de="Ummeldung mit Adressabgleich", en="Change of address, kept up to date"),
+        purpose=Text2(
+            de="Anmeldung der neuen Wohnung und Abgleich der Meldedaten, bis Sie den Zugriff widerrufen",
+            en="Registering your new home and keeping the registration in step until you revoke access",
+        ),
+        legal_basis="§ 17 Bundesmeldegesetz (BMG)",
+        fields=("given_name", "family_name", "birth_date", "address"),
+        optional_fields=("email",),
+        documents=(),
+        access="ongoing",
+        max_duration_days=90,
+        min_assurance="basic",
+    )
+    return [ummeldung, abgleich]
 
 
 async def seed_agency(runtime: Runtime, settings: Settings) -> str:
-    """Register the demo agency and its service unless done; its key goes to ``<data dir>/demo-agency.json``."""
+    """Register the demo agency and its services unless done; its key goes to ``<data dir>/demo-agency.json``."""
     assert runtime.catalogue is not None
     path = settings.data_dir / DEMO_AGENCY_FILE
     if path.exists():
-        return str(json.loads(path.read_text())["client_id"])
-    key = ECKey.generate_key("P-256", private=True)
-    kid = key.thumbprint()
-    public = {**key.as_dict(private=False), "kid": kid, "alg": "ES256", "use": "sig"}
-    client_id = await runtime.catalogue.add_agency(DEMO_AGENCY_NAME, [DEMO_REDIRECT_URI], {"keys": [public]})
-    await runtime.catalogue.add_service(demo_service(client_id))
-    private = {**key.as_dict(private=True), "kid": kid, "alg": "ES256"}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"client_id": client_id, "redirect_uri": DEMO_REDIRECT_URI, "private_jwk": private}, out, indent=2)
+        client_id = str(json.loads(path.read_text())["client_id"])
+    else:
+        key = ECKey.generate_key("P-256", private=True)
+        kid = key.thumbprint()
+        public = {**key.as_dict(private=False), "kid": kid, "alg": "ES256", "use": "sig"}
+        client_id = await runtime.catalogue.add_agency(DEMO_AGENCY_NAME, [DEMO_REDIRECT_URI], {"keys": [public]})
+        private = {**key.as_dict(private=True), "kid": kid, "alg": "ES256"}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            agency = {"client_id": client_id, "redirect_uri": DEMO_REDIRECT_URI, "private_jwk": private}
+            json.dump(agency, out, indent=2)
+    for service in demo_services(client_id):  # also on a data dir seeded before a service was added
+        try:
+            await runtime.catalogue.service(service.id, active=False)
+        except LookupError:
+            await runtime.catalogue.add_service(service)
     return client_id
 
 

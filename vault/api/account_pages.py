@@ -29,6 +29,8 @@ from vault.citizens.vault import CITIZEN_VIEW
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from vault.runtime import Runtime
+
 
 Page = NamedDependency[SignedIn]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -92,6 +94,14 @@ ACTION_LABELS = {
 }
 ASSURANCE_LABELS = {"basic": N_("basic"), "substantial": N_("substantial"), "high": N_("high")}
 ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
+
+
+async def agency_names(runtime: Runtime) -> dict[str, str]:
+    """Agency client id → name, so the history says who read, not an opaque id."""
+    assert runtime.catalogue is not None
+    return {agency.client_id: agency.name for agency in await runtime.catalogue.agencies()}
+
+
 #: What the history templates need to describe an entry.
 HISTORY_LABELS: dict[str, Any] = {
     "actions": ACTION_LABELS,
@@ -306,6 +316,7 @@ class AccountPages(Controller):
             csrf_token=me.csrf_token,
             entries=entries,
             tree_size=tree_size,
+            agencies=await agency_names(runtime),
             **HISTORY_LABELS,
             next_before=entries[-1].id if len(entries) == limit else None,
         )

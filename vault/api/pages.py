@@ -14,7 +14,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect
 
-from vault.api.account_pages import HISTORY_LABELS
+from vault.api.account_pages import HISTORY_LABELS, agency_names
 from vault.api.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -219,4 +219,8 @@ class Pages(Controller):
         runtime = ready(request)
         assert runtime.log is not None
         recent, _ = await history(runtime.engine, runtime.log, me.citizen_id, limit=5)
-        return render(request, "home.html", OVERVIEW, me=me, csrf_token=me.csrf_token, recent=recent, **HISTORY_LABELS)
+        agencies = await agency_names(runtime)
+        return render(
+            request, "home.html", OVERVIEW, me=me, csrf_token=me.csrf_token, recent=recent, agencies=agencies,
+            **HISTORY_LABELS,
+        )  # fmt: skip

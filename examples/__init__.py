@@ -1,0 +1,1 @@
+"""Examples of using Bürgertresor (not part of the installed package)."""

@@ -1,0 +1,208 @@
+"""The Ummeldung form, filled from Bürgertresor with a verified receipt.
+
+"Fill from Bürgertresor" sends the citizen to the vault; after the approval the form comes back
+filled, and the read's receipt is verified against the log's pinned key and shown.
+
+Everything that talks to the vault is :class:`agency_sdk.AsyncAgencyClient`; the rest is a small
+Litestar app with a server-side session (an in-memory dict behind an ``HttpOnly``, ``SameSite=Lax``
+cookie: fine for an example, not for several processes).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Response
+
+from agency_sdk import (
+    AccessEnded,
+    AsyncAgencyClient,
+    AuthorizationFailed,
+    DataResult,
+    Flow,
+    ReceiptInvalid,
+    SdkError,
+    Tokens,
+    VerifiedReceipt,
+    verify_receipt,
+)
+
+COOKIE = "amt_session"
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
+FORM_FIELDS = ("given_name", "family_name", "birth_date", "street", "house_number", "postal_code", "city")
+
+
+@dataclass
+class Session:
+    """One visitor's state: the flow in progress, the tokens, what was read and what to say."""
+
+    flow: Flow | None = None
+    tokens: Tokens | None = None
+    data: DataResult | None = None
+    proof: VerifiedReceipt | None = None
+    message: str | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Config:
+    """Where the vault is, who this agency is, which service it asks for, the pinned log key."""
+
+    vault_url: str
+    client_id: str
+    private_key: Any
+    redirect_uri: str
+    service: str = "adressabgleich"
+    log_vkey: str | None = None
+
+
+@dataclass
+class AgencyApp:
+    """The app's state: the SDK client and the sessions."""
+
+    config: Config
+    client: AsyncAgencyClient
+    sessions: dict[str, Session] = field(default_factory=dict)
+
+    def session(self, request: Request[Any, Any, Any]) -> tuple[str, Session]:
+        """The visitor's session id and session (a new one for a new visitor)."""
+        sid = request.cookies.get(COOKIE, "")
+        if sid not in self.sessions:
+            sid = secrets.token_urlsafe(24)
+            self.sessions[sid] = Session()
+        return sid, self.sessions[sid]
+
+    async def vkey(self) -> str:
+        """The log key to verify receipts with: the configured one, else the one first seen (then kept)."""
+        if self.config.log_vkey is None:
+            self.config.log_vkey = await self.client.log_key()
+        return self.config.log_vkey
+
+
+def _form_values(data: DataResult | None) -> dict[str, str]:
+    if data is None:
+        return dict.fromkeys(FORM_FIELDS, "")
+    values = {name: str(a.value) for name, a in data.attributes.items() if isinstance(a.value, str)}
+    address = data.attributes.get("address")
+    if address is not None and isinstance(address.value, dict):
+        values.update({k: str(v) for k, v in address.value.items()})
+    return {name: values.get(name, "") for name in FORM_FIELDS}
+
+
+def _page(app: AgencyApp, sid: str, session: Session, status: int = 200) -> Response[str]:
+    html = TEMPLATES.get_template("form.html").render(
+        values=_form_values(session.data), session=session, vault_url=app.config.vault_url
+    )
+    session.message = session.problem = None  # shown once
+    cookie = Cookie(key=COOKIE, value=sid, httponly=True, samesite="lax", path="/")
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8", cookies=[cookie])
+
+
+async def _read(app: AgencyApp, session: Session) -> None:
+    """Read the granted data, then fetch and verify the receipt's inclusion proof."""
+    assert session.tokens is not None
+    if session.tokens.expired(app.client.protocol.now()) and session.tokens.refresh_token:
+        session.tokens = await app.client.refresh(session.tokens)
+    session.data = await app.client.read_data(session.tokens)
+    proven = await app.client.fetch_proof(session.data.receipt)
+    session.proof = verify_receipt(proven, await app.vkey())
+
+
+def _state(request: Request[Any, Any, Any]) -> AgencyApp:
+    return request.app.state.agency  # type: ignore[no-any-return]
+
+
+@get("/")
+async def form(request: Request[Any, Any, Any]) -> Response[str]:
+    """The form, empty or filled."""
+    sid, session = _state(request).session(request)
+    return _page(_state(request), sid, session)
+
+
+@post("/fill")
+async def fill(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Push the request to the vault and send the citizen there."""
+    state = _state(request)
+    sid, session = state.session(request)
+    try:
+        start = await state.client.start_authorization(state.config.service)
+    except SdkError as exc:
+        session.problem = f"Bürgertresor ist gerade nicht erreichbar oder lehnt die Anfrage ab: {exc.description}"
+        return _page(state, sid, session, 502)
+    session.flow = start.flow
+    redirect = Redirect(start.url, status_code=303)
+    redirect.set_cookie(COOKIE, sid, httponly=True, samesite="lax", path="/")
+    return redirect
+
+
+@get("/callback")
+async def callback(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Back from the vault: finish the flow, read, verify the receipt."""
+    state = _state(request)
+    sid, session = state.session(request)
+    if session.flow is None:
+        session.problem = "Diese Rückkehr aus Bürgertresor gehört zu keinem begonnenen Abruf."
+        return _page(state, sid, session, 400)
+    flow, session.flow = session.flow, None
+    try:
+        session.tokens = await state.client.finish_authorization(flow, str(request.url))
+        await _read(state, session)
+        session.message = "Ihre Daten wurden aus Bürgertresor übernommen. Bitte prüfen Sie sie."
+    except AuthorizationFailed as exc:
+        session.problem = (
+            "Sie haben den Abruf in Bürgertresor abgelehnt. Sie können das Formular selbst ausfüllen."
+            if exc.declined
+            else f"Der Abruf konnte nicht abgeschlossen werden: {exc.description}"
+        )
+    except ReceiptInvalid as exc:
+        session.data, session.proof = None, None
+        session.problem = f"Der Lesebeleg ließ sich nicht prüfen; die Daten werden nicht verwendet ({exc})."
+    except SdkError as exc:
+        session.problem = f"Bürgertresor hat den Abruf nicht beantwortet: {exc.description}"
+    return Redirect("/", status_code=303)
+
+
+@post("/refresh")
+async def refresh(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Read again under the same grant; say clearly when the grant has ended."""
+    state = _state(request)
+    _, session = state.session(request)
+    if session.tokens is None:
+        session.problem = "Es besteht keine Freigabe. Bitte füllen Sie das Formular aus Bürgertresor aus."
+        return Redirect("/", status_code=303)
+    try:
+        await _read(state, session)
+        session.message = "Die Daten wurden erneut aus Bürgertresor abgerufen."
+    except AccessEnded:
+        session.tokens, session.data, session.proof = None, None, None
+        session.problem = (
+            "Bürgertresor gibt die Daten nicht mehr heraus: Die Freigabe wurde widerrufen, ist abgelaufen "
+            "oder aufgebraucht. Bitte geben Sie die Daten erneut frei oder füllen Sie das Formular selbst aus."
+        )
+    except SdkError as exc:
+        session.problem = f"Bürgertresor hat den Abruf nicht beantwortet: {exc.description}"
+    return Redirect("/", status_code=303)
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness."""
+    return {"status": "ok"}
+
+
+def create_app(config: Config, client: AsyncAgencyClient | None = None) -> Litestar:
+    """The agency app for ``config`` (``client`` may be given, e.g. with its own HTTP client)."""
+    client = client or AsyncAgencyClient(
+        config.vault_url, config.client_id, config.private_key, redirect_uri=config.redirect_uri
+    )
+    app = Litestar([form, fill, callback, refresh, healthz], openapi_config=None, logging_config=None)
+    app.state.agency = AgencyApp(config, client)
+    return app
