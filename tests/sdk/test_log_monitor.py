@@ -1,0 +1,96 @@
+"""LogMonitor accepts only checkpoints that extend what it has seen, signed by the pinned key. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agency_sdk import LogMonitor, MonitorState, ReceiptInvalid
+from vault.transparency.merkle import MemoryTree, leaf_hash
+from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+
+ORIGIN = "vault.example/log"
+
+
+class Log:
+    """An honest log the test can also make lie."""
+
+    def __init__(self, signer: Signer, size: int = 0, salt: bytes = b"") -> None:
+        self.signer = signer
+        self.tree = MemoryTree()
+        self.salt = salt
+        self.grow(size)
+
+    def grow(self, count: int) -> None:
+        for _ in range(count):
+            self.tree.append(leaf_hash(hashlib.sha256(self.salt + self.tree.size.to_bytes(8, "big")).digest()))
+
+    def checkpoint(self, size: int | None = None) -> str:
+        size = self.tree.size if size is None else size
+        return sign_checkpoint(Checkpoint(ORIGIN, size, self.tree.root(size)), self.signer)
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        return self.tree.consistency_proof(first, second)
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer(ORIGIN, Ed25519PrivateKey.generate())
+
+
+def test_a_growing_log_is_followed_and_the_state_survives_a_restart(signer: Signer) -> None:
+    log = Log(signer, 5)
+    monitor = LogMonitor(signer.vkey())
+    assert monitor.observe(log.checkpoint(), log.consistency).size == 5
+    log.grow(12)
+    assert monitor.observe(log.checkpoint(), log.consistency).size == 17
+    assert monitor.observe(log.checkpoint(), log.consistency).size == 17  # the same checkpoint again is fine
+    stored = msgspec.json.encode(monitor.state)
+    again = LogMonitor(signer.vkey(), state=msgspec.json.decode(stored, type=MonitorState))
+    log.grow(3)
+    assert again.observe(log.checkpoint(), log.consistency).size == 20
+
+
+def test_a_rollback_is_refused(signer: Signer) -> None:
+    log = Log(signer, 10)
+    monitor = LogMonitor(signer.vkey())
+    monitor.observe(log.checkpoint(), log.consistency)
+    with pytest.raises(ReceiptInvalid, match="rollback"):
+        monitor.observe(log.checkpoint(7), log.consistency)
+
+
+def test_a_fork_is_refused_at_the_same_size_and_when_it_grows(signer: Signer) -> None:
+    honest, other = Log(signer, 10), Log(signer, 10, salt=b"another history")
+    monitor = LogMonitor(signer.vkey())
+    monitor.observe(honest.checkpoint(), honest.consistency)
+    with pytest.raises(ReceiptInvalid, match="fork"):
+        monitor.observe(other.checkpoint(), other.consistency)  # same size, another root: a split view
+    other.grow(5)
+    with pytest.raises(ReceiptInvalid, match="fork"):
+        monitor.observe(other.checkpoint(), other.consistency)  # grown from a different tree
+    assert monitor.state is not None
+    assert monitor.state.size == 10  # nothing refused was accepted
+
+
+def test_a_checkpoint_signed_by_another_key_or_for_another_log_is_refused(signer: Signer) -> None:
+    monitor = LogMonitor(signer.vkey())
+    forger = Log(Signer(ORIGIN, Ed25519PrivateKey.generate()), 3)
+    with pytest.raises(ReceiptInvalid, match="checkpoint refused"):
+        monitor.observe(forger.checkpoint(), forger.consistency)
+    elsewhere = Signer("other.example/log", Ed25519PrivateKey.generate())
+    with pytest.raises(ReceiptInvalid):
+        LogMonitor(signer.vkey()).observe(Log(elsewhere, 3).checkpoint(), forger.consistency)
+    with pytest.raises(ReceiptInvalid, match="bad log key"):
+        LogMonitor("not a key")
+
+
+def test_a_wrong_consistency_proof_is_refused(signer: Signer) -> None:
+    log = Log(signer, 6)
+    monitor = LogMonitor(signer.vkey())
+    monitor.observe(log.checkpoint(), log.consistency)
+    log.grow(6)
+    with pytest.raises(ReceiptInvalid, match="fork"):
+        monitor.observe(log.checkpoint(), lambda first, second: [b"\x00" * 32] * 3)
