@@ -27,7 +27,11 @@ def test_first_start_creates_private_data_dir_and_keys_then_serves(tmp_path: Pat
         assert "d" in demo_agency["private_jwk"]  # the agency's private key, for its client assertions
         listed = vault_cmd("agency", "list", env=env)
         assert json.loads(listed.stdout)["client_id"] == demo_agency["client_id"]
-        assert json.loads(vault_cmd("service", "list", env=env).stdout)["agency"] == demo_agency["client_id"]
+        services = [json.loads(line) for line in vault_cmd("service", "list", env=env).stdout.splitlines()]
+        assert {(s["id"], s["agency"]) for s in services} == {
+            ("ummeldung", demo_agency["client_id"]),
+            ("adressabgleich", demo_agency["client_id"]),
+        }
         assert httpx.get(vault.base_url + "/oauth/jwks").json()["keys"][0]["kty"] == "EC"
         assert httpx.get(vault.base_url + "/healthz").json() == {"status": "ok"}
         assert httpx.get(vault.base_url + "/readyz").status_code == 200
