@@ -257,6 +257,64 @@ def log_verify(
         raise SystemExit(1)
 
 
+@cli.group("audit")
+def audit_group() -> None:
+    """Auditing tools."""
+
+
+@audit_group.command("monitor")
+@click.option("--url", help="Base URL of the vault [default: VAULT_ISSUER].")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds between checks."
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False),
+    default="vault-monitor.state.json",
+    show_default=True,
+    help="Where the last verified checkpoint is kept.",
+)
+@click.option("--key", "vkey", help="Pin the log's verifier key (C2SP vkey) instead of trusting /log/key on first use.")
+@click.option("--origin", help="Expected checkpoint origin [default: the key's name].")
+@click.option("--rounds", type=click.IntRange(min=1), help="Stop after this many checks [default: run until stopped].")
+@click.option("--daemon", is_flag=True, help="Log an ALERT and keep watching instead of exiting on misbehaviour.")
+@click.pass_context
+def audit_monitor(
+    ctx: click.Context,
+    url: str | None,
+    interval: float,
+    state_file: str,
+    vkey: str | None,
+    origin: str | None,
+    rounds: int | None,
+    daemon: bool,
+) -> None:
+    """Keep verifying new checkpoints against the ones seen: a rollback, a fork or a bad signature exits 1.
+
+    An unreachable log exits 3 (without --daemon); with --daemon both are logged and watching goes on.
+    """
+    from pathlib import Path
+
+    import httpx
+
+    from vault.audit.monitor import monitor
+
+    base = url or _settings(_root(ctx)).issuer
+    with httpx.Client(base_url=base, timeout=30) as http:
+        result = monitor(http, Path(state_file), vkey=vkey, origin=origin, interval=interval, rounds=rounds,
+                         daemon=daemon)  # fmt: skip
+    if result.alerts and not daemon:
+        click.echo(f"ALERT: {result.problem}", err=True)
+        raise SystemExit(1)
+    if result.unreachable and not daemon:
+        click.echo(f"unreachable: {result.problem}", err=True)
+        raise SystemExit(3)
+    click.echo(f"ok: {result.verified} of {result.rounds} checks verified; log size {result.size}")
+    if result.alerts:
+        raise SystemExit(1)
+
+
 @cli.group("keys")
 def keys_group() -> None:
     """Key management."""

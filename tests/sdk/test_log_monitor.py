@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agency_sdk import LogMonitor, MonitorState, ReceiptInvalid
-from vault.transparency.merkle import MemoryTree, leaf_hash
-from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
-
-ORIGIN = "vault.example/log"
-
-
-class Log:
-    """An honest log the test can also make lie."""
-
-    def __init__(self, signer: Signer, size: int = 0, salt: bytes = b"") -> None:
-        self.signer = signer
-        self.tree = MemoryTree()
-        self.salt = salt
-        self.grow(size)
-
-    def grow(self, count: int) -> None:
-        for _ in range(count):
-            self.tree.append(leaf_hash(hashlib.sha256(self.salt + self.tree.size.to_bytes(8, "big")).digest()))
-
-    def checkpoint(self, size: int | None = None) -> str:
-        size = self.tree.size if size is None else size
-        return sign_checkpoint(Checkpoint(ORIGIN, size, self.tree.root(size)), self.signer)
-
-    def consistency(self, first: int, second: int) -> list[bytes]:
-        return self.tree.consistency_proof(first, second)
+from tests.support.fake_log import ORIGIN, FakeLog
+from vault.transparency.note import Signer
 
 
 @pytest.fixture
@@ -42,7 +17,7 @@ def signer() -> Signer:
 
 
 def test_a_growing_log_is_followed_and_the_state_survives_a_restart(signer: Signer) -> None:
-    log = Log(signer, 5)
+    log = FakeLog(signer, 5)
     monitor = LogMonitor(signer.vkey())
     assert monitor.observe(log.checkpoint(), log.consistency).size == 5
     log.grow(12)
@@ -55,7 +30,7 @@ def test_a_growing_log_is_followed_and_the_state_survives_a_restart(signer: Sign
 
 
 def test_a_rollback_is_refused(signer: Signer) -> None:
-    log = Log(signer, 10)
+    log = FakeLog(signer, 10)
     monitor = LogMonitor(signer.vkey())
     monitor.observe(log.checkpoint(), log.consistency)
     with pytest.raises(ReceiptInvalid, match="rollback"):
@@ -63,7 +38,7 @@ def test_a_rollback_is_refused(signer: Signer) -> None:
 
 
 def test_a_fork_is_refused_at_the_same_size_and_when_it_grows(signer: Signer) -> None:
-    honest, other = Log(signer, 10), Log(signer, 10, salt=b"another history")
+    honest, other = FakeLog(signer, 10), FakeLog(signer, 10, salt=b"another history")
     monitor = LogMonitor(signer.vkey())
     monitor.observe(honest.checkpoint(), honest.consistency)
     with pytest.raises(ReceiptInvalid, match="fork"):
@@ -77,18 +52,18 @@ def test_a_fork_is_refused_at_the_same_size_and_when_it_grows(signer: Signer) ->
 
 def test_a_checkpoint_signed_by_another_key_or_for_another_log_is_refused(signer: Signer) -> None:
     monitor = LogMonitor(signer.vkey())
-    forger = Log(Signer(ORIGIN, Ed25519PrivateKey.generate()), 3)
+    forger = FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 3)
     with pytest.raises(ReceiptInvalid, match="checkpoint refused"):
         monitor.observe(forger.checkpoint(), forger.consistency)
     elsewhere = Signer("other.example/log", Ed25519PrivateKey.generate())
     with pytest.raises(ReceiptInvalid):
-        LogMonitor(signer.vkey()).observe(Log(elsewhere, 3).checkpoint(), forger.consistency)
+        LogMonitor(signer.vkey()).observe(FakeLog(elsewhere, 3).checkpoint(), forger.consistency)
     with pytest.raises(ReceiptInvalid, match="bad log key"):
         LogMonitor("not a key")
 
 
 def test_a_wrong_consistency_proof_is_refused(signer: Signer) -> None:
-    log = Log(signer, 6)
+    log = FakeLog(signer, 6)
     monitor = LogMonitor(signer.vkey())
     monitor.observe(log.checkpoint(), log.consistency)
     log.grow(6)

@@ -46,16 +46,18 @@ class VerifyReport:
     leaves_checked: int = 0
     problem: str | None = None
     first_bad_index: int | None = None
+    unreachable: bool = False
     notes: list[str] = field(default_factory=list)
 
 
 class VerificationFailed(Exception):
     """The log failed a check; ``first_bad_index`` names the first wrong leaf where one is known."""
 
-    def __init__(self, problem: str, first_bad_index: int | None = None) -> None:
+    def __init__(self, problem: str, first_bad_index: int | None = None, *, unreachable: bool = False) -> None:
         super().__init__(problem)
         self.problem = problem
         self.first_bad_index = first_bad_index
+        self.unreachable = unreachable  # the log could not be asked (network, 5xx), not caught lying
 
 
 def load_state(path: Path) -> VerifiedState | None:
@@ -85,7 +87,7 @@ def verify_log(
     try:
         new_state = _verify(http, state, vkey, origin, check_leaves, report)
     except VerificationFailed as exc:
-        report.problem, report.first_bad_index = exc.problem, exc.first_bad_index
+        report.problem, report.first_bad_index, report.unreachable = exc.problem, exc.first_bad_index, exc.unreachable
         return report, None
     report.ok = True
     return report, new_state
@@ -187,7 +189,8 @@ def _get(http: httpx.Client, path: str, **params: int) -> httpx.Response:
     try:
         response = http.get(path, params=params)
     except httpx.HTTPError as exc:
-        raise VerificationFailed(f"cannot fetch {path}: {exc}") from None
+        raise VerificationFailed(f"cannot fetch {path}: {exc}", unreachable=True) from None
     if response.status_code != 200:
-        raise VerificationFailed(f"{path} answered {response.status_code}: {response.text[:200]}")
+        problem = f"{path} answered {response.status_code}: {response.text[:200]}"
+        raise VerificationFailed(problem, unreachable=response.status_code >= 500)
     return response
