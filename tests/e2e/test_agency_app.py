@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.e2e.helpers import REPO, assert_accessible
+from tests.e2e.helpers import REPO, assert_accessible, screenshot
 from tests.e2e.test_journey import register, wait_until_verified
 from tests.support.catalogue import service_toml
 from tests.support.postgres import free_port
@@ -109,6 +109,7 @@ def test_fill_from_the_vault_verify_the_receipt_revoke_and_the_agency_is_told(
         assert "Eintrag" in receipt
         commitment = page.locator("#commitment").inner_text()
         assert_accessible(page)
+        screenshot(page, "agency-app-filled", tmp_path)
 
         # In the vault: the read is in the history, verified.
         page.goto(f"{vault_server.base_url}/history")
@@ -136,5 +137,6 @@ def test_fill_from_the_vault_verify_the_receipt_revoke_and_the_agency_is_told(
         page.click("#refresh")
         problem = page.locator("#problem").inner_text()
         assert "widerrufen" in problem
+        screenshot(page, "agency-app-revoked", tmp_path)
         assert page.input_value("#given_name") == ""  # the data is gone from the agency's form
         assert page.locator("#fill").is_visible()  # and it can ask again
