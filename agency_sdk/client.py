@@ -16,11 +16,9 @@ from agency_sdk.errors import VaultUnavailable
 from agency_sdk.protocol import Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from pathlib import Path
+    from collections.abc import Mapping
     from types import TracebackType
 
-    from agency_sdk.keys import Key
     from agency_sdk.log import LogMonitor
     from agency_sdk.models import Authorization, DataResult, Document, Documents, Flow, Metadata, Receipt, Tokens
     from agency_sdk.protocol import Step
@@ -31,20 +29,9 @@ PROOF_POLL_S = 0.25
 
 
 class _Common:
-    def __init__(
-        self,
-        issuer: str,
-        client_id: str,
-        private_key: Key | str | bytes | dict[str, Any] | Path,
-        *,
-        redirect_uri: str | None = None,
-        dpop_key: Key | str | bytes | dict[str, Any] | Path | None = None,
-        kid: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.protocol = Protocol(
-            issuer, client_id, private_key, redirect_uri=redirect_uri, dpop_key=dpop_key, kid=kid, clock=clock
-        )
+    def __init__(self, issuer: str, client_id: str, private_key: Any, **options: Any) -> None:
+        """``options``: ``redirect_uri``, ``dpop_key``, ``kid``, ``clock`` (see :class:`Protocol`)."""
+        self.protocol = Protocol(issuer, client_id, private_key, **options)
 
     @property
     def issuer(self) -> str:

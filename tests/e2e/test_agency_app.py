@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tests.e2e.helpers import REPO, assert_accessible, screenshot
-from tests.e2e.test_journey import register, wait_until_verified
+from tests.e2e.test_journey import fill_data, register, wait_until_verified
 from tests.support.catalogue import service_toml
 from tests.support.postgres import free_port
 
@@ -81,16 +81,7 @@ def test_fill_from_the_vault_verify_the_receipt_revoke_and_the_agency_is_told(
     with agency_app(vault_server, tmp_path) as agency:
         register(page, "erika.amt@example.de")
         page.goto("/data")
-        page.fill("#attr-given_name", "Erika")
-        page.fill("#attr-family_name", "Mustermann")
-        page.fill("#attr-birth_date", "1964-08-12")
-        page.fill("#attr-address-street", "Heidestraße")
-        page.fill("#attr-address-house_number", "17")
-        page.fill("#attr-address-postal_code", "51147")
-        page.fill("#attr-address-city", "Köln")
-        page.fill("#attr-address-country", "DE")
-        page.get_by_role("button", name="Speichern").click()
-        page.wait_for_url("**/data?saved=1")
+        fill_data(page)
 
         # At the agency: "fill from Bürgertresor" → the vault's consent page → approve → back, filled.
         page.goto(agency)

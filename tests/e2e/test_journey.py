@@ -39,6 +39,20 @@ def register(page: Page, username: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/")
 
 
+def fill_data(page: Page) -> None:
+    """On ``/data``: Erika Mustermann's name, birth date and address, saved."""
+    page.fill("#attr-given_name", "Erika")
+    page.fill("#attr-family_name", "Mustermann")
+    page.fill("#attr-birth_date", "1964-08-12")
+    page.fill("#attr-address-street", "Heidestraße")
+    page.fill("#attr-address-house_number", "17")
+    page.fill("#attr-address-postal_code", "51147")
+    page.fill("#attr-address-city", "Köln")
+    page.fill("#attr-address-country", "DE")
+    page.get_by_role("button", name="Speichern").click()
+    page.wait_for_url("**/data?saved=1")
+
+
 def wait_until_verified(page: Page, attempts: int = 40) -> None:
     """Reload ``/history`` until no entry is pending (the log integrates every half second)."""
     for _ in range(attempts):
@@ -67,16 +81,7 @@ def test_the_whole_journey(context: BrowserContext, page: Page, vault_server: Va
 
     # Data: fill in a few attributes and save.
     page.get_by_role("link", name="Meine Daten").first.click()
-    page.fill("#attr-given_name", "Erika")
-    page.fill("#attr-family_name", "Mustermann")
-    page.fill("#attr-birth_date", "1964-08-12")
-    page.fill("#attr-address-street", "Heidestraße")
-    page.fill("#attr-address-house_number", "17")
-    page.fill("#attr-address-postal_code", "51147")
-    page.fill("#attr-address-city", "Köln")
-    page.fill("#attr-address-country", "DE")
-    page.get_by_role("button", name="Speichern").click()
-    page.wait_for_url("**/data?saved=1")
+    fill_data(page)
     assert "Heidestraße 17, 51147 Köln, DE" in page.locator("table").inner_text()
 
     # A wrong value is named and marked, nothing is lost.
