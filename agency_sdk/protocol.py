@@ -70,6 +70,10 @@ def _ath(token: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _oauth_error(response: httpx.Response) -> tuple[str | None, str]:
     """``(error, description)`` from a JSON error body or a ``WWW-Authenticate: DPoP`` header."""
     try:
@@ -249,7 +253,8 @@ class Protocol:
             raise AuthorizationFailed(
                 "the callback's iss is not this vault (mix-up or forged)", error="invalid_request"
             )
-        if not params.get("state") or not secrets.compare_digest(params["state"], flow.state):
+        state = params.get("state") or ""  # compared as bytes: compare_digest raises TypeError on non-ASCII str
+        if not state or not secrets.compare_digest(_utf8(state), _utf8(flow.state)):
             raise AuthorizationFailed("the callback's state does not belong to this flow", error="invalid_request")
         if "error" in params:
             raise AuthorizationFailed(params.get("error_description") or params["error"], error=params["error"])

@@ -1,5 +1,7 @@
 """1,000 concurrent agency reads racing a revoke: nothing is served or logged as served after the revoke commits.
 
+The revoke is the citizen's (the grant) or the agency's (its access token, RFC 7009).
+
 The reads go through the same path as ``GET /api/v1/data``: a verified DPoP proof and the access token
 into :class:`~vault.consent.reads.DataReads`, whose group-committed transactions hold the grant
 ``FOR SHARE`` while they append the log entries; the revoke takes the row ``FOR UPDATE``. On SQLite
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.support.agency import TestAgency
 from tests.support.catalogue import service_toml
@@ -27,7 +31,8 @@ READS = 1000
 SPREAD_S = 1.5
 
 
-async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runtime) -> None:
+@pytest.mark.parametrize("revoked", ["grant", "token"])
+async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runtime, revoked: str) -> None:
     assert runtime.catalogue is not None
     assert runtime.grants is not None
     assert runtime.accounts is not None
@@ -38,6 +43,7 @@ async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runti
     await vault.set_attribute(citizen, "given_name", "Erika")
     agency = TestAgency(oauth.issuer)
     client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+    agency.client_id = client_id
     service = parse_service(service_toml(client_id, access='access = "ongoing"'))
     await runtime.catalogue.add_service(service)
     registered = await runtime.catalogue.agency(client_id)
@@ -65,7 +71,10 @@ async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runti
 
     async def revoke() -> None:
         await asyncio.sleep(SPREAD_S / 3)  # let a good number of reads through first
-        await grants.revoke(citizen, grant.id)
+        if revoked == "grant":
+            await grants.revoke(citizen, grant.id)
+        else:
+            await oauth.revoke({"token": token, **agency.auth()})
         revoked_at.append(time.monotonic())
 
     await asyncio.gather(revoke(), *[read(i) for i in range(READS)])
@@ -87,8 +96,8 @@ class Probe(DataReads):
         super().__init__(sessions, vault)
         self.passed_at = passed_at
 
-    async def _hold_grants(self, db: Any, grants: Any, answers: list[Any], now: Any) -> None:
-        await super()._hold_grants(db, grants, answers, now)
+    async def _hold_grants(self, db: Any, requests: Any, grants: Any, answers: list[Any]) -> None:
+        await super()._hold_grants(db, requests, grants, answers)
         self.passed_at.extend(time.monotonic() for answer in answers if answer is None)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from agency_sdk import AgencyClient
-from agency_sdk.keys import dpop_proof
+from agency_sdk.keys import ASSERTION_TYPE, client_assertion, dpop_proof
 from tests.sdk.conftest import CALLBACK, ISSUER
 
 if TYPE_CHECKING:
@@ -53,6 +53,32 @@ def test_the_sdk_retries_with_the_nonce_on_the_token_endpoint_and_on_reads(vault
     seen.clear()
     assert client.read_data(tokens).attributes["given_name"].value == "Erika"
     assert seen == [401, 200]
+
+
+@NONCES
+def test_a_non_ascii_nonce_is_answered_with_use_dpop_nonce_not_a_server_error(vault: Vault) -> None:
+    client = AgencyClient(ISSUER, vault.client_id, vault.key, redirect_uri=CALLBACK, http=vault.http)
+    start = client.start_authorization("adressabgleich")
+    tokens = client.finish_authorization(start.flow, vault.citizen.decide(start.url))
+    assert tokens.refresh_token is not None
+    key, now = client.protocol.dpop_key, client.protocol.now()
+
+    url = f"{ISSUER}/api/v1/data"
+    proof = dpop_proof(key, "GET", url, now, ath=_ath(tokens.access_token), nonce="Nönce-ü" * 4)
+    refused = vault.http.get(url, headers={"Authorization": f"DPoP {tokens.access_token}", "DPoP": proof})
+    assert refused.status_code == 401
+    assert 'error="use_dpop_nonce"' in refused.headers["www-authenticate"]
+    assert refused.headers["dpop-nonce"]
+
+    assert client.protocol.metadata is not None
+    token_url = client.protocol.metadata.token_endpoint
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": client_assertion(vault.key, vault.client_id, ISSUER, now)}  # fmt: skip
+    proof = dpop_proof(key, "POST", token_url, now, nonce="\u0661" * 32)
+    answer = vault.http.post(token_url, data=form, headers={"DPoP": proof})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "use_dpop_nonce"
 
 
 def _ath(token: str) -> str:

@@ -299,9 +299,20 @@ class Grants:
 
 
 async def end_grants(db: AsyncSession, citizen_id: str) -> None:
-    """Revoke every active grant of the citizen (part of the account's erasure)."""
-    await db.execute(
-        update(GrantRow)
-        .where(GrantRow.citizen_id == citizen_id, GrantRow.status == "active")
-        .values(status="revoked", ended_at=datetime.now(UTC))
-    )
+    """Revoke every active grant of the citizen (part of the account's erasure).
+
+    Locks as a revoke does, for each grant: the fair lock first (all of them, in the one fixed
+    order), then the rows ``FOR UPDATE`` in id order. A bare ``UPDATE`` would lock the rows in scan
+    order without queueing, and deadlock with a read batch that holds two of the citizen's grants.
+    No grant can be added meanwhile: the erasure holds the citizen row, which creating a grant needs.
+    """
+    active = (GrantRow.citizen_id == citizen_id, GrantRow.status == "active")
+    ids = list(await db.scalars(select(GrantRow.id).where(*active)))
+    if not ids:
+        return
+    await fair_grant_locks(db, dict.fromkeys(ids, True))
+    locked = list(await db.scalars(select(GrantRow.id).where(*active).order_by(GrantRow.id).with_for_update()))
+    if locked:
+        await db.execute(
+            update(GrantRow).where(GrantRow.id.in_(locked)).values(status="revoked", ended_at=datetime.now(UTC))
+        )

@@ -43,8 +43,9 @@ class DpopNonces:
         return self._nonce(int(self._clock()) // self._window_s)
 
     def valid(self, nonce: object) -> bool:
-        """Whether ``nonce`` is this window's or the previous one's."""
-        if not isinstance(nonce, str) or len(nonce) > 64:
-            return False
+        """Whether ``nonce`` is this window's or the previous one's (any other value, of any type: False)."""
+        if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isascii():
+            return False  # compare_digest refuses non-ASCII str (TypeError); ours are base64url
         window = int(self._clock()) // self._window_s
-        return any(hmac.compare_digest(nonce, self._nonce(w)) for w in (window, window - 1))
+        given = nonce.encode("ascii")
+        return any(hmac.compare_digest(given, self._nonce(w).encode("ascii")) for w in (window, window - 1))

@@ -7,14 +7,14 @@ log entry's receipt out. Reads that arrive while one transaction runs share the 
 1. finds the tokens with their grants and agencies (:func:`~vault.consent.server.token_problem`),
 2. records the proofs' ``jti`` values (a replay is refused, also within one batch),
 3. queues fairly for the grants (PostgreSQL advisory locks, in one fixed order), then holds them —
-   ``FOR SHARE``, or ``FOR UPDATE`` for a ``once`` grant, which the read uses up — and re-reads them,
-   so a read after a committed revoke cannot pass,
+   ``FOR SHARE``, or ``FOR UPDATE`` for a ``once`` grant, which the read uses up — and re-reads them
+   with the tokens, so a read after a committed revoke (of the grant, or of the token) cannot pass,
 4. loads the current attributes and the wrapped keys, and appends one log entry per read.
 
 Only after that transaction has committed are the keys unwrapped — each against its own
 :class:`~vault.transparency.log.LoggedAccess` — and the attributes decrypted. A read refused at any
 step answers on its own and leaves no log entry; a failed transaction fails every read in it, and
-none is served.
+none is served. Expired ``jti`` rows are purged now and then in a short transaction of their own.
 """
 
 from __future__ import annotations
@@ -95,11 +95,12 @@ class DataReads:
 
     async def _serve(self, requests: Sequence[DataRequest]) -> list[DataRead | Exception]:
         answers: list[DataRead | Exception | None] = [None] * len(requests)
+        await self._purge_seen_jtis()
         now = datetime.now(UTC)
         async with self.sessions.begin() as db:
             grants = await self._tokens(db, requests, answers, now)
             await self._record_proofs(db, requests, answers, now)
-            await self._hold_grants(db, grants, answers, now)
+            await self._hold_grants(db, requests, grants, answers)
             live = [i for i, answer in enumerate(answers) if answer is None]
             citizens = {grants[i].citizen_id for i in live}
             granted = {grants[i].id: frozenset(json.loads(grants[i].fields)) for i in live}
@@ -148,13 +149,27 @@ class DataReads:
                 grants[i] = grant
         return grants
 
+    async def _purge_seen_jtis(self) -> None:
+        """Delete the expired ``jti`` rows, at most every ``PURGE_EVERY``, in a short transaction of its own.
+
+        Not in the read's transaction: that one holds grant locks, and a long delete there would keep
+        revokes (and the other workers' reads of the same grants) waiting.
+        """
+        now = datetime.now(UTC)
+        if now - self._last_purge <= PURGE_EVERY:
+            return
+        self._last_purge = now
+        async with self.sessions.begin() as db:
+            await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+
     async def _record_proofs(
         self, db: AsyncSession, requests: Sequence[DataRequest], answers: list[Any], now: datetime
     ) -> None:
-        """Insert the proofs' ``jti`` values; a proof seen before (or twice in this batch) is refused."""
-        if now - self._last_purge > PURGE_EVERY:
-            self._last_purge = now
-            await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+        """Insert the proofs' ``jti`` values; a proof seen before (or twice in this batch) is refused.
+
+        The rows go in sorted by hash: the insert locks each key as it goes, so two workers' batches
+        that replay the same proofs in opposite orders would otherwise deadlock on PostgreSQL.
+        """
         hashes: dict[bytes, int] = {}
         for i, request in enumerate(requests):
             if answers[i] is not None:
@@ -170,28 +185,47 @@ class DataReads:
         until = now + DPOP_JTI_LIFETIME
         table = SeenJti.__table__
         statement = dialect.insert(table).on_conflict_do_nothing().returning(table.c.jti_hash)
-        rows = [{"kind": "dpop", "jti_hash": h, "expires_at": until} for h in hashes]
+        rows = [{"kind": "dpop", "jti_hash": h, "expires_at": until} for h in sorted(hashes)]
         inserted = {bytes(h) for h in (await (await db.connection()).execute(statement, rows)).scalars()}
         for key, i in hashes.items():
             if key not in inserted:
                 answers[i] = ProofReplayed()
 
     async def _hold_grants(
-        self, db: AsyncSession, grants: dict[int, GrantRow], answers: list[Any], now: datetime
+        self, db: AsyncSession, requests: Sequence[DataRequest], grants: dict[int, GrantRow], answers: list[Any]
     ) -> None:
-        """Lock the grants of the live requests and check them again; a ``once`` grant is used up here."""
+        """Lock the grants of the live requests and check them and their tokens again; ``once`` grants are used here.
+
+        The tokens are read again with the grants, after the fair locks: a token revocation holds the
+        grant's lock exclusively, so one that committed before is seen here and one that did not waits
+        for this transaction. Expiry is judged at the moment the grants are held, not when the batch began.
+        """
         live = {i: grants[i] for i, answer in enumerate(answers) if answer is None}
         once = {g.id for g in live.values() if g.access == "once"}
         await fair_grant_locks(db, {g.id: g.id in once for g in live.values()})
+        hashes = {digest(requests[i].token) for i in live}
         held: dict[str, GrantRow] = {}
+        tokens: dict[bytes, Token] = {}
         for ids, exclusive in ((sorted({g.id for g in live.values()} - once), False), (sorted(once), True)):
             if ids:
-                query = select(GrantRow).where(GrantRow.id.in_(ids)).with_for_update(read=not exclusive)
-                held.update((g.id, g) for g in (await db.scalars(query.execution_options(populate_existing=True))))
+                query = (
+                    select(GrantRow, Token)
+                    .join(Token, Token.grant_id == GrantRow.id)
+                    .where(GrantRow.id.in_(ids), Token.token_hash.in_(hashes))
+                    .with_for_update(read=not exclusive, of=GrantRow)
+                )
+                for grant, token in await db.execute(query.execution_options(populate_existing=True)):
+                    held[grant.id] = grant
+                    tokens[bytes(token.token_hash)] = token
+        now = datetime.now(UTC)
         for i, grant in live.items():
             fresh = held.get(grant.id)
             if fresh is None or effective_status(fresh, now) != "active":
                 answers[i] = GrantNotActive(grant.id)
+                continue
+            problem = token_problem(tokens.get(digest(requests[i].token)), fresh, None, requests[i].proof.jkt, now)
+            if problem is not None:  # e.g. the token was revoked (RFC 7009) since it was looked up
+                answers[i] = problem
                 continue
             grants[i] = fresh
             if fresh.access == "once":

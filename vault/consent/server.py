@@ -23,8 +23,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vault.consent.catalogue import Agency, AgencyRow, ServiceDefinition, UnknownEntry
-from vault.consent.grants import GrantRow, effective_status
-from vault.consent.proofs import DpopProof, OAuthError, unverified_issuer, verify_client_assertion, verify_dpop_proof
+from vault.consent.grants import GrantRow, effective_status, fair_grant_lock
+from vault.consent.proofs import (
+    ClientAssertion,
+    DpopProof,
+    OAuthError,
+    unverified_issuer,
+    verify_client_assertion,
+    verify_dpop_proof,
+)
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
@@ -83,7 +90,8 @@ class Access:
     """A valid access token with a valid proof: which client, bound to which key, and its grant.
 
     The proof's ``jti`` is not recorded yet: :func:`proof_guard` records it inside the read's own
-    transaction, so a read costs one write transaction.
+    transaction, so a read costs one write transaction, and checks the token (by ``token_hash``,
+    never the token itself) again there.
     """
 
     client_id: str
@@ -91,6 +99,7 @@ class Access:
     jkt: str
     proof_jti: str
     grant: GrantRow
+    token_hash: bytes
 
 
 class ProofReplayed(Exception):
@@ -180,6 +189,12 @@ class AuthorizationServer:
 
     async def authenticate_client(self, form: dict[str, str]) -> Agency:
         """``private_key_jwt`` only (no secrets, no ``none``); ``invalid_client`` (401) otherwise."""
+        agency, checked = await self._verify_client(form)
+        await self._spend_assertion(agency, checked)
+        return agency
+
+    async def _verify_client(self, form: dict[str, str]) -> tuple[Agency, ClientAssertion]:
+        """The client and its verified assertion; the assertion's ``jti`` is not spent yet."""
         if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
             raise OAuthError("invalid_client", "private_key_jwt client authentication is required", 401)
         assertion = form["client_assertion"]
@@ -191,10 +206,13 @@ class AuthorizationServer:
         checked = verify_client_assertion(
             assertion, agency.client_id, agency.jwks, self.issuer, int(_now().timestamp())
         )
+        return agency, checked
+
+    async def _spend_assertion(self, agency: Agency, checked: ClientAssertion) -> None:
+        """Record the assertion's ``jti``: ``invalid_client`` if it was used before."""
         until = datetime.fromtimestamp(checked.exp, UTC) + timedelta(seconds=60)
         if not await self._remember("client", f"{agency.client_id}\x00{checked.jti}", until):
             raise OAuthError("invalid_client", "client assertion jti was already used", 401)
-        return agency
 
     # -- PAR ------------------------------------------------------------------------------------
 
@@ -372,8 +390,12 @@ class AuthorizationServer:
     # -- token ------------------------------------------------------------------------------------
 
     async def token(self, form: dict[str, str], dpop: str | None, url: str) -> dict[str, Any]:
-        """``authorization_code`` (PKCE, single use) or ``refresh_token``; tokens bound to the DPoP key."""
-        agency = await self.authenticate_client(form)
+        """``authorization_code`` (PKCE, single use) or ``refresh_token``; tokens bound to the DPoP key.
+
+        The client assertion's ``jti`` is spent only after the DPoP proof and its nonce passed: a client
+        told ``use_dpop_nonce`` (or refused for its clock) may send the same assertion again.
+        """
+        agency, assertion = await self._verify_client(form)
         grant_type = form.get("grant_type")
         if grant_type not in {"authorization_code", "refresh_token"}:
             raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
@@ -381,6 +403,7 @@ class AuthorizationServer:
             raise OAuthError("invalid_dpop_proof", "a DPoP proof is required")
         proof = verify_dpop_proof(dpop, "POST", url, int(_now().timestamp()))
         self._check_nonce(proof, 400)
+        await self._spend_assertion(agency, assertion)
         if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", _now() + DPOP_JTI_LIFETIME):
             raise OAuthError("invalid_dpop_proof", "DPoP proof jti was already used")
         if grant_type == "refresh_token":
@@ -398,6 +421,7 @@ class AuthorizationServer:
                 raise OAuthError("invalid_grant", "unknown code")
             if row.used_at is not None:
                 # RFC 9700 §4.2.4 / DESIGN.md §5: a replayed code revokes what was issued from it.
+                await hold_grant_exclusively(db, row.grant_id)
                 row.replayed_at = now
                 await db.execute(
                     update(Token)
@@ -434,7 +458,10 @@ class AuthorizationServer:
         now = _now()
         access = secrets.token_urlsafe(32)
         async with self.sessions.begin() as db:
-            grant = await db.scalar(select(GrantRow).where(GrantRow.id == grant_id).with_for_update())
+            # Shared, as a read holds it: issuing changes nothing in the grant, it only needs no revoke
+            # (of the grant, or of the code's tokens) to commit meanwhile; those hold it exclusively.
+            await fair_grant_lock(db, grant_id, exclusive=False)
+            grant = await db.scalar(select(GrantRow).where(GrantRow.id == grant_id).with_for_update(read=True))
             if grant is None or effective_status(grant, now) != "active":
                 raise OAuthError("invalid_grant", "the grant was revoked, used up or has expired")
             replayed = await db.scalar(
@@ -474,15 +501,13 @@ class AuthorizationServer:
     async def revoke(self, form: dict[str, str]) -> None:
         """RFC 7009: revoke one of the client's tokens (unknown tokens are not an error)."""
         agency = await self.authenticate_client(form)
-        token = form.get("token", "")
+        mine = (Token.token_hash == digest(form.get("token", "")), Token.client_id == agency.client_id)
         async with self.sessions.begin() as db:
-            await db.execute(
-                update(Token)
-                .where(
-                    Token.token_hash == digest(token), Token.client_id == agency.client_id, Token.revoked_at.is_(None)
-                )
-                .values(revoked_at=_now())
-            )
+            grant_id = await db.scalar(select(Token.grant_id).where(*mine, Token.revoked_at.is_(None)))
+            if grant_id is None:
+                return
+            await hold_grant_exclusively(db, grant_id)  # no read with this token is served after the commit
+            await db.execute(update(Token).where(*mine, Token.revoked_at.is_(None)).values(revoked_at=_now()))
 
     async def introspect(self, form: dict[str, str]) -> dict[str, Any]:
         """RFC 7662 for the client's own tokens; anything else is ``{"active": false}``."""
@@ -554,7 +579,7 @@ class AuthorizationServer:
             raise problem
         assert row is not None
         assert grant is not None
-        return Access(row.client_id, row.grant_id, row.jkt, proof.jti, grant)
+        return Access(row.client_id, row.grant_id, row.jkt, proof.jti, grant, bytes(row.token_hash))
 
 
 def token_problem(
@@ -573,7 +598,12 @@ def token_problem(
 
 
 def proof_guard(access: Access) -> Any:
-    """Record the proof's ``jti`` in the read's transaction: a replayed proof rolls the read back."""
+    """Record the proof's ``jti`` in the read's transaction, then check the token again.
+
+    A replayed proof rolls the read back. The token was looked up before the transaction
+    (:meth:`AuthorizationServer.resolve`); it is read again once the grant's fair lock is held, which a
+    token revocation holds exclusively: a revocation that committed meanwhile refuses the read.
+    """
 
     async def guard(db: AsyncSession) -> None:
         key = f"{access.jkt}\x00{access.proof_jti}"
@@ -582,8 +612,22 @@ def proof_guard(access: Access) -> Any:
             await db.flush()
         except IntegrityError:
             raise ProofReplayed from None
+        await fair_grant_lock(db, access.grant_id, exclusive=False)
+        revoked = await db.scalar(select(Token.revoked_at).where(Token.token_hash == access.token_hash))
+        if revoked is not None:
+            raise _unauthorized("invalid_token", "unknown, revoked or expired access token")
 
     return guard
+
+
+async def hold_grant_exclusively(db: AsyncSession, grant_id: str) -> None:
+    """Queue fairly for the grant, then take its row ``FOR UPDATE``, as a revoke does (DESIGN.md §2).
+
+    A token revocation holds it so: reads hold the grant shared and read their token again after,
+    so none is served with a token once its revocation has committed.
+    """
+    await fair_grant_lock(db, grant_id, exclusive=True)
+    await db.execute(select(GrantRow.id).where(GrantRow.id == grant_id).with_for_update())
 
 
 def _unauthorized(error: str, description: str) -> OAuthError:

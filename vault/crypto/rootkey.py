@@ -80,7 +80,7 @@ def parse_versions(text: str, setting: str) -> dict[int, bytes]:
         number, sep, encoded = item.rpartition(":")
         if not sep:
             number, encoded = "1", item
-        if not number.isdigit() or not 0 < int(number) < 2**31:
+        if not (number.isascii() and number.isdigit() and len(number) <= 10) or not 0 < int(number) < 2**31:
             raise RootKeyError(setting, f"bad version {number!r}")
         try:
             key = base64.b64decode(encoded, validate=True)

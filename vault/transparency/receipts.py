@@ -72,7 +72,7 @@ def parse_tlog_proof(text: str) -> tuple[bytes | None, int, list[bytes], str]:
     if not rest or not rest[0].startswith("index "):
         raise ReceiptError("tlog-proof: missing index line")
     digits = rest.pop(0)[6:]
-    if not digits.isdigit() or (digits != "0" and digits.startswith("0")) or len(digits) > 20:
+    if not (digits.isascii() and digits.isdigit()) or (digits != "0" and digits.startswith("0")) or len(digits) > 20:
         raise ReceiptError("tlog-proof: index must be a decimal without leading zeros")
     proof = [_b64(line, "proof hash") for line in rest]
     if any(len(h) != HASH_SIZE for h in proof):

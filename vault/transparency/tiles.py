@@ -74,16 +74,16 @@ def parse_tile_index(parts: list[str]) -> tuple[int, int | None]:
     if len(parts) > 8:
         raise ValueError("bad tile index")
     if len(parts) >= 2 and parts[-2].endswith(".p"):
-        if not parts[-1].isdigit() or len(parts[-1]) > 3:
+        if not (parts[-1].isascii() and parts[-1].isdigit()) or len(parts[-1]) > 3:
             raise ValueError("partial tile width must be 1..255")
         width = int(parts[-1])
         parts = [*parts[:-2], parts[-2][:-2]]
         if not 1 <= width < TILE_WIDTH:
             raise ValueError("partial tile width must be 1..255")
     *prefix, last = parts
-    if any(not (p.startswith("x") and len(p) == 4 and p[1:].isdigit()) for p in prefix):
+    if any(not (p.startswith("x") and len(p) == 4 and p[1:].isascii() and p[1:].isdigit()) for p in prefix):
         raise ValueError("bad tile index")
-    if not (len(last) == 3 and last.isdigit()):
+    if not (len(last) == 3 and last.isascii() and last.isdigit()):
         raise ValueError("bad tile index")
     index = int("".join(p[1:] for p in prefix) + last)
     if index >= 1 << 56:

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tests.support.agency import TestAgency
 from tests.support.catalogue import service_toml
 from vault.citizens.tables import StoredAttribute
 from vault.consent.catalogue import parse_service
-from vault.consent.grants import GrantNotActive, GrantRow
+from vault.consent.grants import GrantNotActive, GrantRow, fair_grant_lock
 from vault.consent.proofs import OAuthError
+from vault.consent.reads import DataReads
 from vault.consent.server import ProofReplayed
+from vault.consent.tables import SeenJti
 from vault.crypto.aead import InvalidCiphertext
 
 if TYPE_CHECKING:
@@ -49,11 +52,11 @@ class Reader:
     def proof(self) -> str:
         return self.agency.dpop("GET", self.url, self.token)
 
-    async def read(self, proof: str | None = None) -> DataRead:
+    async def read(self, proof: str | None = None, reads: DataReads | None = None) -> DataRead:
         assert self.runtime.oauth is not None
         assert self.runtime.data_reads is not None
         presented = self.runtime.oauth.presented(f"DPoP {self.token}", proof or self.proof(), "GET", self.url)
-        return await self.runtime.data_reads.read(*presented)
+        return await (reads or self.runtime.data_reads).read(*presented)
 
 
 async def _reader(runtime: Runtime, email: str, access: str = "ongoing", agency: TestAgency | None = None) -> Reader:
@@ -160,3 +163,133 @@ async def test_a_tampered_ciphertext_fails_its_own_read_only(runtime: Runtime) -
     results: list[Any] = await asyncio.gather(victim.read(), neighbour.read(), return_exceptions=True)
     assert isinstance(results[0], InvalidCiphertext)
     assert results[1].values["given_name"].value == "Max"
+
+
+async def test_the_proofs_jti_rows_are_inserted_in_hash_order(runtime: Runtime) -> None:
+    """Two workers' batches replaying the same proofs in opposite orders must lock them in one order."""
+    reader = await _reader(runtime, "erika@example.de")
+    inserted: list[list[bytes]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OAUTH_SEEN_JTIS"):
+            values = [bytes(p) for p in _flat(parameters) if isinstance(p, (bytes, memoryview))]
+            inserted.append([v for v in values if len(v) == 32])
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        results = await asyncio.gather(*[reader.read() for _ in range(12)])
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(results) == 12
+    hashes = [h for statement in inserted for h in statement]
+    assert len(hashes) == 12
+    assert all(statement == sorted(statement) for statement in inserted)
+    assert max(len(statement) for statement in inserted) > 1, "no batch inserted several rows"
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _flat(v)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+class FailingReads(DataReads):
+    """Reads whose transaction fails after the grants are held (the database went away, say)."""
+
+    async def _hold_grants(self, *args: Any) -> None:
+        await super()._hold_grants(*args)
+        raise ConnectionError("the database went away")
+
+
+async def test_expired_jtis_are_purged_in_a_transaction_of_their_own_every_so_often(runtime: Runtime) -> None:
+    reader = await _reader(runtime, "erika@example.de")
+    assert runtime.vault is not None
+    reads = DataReads(runtime.sessions, runtime.vault)
+    failing = FailingReads(runtime.sessions, runtime.vault)
+    expired = datetime.now(UTC) - timedelta(minutes=5)
+    async with runtime.sessions.begin() as db:
+        db.add_all([SeenJti(kind="dpop", jti_hash=bytes([n]) * 32, expires_at=expired) for n in (1, 2)])
+
+    with pytest.raises(ConnectionError):  # the read's transaction rolls back ...
+        await reader.read(reads=failing)
+    assert await _seen(runtime, bytes([1]) * 32) is False  # ... the purge had committed on its own
+
+    await reader.read(reads=reads)  # purges (its first batch) and serves
+    async with runtime.sessions.begin() as db:
+        db.add(SeenJti(kind="dpop", jti_hash=bytes([3]) * 32, expires_at=expired))
+    await reader.read(reads=reads)  # too soon after the last purge: none now
+    assert await _seen(runtime, bytes([3]) * 32) is True
+    assert await _seen(runtime, bytes([2]) * 32) is False
+
+
+async def _seen(runtime: Runtime, jti_hash: bytes) -> bool:
+    async with runtime.sessions() as db:
+        return await db.get(SeenJti, ("dpop", jti_hash)) is not None
+
+
+async def test_a_grant_that_expires_while_the_read_waits_for_its_lock_is_not_served(runtime: Runtime) -> None:
+    """Expiry is judged when the grant is held, not when the batch began (before the lock waits)."""
+    reader = await _reader(runtime, "erika@example.de")
+    held, release = asyncio.Event(), asyncio.Event()
+    expiry: list[datetime] = []
+
+    async def hold() -> None:  # a revoke-like transaction (PostgreSQL: the grant's locks; SQLite: the writer lock)
+        async with runtime.sessions.begin() as db:
+            await fair_grant_lock(db, reader.grant_id, exclusive=True)
+            grant = await db.scalar(select(GrantRow).where(GrantRow.id == reader.grant_id).with_for_update())
+            assert grant is not None
+            expiry.append(datetime.now(UTC) + timedelta(seconds=1))
+            grant.expires_at = expiry[0]  # the grant runs out while the read waits
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await held.wait()
+    read = asyncio.create_task(reader.read())
+    await asyncio.sleep(0.3)
+    assert not read.done(), "the read did not wait for the grant"
+    await asyncio.sleep((expiry[0] - datetime.now(UTC)).total_seconds() + 0.2)
+    release.set()
+    await holder
+    with pytest.raises(GrantNotActive):
+        await read
+
+
+class PausedReads(DataReads):
+    """Reads whose batch pauses right after it looked its tokens up."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.looked_up, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def _tokens(self, *args: Any) -> Any:
+        grants = await super()._tokens(*args)
+        self.looked_up.set()
+        await self.resume.wait()
+        return grants
+
+
+async def test_no_read_is_served_with_a_token_whose_revocation_committed_after_the_lookup(runtime: Runtime) -> None:
+    """RFC 7009 revocation against a batch that found the token just before: the batch checks it again."""
+    reader = await _reader(runtime, "erika@example.de")
+    assert runtime.oauth is not None
+    assert runtime.vault is not None
+    reads = PausedReads(runtime.sessions, runtime.vault)
+    read = asyncio.create_task(reader.read(reads=reads))
+    await reads.looked_up.wait()
+    revoke = asyncio.create_task(runtime.oauth.revoke({"token": reader.token, **reader.agency.auth()}))
+    done, _ = await asyncio.wait({revoke}, timeout=1.5)
+    reads.resume.set()
+    if runtime.engine.dialect.name == "postgresql":
+        assert done, "the revocation waited for a token lookup"  # the lookup holds no lock there
+        with pytest.raises(OAuthError) as refused:
+            await read
+        assert refused.value.error == "invalid_token"
+    else:
+        assert not done  # SQLite: the read's transaction holds the writer lock; the revocation commits after it
+        assert (await read).values["given_name"].value == "Erika"
+        await revoke
+    with pytest.raises(OAuthError):
+        await reader.read()

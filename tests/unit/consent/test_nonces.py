@@ -29,6 +29,13 @@ def test_a_nonce_of_another_deployment_or_a_made_up_one_is_refused() -> None:
         assert not ours.valid(bad)
 
 
+def test_a_non_ascii_nonce_is_refused_not_an_error() -> None:
+    nonces = DpopNonces(KEY, clock=lambda: 5_000.0)
+    good = nonces.current()
+    for bad in ("ü", "\u0661" * 8, good[:-1] + "é", "\x00" + good[1:]):
+        assert nonces.valid(bad) is False  # compare_digest on a non-ASCII str raised TypeError: an HTTP 500
+
+
 def test_the_key_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         DpopNonces(b"short")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from vault.db.group_commit import GroupCommit
+from vault.db.group_commit import BatchInterrupted, GroupCommit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -100,7 +100,44 @@ async def test_a_caller_that_goes_away_does_not_disturb_the_others() -> None:
     waiting[0].cancel()  # e.g. the client disconnected while its read was queued
     assert await first == 0
     assert await asyncio.gather(*waiting[1:]) == [20, 30]
-    assert recorder.batches[1] == [1, 2, 3]  # the work was done anyway (a read is logged when it is served)
+    assert recorder.batches[1] == [2, 3]  # nobody waits for 1 any more: no work is done for it
+
+
+async def test_requests_whose_callers_all_went_away_run_no_batch() -> None:
+    recorder = Recorder()
+    group = GroupCommit(recorder)
+    first = asyncio.ensure_future(group.submit(0))
+    await asyncio.sleep(0)
+    gone = [asyncio.ensure_future(group.submit(n)) for n in (1, 2)]
+    await asyncio.sleep(0)
+    for caller in gone:
+        caller.cancel()  # e.g. a `once` read whose client disconnected: it must not use the grant up for nobody
+    assert await first == 0
+    assert await group.submit(3) == 30
+    assert recorder.batches == [[0], [3]]
+    assert (group.batches, group.requests) == (2, 2)
+
+
+async def test_a_cancelled_batch_fails_its_requests_and_the_waiting_ones_instead_of_leaving_them_pending() -> None:
+    started = asyncio.Event()
+
+    async def stuck(requests: Sequence[int]) -> list[int | Exception]:
+        started.set()
+        await asyncio.Event().wait()  # a transaction that never ends
+        return list(requests)
+
+    group = GroupCommit(stuck)
+    running = asyncio.ensure_future(group.submit(1))
+    await started.wait()
+    queued = asyncio.ensure_future(group.submit(2))  # waits for the next batch
+    await asyncio.sleep(0)
+    drain = group._running
+    assert drain is not None
+    drain.cancel()  # e.g. the event loop shutting down
+    results = await asyncio.wait_for(asyncio.gather(running, queued, return_exceptions=True), timeout=2)
+    assert all(isinstance(r, BatchInterrupted) for r in results), results
+    assert isinstance(results[0].__cause__, asyncio.CancelledError)
+    assert drain.cancelled()  # the cancellation itself is not swallowed
 
 
 def test_max_batch_must_be_positive() -> None:
