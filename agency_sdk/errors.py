@@ -52,4 +52,4 @@ class AccessEnded(SdkError):
 
 
 class ReceiptInvalid(SdkError):
-    """A receipt, inclusion proof or checkpoint does not verify."""
+    """A receipt, inclusion proof or checkpoint does not verify, or lacks the required witness quorum."""

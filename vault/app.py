@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from vault import __version__
 from vault.api.account_pages import AccountPages
 from vault.api.agency import AgencyApi
+from vault.api.audit_pages import AuditPages
 from vault.api.citizen import CitizenApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
@@ -65,6 +66,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
             AgencyApi,
             Pages,
             AccountPages,
+            AuditPages,
             export_schema,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False, cache_control=STATIC_CACHE

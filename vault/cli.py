@@ -19,6 +19,7 @@ import structlog
 
 from vault import __version__
 from vault.bootstrap import SchemaNotReady, check_root_key, prepare
+from vault.cli_witness import witness_group
 from vault.config import ConfigError, env_name, load_settings, settings_to_environ
 from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.crypto.rootkey import RootKeyError
@@ -136,7 +137,7 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _demo_banner(settings: Settings) -> str:
-    from vault.demo import DEMO_LOGIN, DEMO_PASSWORD
+    from vault.demo import DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD, DEMO_LOGIN, DEMO_PASSWORD
 
     base = settings.issuer
     return "\n".join(
@@ -149,6 +150,7 @@ def _demo_banner(settings: Settings) -> str:
             f"  log:             {base}/log/checkpoint   (verify: vault log verify --url {base})",
             f"  citizen pages:   {base}/login   as {DEMO_LOGIN} / {DEMO_PASSWORD}",
             "                   (data, documents, access history with receipts, passkeys, export, delete)",
+            f"  auditor pages:   {base}/audit   as {DEMO_AUDITOR} / {DEMO_AUDITOR_PASSWORD}",
             f"  demo agency:     {settings.data_dir.resolve() / 'demo-agency.json'}  (client_id and private key)",
             "                   services 'ummeldung' (once) and 'adressabgleich' (ongoing); `vault service list`",
             "  agency app:      `make demo` runs the example agency app (examples/agency_app) on :8001 beside this",
@@ -196,6 +198,42 @@ def db_current(ctx: click.Context) -> None:
     click.echo(json.dumps({"current": revision, "head": migrate.head(), "up_to_date": revision == migrate.head()}))
 
 
+def _witness_key(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    from vault.transparency.cosignature import CosignatureVerifier
+    from vault.transparency.note import NoteError
+
+    for value in values:
+        try:
+            CosignatureVerifier.from_vkey(value)
+        except NoteError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
+
+
+def _quorum(witnesses: tuple[str, ...], quorum: int | None) -> int | None:
+    if quorum is not None and not witnesses:
+        raise click.UsageError("--quorum needs the witnesses it counts (--witness)")
+    if quorum is not None and quorum > len(set(witnesses)):
+        raise click.UsageError(f"--quorum {quorum} is more than the {len(set(witnesses))} witnesses named")
+    return quorum
+
+
+def _witness_options(command: Any) -> Any:
+    """``--witness VKEY`` (repeatable) and ``--quorum N`` for the commands that check checkpoints."""
+    command = click.option(
+        "--quorum",
+        type=click.IntRange(min=1),
+        help="How many of the named witnesses must have cosigned the checkpoint [default: all].",
+    )(command)
+    return click.option(
+        "--witness",
+        "witnesses",
+        multiple=True,
+        callback=_witness_key,
+        help="A witness's verifier key (C2SP vkey, type 0x04) whose cosignature counts (repeatable).",
+    )(command)
+
+
 @cli.group("log")
 def log_group() -> None:
     """Transparency log tools."""
@@ -214,6 +252,7 @@ def log_group() -> None:
 @click.option("--key", "vkey", help="Pin the log's verifier key (C2SP vkey) instead of trusting /log/key on first use.")
 @click.option("--origin", help="Expected checkpoint origin [default: the key's name].")
 @click.option("--skip-leaves", is_flag=True, help="Only check signature and consistency, not every leaf.")
+@_witness_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def log_verify(
@@ -223,10 +262,13 @@ def log_verify(
     vkey: str | None,
     origin: str | None,
     skip_leaves: bool,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
     as_json: bool,
 ) -> None:
     """Verify the log's checkpoint, its consistency with the last verified one, and its leaves.
 
+    With --witness, the checkpoint must also be cosigned by --quorum of the named witnesses.
     Exits 0 when everything verifies (and remembers the new checkpoint), 1 on any failure.
     """
     from dataclasses import asdict
@@ -239,7 +281,8 @@ def log_verify(
     base = url or _settings(_root(ctx)).issuer
     path = Path(state_file)
     with httpx.Client(base_url=base, timeout=30) as http:
-        report, new_state = verify_log(http, load_state(path), vkey=vkey, origin=origin, check_leaves=not skip_leaves)
+        report, new_state = verify_log(http, load_state(path), vkey=vkey, origin=origin, check_leaves=not skip_leaves,
+                                       witnesses=witnesses, quorum=_quorum(witnesses, quorum))  # fmt: skip
     if new_state is not None:
         save_state(path, new_state)
     if as_json:
@@ -249,7 +292,9 @@ def log_verify(
             click.echo(f"note: {note}")
         if report.ok:
             previous = "" if report.previous_size is None else f", consistent with {report.previous_size}"
-            click.echo(f"ok: checkpoint {report.size} verified{previous}; {report.leaves_checked} leaves checked")
+            cosigned = f"; cosigned by {', '.join(report.witnessed_by)}" if witnesses else ""
+            checked = f"{report.leaves_checked} leaves checked{cosigned}"
+            click.echo(f"ok: checkpoint {report.size} verified{previous}; {checked}")
         else:
             where = "" if report.first_bad_index is None else f" (first bad index {report.first_bad_index})"
             click.echo(f"FAILED: {report.problem}{where}", err=True)
@@ -279,6 +324,7 @@ def audit_group() -> None:
 @click.option("--origin", help="Expected checkpoint origin [default: the key's name].")
 @click.option("--rounds", type=click.IntRange(min=1), help="Stop after this many checks [default: run until stopped].")
 @click.option("--daemon", is_flag=True, help="Log an ALERT and keep watching instead of exiting on misbehaviour.")
+@_witness_options
 @click.pass_context
 def audit_monitor(
     ctx: click.Context,
@@ -289,6 +335,8 @@ def audit_monitor(
     origin: str | None,
     rounds: int | None,
     daemon: bool,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
 ) -> None:
     """Keep verifying new checkpoints against the ones seen: a rollback, a fork or a bad signature exits 1.
 
@@ -303,7 +351,7 @@ def audit_monitor(
     base = url or _settings(_root(ctx)).issuer
     with httpx.Client(base_url=base, timeout=30) as http:
         result = monitor(http, Path(state_file), vkey=vkey, origin=origin, interval=interval, rounds=rounds,
-                         daemon=daemon)  # fmt: skip
+                         daemon=daemon, witnesses=witnesses, quorum=_quorum(witnesses, quorum))  # fmt: skip
     if result.alerts and not daemon:
         click.echo(f"ALERT: {result.problem}", err=True)
         raise SystemExit(1)
@@ -471,13 +519,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_catalogue_commands() -> None:
+    from vault.cli_audit import auditor_group, log_prune
     from vault.cli_catalogue import agency_group, service_group
 
     cli.add_command(agency_group)
     cli.add_command(service_group)
+    cli.add_command(auditor_group)
+    log_group.add_command(log_prune)
 
 
 _add_catalogue_commands()
+cli.add_command(witness_group)
 
 
 if __name__ == "__main__":

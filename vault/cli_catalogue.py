@@ -19,9 +19,11 @@ from vault.consent.catalogue import Catalogue, CatalogueError, parse_jwks, parse
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from vault.runtime import Runtime
 
-def _run(ctx: click.Context, action: Callable[[Catalogue], Awaitable[Any]]) -> Any:
-    """Open the database (no migrations, no integrator), run ``action`` on the catalogue."""
+
+def with_runtime(ctx: click.Context, action: Callable[[Runtime], Awaitable[Any]]) -> Any:
+    """Open the database (no migrations, no integrator), run ``action`` on a ready runtime."""
     from vault.bootstrap import prepare
     from vault.cli import DatabaseUnreachable, _root, _settings
     from vault.config import env_name
@@ -33,15 +35,25 @@ def _run(ctx: click.Context, action: Callable[[Catalogue], Awaitable[Any]]) -> A
         runtime = Runtime(settings, prepare(settings))
         await runtime.open(integrate=False)
         try:
-            if runtime.catalogue is None:
+            if not runtime.keys_checked:
                 raise DatabaseUnreachable(
                     f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)"
                 )
-            return await action(runtime.catalogue)
+            return await action(runtime)
         finally:
             await runtime.close()
 
     return asyncio.run(go())
+
+
+def _run(ctx: click.Context, action: Callable[[Catalogue], Awaitable[Any]]) -> Any:
+    """Run ``action`` on the catalogue of a ready runtime."""
+
+    async def on_catalogue(runtime: Runtime) -> Any:
+        assert runtime.catalogue is not None
+        return await action(runtime.catalogue)
+
+    return with_runtime(ctx, on_catalogue)
 
 
 def _read(path: str, what: str) -> bytes:

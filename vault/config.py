@@ -17,6 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from vault.transparency.cosignature import CosignatureVerifier
+from vault.transparency.note import NoteError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -68,6 +71,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password_concurrency: int = 2
     trusted_proxies: str = ""
     dpop_nonces: bool = False
+    log_retention_days: int = 730
+    witnesses: str = ""
+    witness_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -86,6 +92,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.issuer = f"http://{self.host}:{self.port}"
         self.issuer = _check_issuer(self.issuer)
         _check_origin(self.log_origin)
+        parse_witnesses(self.witnesses)
 
     @property
     def is_sqlite(self) -> bool:
@@ -140,6 +147,8 @@ _RANGES = {
     "db_pool_size": (1, 200),
     "max_document_bytes": (1024, 1024**3),
     "password_concurrency": (1, 64),
+    "log_retention_days": (0, 36500),
+    "witness_timeout": (0.1, 120),
 }
 
 
@@ -162,6 +171,29 @@ def _check_issuer(issuer: str) -> str:
 def _check_origin(origin: str) -> None:
     if not origin or any(c.isspace() or ord(c) < 0x21 for c in origin) or "+" in origin:
         raise ConfigError(env_name("log_origin"), "must be non-empty, without spaces, control characters or '+'")
+
+
+def parse_witnesses(value: str) -> list[tuple[str, str]]:
+    """``VAULT_WITNESSES``: ``URL=VKEY`` entries (whitespace or commas between) → ``[(url, vkey), …]``.
+
+    URL is the witness's submission prefix (``POST <URL>/add-checkpoint``); VKEY its cosignature/v1
+    verifier key (type 0x04), which never contains ``=``, so an entry splits at its last ``=``.
+    """
+    setting = env_name("witnesses")
+    entries: list[tuple[str, str]] = []
+    for entry in value.replace(",", " ").split():
+        url, sep, vkey = entry.rpartition("=")
+        parts = urlsplit(url)
+        if not sep or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(setting, f"{entry!r} is not URL=VKEY with an http(s) URL (no query)")
+        try:
+            CosignatureVerifier.from_vkey(vkey)
+        except NoteError as exc:
+            raise ConfigError(setting, f"{entry!r}: {exc}") from None
+        if any(vkey == known for _, known in entries):
+            raise ConfigError(setting, f"witness key {vkey.split('+', 1)[0]} is listed twice")
+        entries.append((url.rstrip("/"), vkey))
+    return entries
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -7,6 +7,7 @@ DESIGN.md §5 example "Wohnsitz ummelden".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 DEMO_LOGIN = "erika.mustermann@example.de"
 DEMO_PASSWORD = "Demo-Passwort-2026"  # noqa: S105  published demo credentials
+DEMO_AUDITOR = "pruefung@datenschutz.example"
+DEMO_AUDITOR_PASSWORD = "Demo-Pruefung-2026"  # noqa: S105  published demo credentials
 DEMO_ATTRIBUTES: dict[str, object] = {
     "given_name": "Erika",
     "family_name": "Mustermann",
@@ -105,6 +108,14 @@ async def seed_agency(runtime: Runtime, settings: Settings) -> str:
     return client_id
 
 
+async def seed_auditor(runtime: Runtime) -> None:
+    """The demo auditor (``/audit``), unless its login exists."""
+    assert runtime.auditors is not None
+    assert runtime.accounts is not None
+    with contextlib.suppress(LoginTaken):
+        await runtime.auditors.add(runtime.accounts, DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD, "Demo-Prüfstelle")
+
+
 async def seed_demo(settings: Settings, keys: Keys) -> bool:
     """Create the demo citizen unless it exists; True when it was created now."""
     runtime = Runtime(settings, keys)
@@ -113,6 +124,7 @@ async def seed_demo(settings: Settings, keys: Keys) -> bool:
         assert runtime.accounts is not None, "database not ready"
         assert runtime.vault is not None, "database not ready"
         await seed_agency(runtime, settings)
+        await seed_auditor(runtime)
         try:
             cid = await runtime.accounts.register(DEMO_LOGIN, DEMO_PASSWORD)
         except LoginTaken:

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from vault.audit.auditors import Auditors, prune_refusals
+from vault.audit.queries import AuditQueries
 from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.citizens.accounts import AccountService
 from vault.citizens.passkeys import PasskeyService
 from vault.citizens.sessions import SessionService
 from vault.citizens.throttle import LoginThrottle
 from vault.citizens.vault import CitizenVault
+from vault.config import parse_witnesses
 from vault.consent.catalogue import Catalogue
 from vault.consent.grants import Grants, ReceiptSigner
 from vault.consent.nonces import DpopNonces
@@ -26,8 +29,10 @@ from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, ping, read_session_factory, session_factory
+from vault.transparency import retention
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
 from vault.transparency.note import Signer
+from vault.transparency.witnessing import Witnessing
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -39,6 +44,7 @@ log = structlog.get_logger("vault.runtime")
 
 READY_CHECK_TIMEOUT_S = 2.0
 INTEGRATION_INTERVAL_S = 0.5
+RETENTION_INTERVAL_S = 24 * 3600
 
 
 class Runtime:
@@ -61,8 +67,11 @@ class Runtime:
         self.grants: Grants | None = None
         self.oauth: AuthorizationServer | None = None
         self.data_reads: DataReads | None = None
+        self.audit: AuditQueries | None = None
+        self.auditors: Auditors | None = None
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -85,10 +94,16 @@ class Runtime:
         await self.ready()
         if integrate and self.settings.log_integrator:
             self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
+            if self.settings.log_retention_days:
+                self._retention = asyncio.create_task(self._retain_forever(), name="log-retention")
         log.info("vault started", ready=self.keys_checked)
 
     async def close(self) -> None:
         """Stop the integrator and dispose of the engine's connections."""
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         if self._integrator is not None:
             self._integrator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,6 +153,8 @@ class Runtime:
                         else None,
                     )
                     self.data_reads = DataReads(self.sessions, self.vault)
+                    self.audit = AuditQueries(read_session_factory(self.engine), self.log)
+                    self.auditors = Auditors(self.sessions)
                     self.keys_checked = True
         except RootKeyError:
             raise
@@ -149,19 +166,64 @@ class Runtime:
             return False
         return True
 
-    async def _integrate_forever(self) -> None:
-        """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts)."""
+    async def _retain_forever(self) -> None:
+        """Apply the log's retention period now and then once a day (docs/audit.md)."""
         while True:
-            busy = False
             try:
-                if self.log is None:
-                    await self.ready()
-                else:
-                    result = await self.log.integrate(self.engine)
-                    busy = result is not None and result.integrated >= DEFAULT_BATCH
+                if self.keys_checked:
+                    before = retention.cutoff(self.settings.log_retention_days)
+                    assert before is not None
+                    result = await retention.prune(self.sessions, before)
+                    refusals = await prune_refusals(self.sessions, before)
+                    if result.pruned or refusals:
+                        log.info("retention applied", pruned=result.pruned, refusals_deleted=refusals)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("log integration failed", error_type=type(exc).__name__, exc_info=exc)
-            if not busy:
-                await asyncio.sleep(INTEGRATION_INTERVAL_S)
+                log.error("retention failed", error_type=type(exc).__name__, exc_info=exc)
+            await asyncio.sleep(RETENTION_INTERVAL_S if self.keys_checked else 60)
+
+    async def _integrate_forever(self) -> None:
+        """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts).
+
+        With witnesses configured (``VAULT_WITNESSES``) each new checkpoint waits for them; one
+        witnessing pass at a time runs beside the loop, so a slow or dead witness never slows
+        integration — it only delays publication, by at most ``VAULT_WITNESS_TIMEOUT``.
+        """
+        witnesses = parse_witnesses(self.settings.witnesses)
+        witnessing: Witnessing | None = None
+        witness_pass: asyncio.Task[None] | None = None
+
+        async def witness_once(witnessing: Witnessing) -> None:
+            try:
+                await witnessing.publish(self.engine)
+            except Exception as exc:
+                log.error("log witnessing failed", error_type=type(exc).__name__, exc_info=exc)
+
+        try:
+            while True:
+                busy = False
+                try:
+                    if self.log is None:
+                        await self.ready()
+                    else:
+                        result = await self.log.integrate(self.engine, publish=not witnesses)
+                        busy = result is not None and result.integrated >= DEFAULT_BATCH
+                        if witnesses and (witness_pass is None or witness_pass.done()):
+                            witnessing = witnessing or Witnessing(
+                                self.log, witnesses, timeout=self.settings.witness_timeout
+                            )
+                            witness_pass = asyncio.create_task(witness_once(witnessing), name="log-witnessing")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.error("log integration failed", error_type=type(exc).__name__, exc_info=exc)
+                if not busy:
+                    await asyncio.sleep(INTEGRATION_INTERVAL_S)
+        finally:
+            if witness_pass is not None:
+                witness_pass.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await witness_pass
+            if witnessing is not None:
+                await witnessing.aclose()

@@ -304,7 +304,8 @@ class AccountPages(Controller):
         runtime = ready(request)
         assert runtime.log is not None
         before_text = request.query_params.get("before", "")
-        before = int(before_text) if before_text.isdigit() and int(before_text) > 0 else None
+        digits = before_text.isascii() and before_text.isdigit() and len(before_text) <= 18
+        before = int(before_text) if digits and int(before_text) > 0 else None
         limit = 50
         entries, checkpoint = await history(runtime.engine, runtime.log, me.citizen_id, limit=limit, before=before)
         tree_size = int(checkpoint.splitlines()[1]) if checkpoint else 0

@@ -14,12 +14,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import structlog
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
 from litestar.response import Stream
 
+from vault.api.openapi import binary, errors, oauth_errors, operation
 from vault.api.render import ready
+from vault.audit.auditors import record_refusal, record_token_refusal
 from vault.citizens.errors import UnknownRecord
+from vault.citizens.vault import CONTENT_TYPES
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.proofs import OAuthError
 from vault.consent.reads import agency_reason
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
     from vault.consent.server import Access
     from vault.runtime import Runtime
     from vault.transparency.log import LoggedAccess
+
+
+log = structlog.get_logger(__name__)
 
 
 class AttributeRead(msgspec.Struct):
@@ -109,6 +116,25 @@ def _replayed() -> OAuthError:
     )
 
 
+async def _note_refusal(runtime: Runtime, endpoint: str, reason: str, exc: GrantNotActive) -> None:
+    """Keep the refusal for the auditors; a failure to do so is logged and does not change the answer."""
+    try:
+        await record_refusal(runtime.sessions, endpoint, reason, str(exc.args[0]))
+    except Exception as error:  # noqa: BLE001  the refusal stands whether or not it could be noted
+        log.error("could not note a refused request", error_type=type(error).__name__)
+
+
+async def _note_token_refusal(runtime: Runtime, endpoint: str, exc: OAuthError, authorization: str | None) -> None:
+    """Keep a refusal of a token the vault once issued (unknown tokens are noise, not an agency's doing)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if exc.error == "use_dpop_nonce" or scheme.lower() != "dpop" or not token:
+        return
+    try:
+        await record_token_refusal(runtime.sessions, endpoint, exc.error, token.strip())
+    except Exception as error:  # noqa: BLE001  the refusal stands whether or not it could be noted
+        log.error("could not note a refused request", error_type=type(error).__name__)
+
+
 def _revoked(_exc: GrantNotActive) -> OAuthError:
     description = "the grant was revoked, used up or has expired"
     return OAuthError("invalid_token", description, 401, www_authenticate='DPoP error="invalid_token"')
@@ -120,22 +146,28 @@ class AgencyApi(Controller):
     path = "/api/v1"
     tags = ["agency"]  # noqa: RUF012
 
-    @get("/data", summary="The granted attributes (DPoP-bound token); logged, with a receipt")
+    @get(
+        "/data",
+        summary="The granted attributes (DPoP-bound token); logged, with a receipt",
+        responses={**oauth_errors(400, 401, 403), **errors(503)},
+    )
     async def data(self, request: Request[Any, Any, Any]) -> Response[DataOut]:
         """Exactly the fields the grant covers; 401 for a bad, revoked, expired or used-up grant or token."""
         runtime = ready(request)
         assert runtime.oauth is not None
         assert runtime.data_reads is not None
-        token, proof = runtime.oauth.presented(
-            request.headers.get("authorization"),
-            request.headers.get("dpop"),
-            request.method,
-            runtime.oauth.issuer + request.url.path,
-        )
+        authorization = request.headers.get("authorization")
         try:
+            token, proof = runtime.oauth.presented(
+                authorization, request.headers.get("dpop"), request.method, runtime.oauth.issuer + request.url.path
+            )
             read = await runtime.data_reads.read(token, proof)
         except GrantNotActive as exc:
+            await _note_refusal(runtime, "data", "grant_not_active", exc)
             raise _revoked(exc) from None
+        except OAuthError as exc:
+            await _note_token_refusal(runtime, "data", exc, authorization)
+            raise
         except ProofReplayed:
             raise _replayed() from None
         grant = read.grant
@@ -146,7 +178,11 @@ class AgencyApi(Controller):
         )
         return Response(body, headers={"Cache-Control": "no-store"})
 
-    @get("/documents", summary="The granted documents' metadata (nothing decrypted)")
+    @get(
+        "/documents",
+        summary="The granted documents' metadata (nothing decrypted)",
+        responses={**oauth_errors(400, 401, 403), **errors(503)},
+    )
     async def documents(self, request: Request[Any, Any, Any]) -> Response[DocumentsOut]:
         """Which granted documents exist, and which kinds are still pending (late submission)."""
         runtime, _, grant = await _access(request)
@@ -154,6 +190,7 @@ class AgencyApi(Controller):
         from vault.consent.grants import effective_status
 
         if effective_status(grant, datetime.now(grant.expires_at.tzinfo)) != "active":
+            await _note_refusal(runtime, "documents", "grant_not_active", GrantNotActive(grant.id))
             raise _revoked(GrantNotActive(grant.id))
         kinds = tuple(msgspec.json.decode(grant.documents))
         docs = [d for d in await runtime.vault.list_documents(grant.citizen_id) if d.kind in kinds]
@@ -164,7 +201,12 @@ class AgencyApi(Controller):
         )
         return Response(body, headers={"Cache-Control": "no-store"})
 
-    @get("/documents/{document_id:str}", summary="Download a granted document; logged, receipt in headers")
+    @get(
+        "/documents/{document_id:str}",
+        summary="Download a granted document; logged, receipt in headers",
+        responses={**oauth_errors(400, 401, 403), **errors(404, 503)},
+        operation_class=operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES))),
+    )
     async def document(self, request: Request[Any, Any, Any], document_id: FromPath[str]) -> Stream:
         """404 for a document the grant does not cover (another citizen's ids too)."""
         runtime, access, grant = await _access(request)
@@ -172,6 +214,7 @@ class AgencyApi(Controller):
         kinds = tuple(msgspec.json.decode(grant.documents))
         kind = await runtime.vault.document_kind(grant.citizen_id, document_id)
         if kind is None or kind not in kinds:
+            await _note_refusal(runtime, "document", "document_not_granted", GrantNotActive(grant.id))
             raise UnknownRecord(document_id)
         try:
             info, _name, chunks, logged = await runtime.vault.read_document_logged(
@@ -182,6 +225,7 @@ class AgencyApi(Controller):
                 kinds=kinds,
             )
         except GrantNotActive as exc:
+            await _note_refusal(runtime, "document", "grant_not_active", exc)
             raise _revoked(exc) from None
         except ProofReplayed:
             raise _replayed() from None

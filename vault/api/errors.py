@@ -8,7 +8,9 @@ import structlog
 from litestar import MediaType, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from vault.api.audit_pages import BadFilter, NotAnAuditor, not_an_auditor
 from vault.api.oauth import oauth_error
 from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
 from vault.citizens.attributes import AttributeInvalid
@@ -85,12 +87,20 @@ def exception_handlers() -> ExceptionHandlersMap:
         LoginTaken: _status(409, "this login name is taken"),
         InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
+        # The database went away (stopped, restarting, network): fail closed, and say it is temporary.
+        OperationalError: _unavailable,
+        InterfaceError: _unavailable,
+        DisconnectionError: _unavailable,
+        OSError: _unavailable,
+        TimeoutError: _unavailable,
         PasskeyRejected: _status(400),
         OAuthError: oauth_error,
         GrantNotActive: _status(409, "this grant has already ended"),
         UnknownEntry: not_found,
         CatalogueError: _status(422),
         SignInRequired: sign_in_redirect,
+        NotAnAuditor: not_an_auditor,
+        BadFilter: _bad_request,
         FormExpired: form_expired,
         Exception: _internal_error,
     }

@@ -70,9 +70,13 @@ class LogController(Controller):
     path = "/log"
     tags = ["transparency log"]  # noqa: RUF012
 
-    @get("/checkpoint", media_type=TEXT, summary="Latest signed checkpoint (C2SP tlog-checkpoint)")
+    @get("/checkpoint", media_type=TEXT, summary="Latest signed checkpoint (C2SP tlog-checkpoint), with cosignatures")
     async def checkpoint(self, state: State) -> Response[str]:
-        """The newest checkpoint as a C2SP signed note."""
+        """The newest published checkpoint as a C2SP signed note, followed by its witnesses' cosignatures.
+
+        With witnesses configured a checkpoint is published once they answered (or timed out), so a
+        client that requires a quorum never sees a newer, not yet witnessed one here.
+        """
         runtime, log = _log(state)
         async with runtime.engine.connect() as conn:
             latest = await log.latest_checkpoint(conn)

@@ -218,6 +218,9 @@ class Pages(Controller):
         """The overview: what is where, and the latest accesses."""
         runtime = ready(request)
         assert runtime.log is not None
+        assert runtime.auditors is not None
+        if await runtime.auditors.is_auditor(me.citizen_id):
+            return Redirect("/audit", status_code=303)
         recent, _ = await history(runtime.engine, runtime.log, me.citizen_id, limit=5)
         agencies = await agency_names(runtime)
         return render(

@@ -1,1 +1,1 @@
-"""Auditing the vault from outside: the log monitor (and, to come, auditor views and witnesses)."""
+"""Auditing the vault: auditor accounts and pages (queries, anomalies), the log monitor, the witness."""

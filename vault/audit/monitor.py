@@ -7,7 +7,8 @@ signed by the pinned key or for another origin, a smaller tree than one already 
 different root for a size already seen or a tree that does not extend it (fork, split view) — ends
 the run with a non-zero status, or, with ``daemon``, is logged as an ``ALERT`` at error level while the
 monitor goes on watching against the last good state. A log that cannot be reached (network, 5xx) is
-a warning, never an alert: it proves nothing either way.
+a warning, never an alert: it proves nothing either way. With named ``witnesses``, a checkpoint not
+cosigned by ``quorum`` of them (default: all) is refused like a bad signature: an alert.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import structlog
 from vault.transparency.verifier import load_state, save_state, verify_log
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     import httpx
@@ -47,6 +48,8 @@ def monitor(
     *,
     vkey: str | None = None,
     origin: str | None = None,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
     interval: float = 30.0,
     rounds: int | None = None,
     daemon: bool = False,
@@ -58,7 +61,15 @@ def monitor(
         if result.rounds:
             sleep(interval)
         result.rounds += 1
-        report, state = verify_log(http, load_state(state_file), vkey=vkey, origin=origin, check_leaves=False)
+        report, state = verify_log(
+            http,
+            load_state(state_file),
+            vkey=vkey,
+            origin=origin,
+            check_leaves=False,
+            witnesses=witnesses,
+            quorum=quorum,
+        )
         for note in report.notes:
             log.info("log monitor", note=note)
         if report.ok:
@@ -66,7 +77,9 @@ def monitor(
             save_state(state_file, state)
             result.verified += 1
             result.size = report.size
-            log.info("checkpoint verified", size=report.size, previous=report.previous_size)
+            log.info(
+                "checkpoint verified", size=report.size, previous=report.previous_size, witnessed_by=report.witnessed_by
+            )
             continue
         result.problem = report.problem
         if report.unreachable:

@@ -149,7 +149,8 @@ class TransparencyLog:
             sealed.append((salt, body, commitment(salt, body)))
         rows = [
             {"commitment": c, "salt": salt, "record": body, "pseudonym": record.pseudonym, "actor": record.actor,
-             "action": record.action, "created_at": now}
+             "action": record.action, "created_at": now, "service": record.service,
+             "legal_basis": record.legal_basis, "grant_id": record.grant_id}
             for (salt, body, c), (record, _) in zip(sealed, items, strict=True)
         ]  # fmt: skip
         try:
@@ -200,15 +201,24 @@ class TransparencyLog:
 
     # -- integrate --------------------------------------------------------------------------
 
-    async def integrate(self, engine: AsyncEngine, max_batch: int = DEFAULT_BATCH) -> IntegrationResult | None:
-        """One integrator pass; ``None`` when another process holds the integrator lock."""
+    async def integrate(
+        self, engine: AsyncEngine, max_batch: int = DEFAULT_BATCH, *, publish: bool = True
+    ) -> IntegrationResult | None:
+        """One integrator pass; ``None`` when another process holds the integrator lock.
+
+        ``publish=False`` (witnesses configured) stores the new checkpoint awaiting witnesses: it is
+        not served, nor used for receipts, until :mod:`vault.transparency.witnessing` publishes it.
+        """
         async with writer(engine).begin() as conn:
             if not await _take_integrator_lock(conn):
                 return None
             state = (await conn.execute(select(LogState.size, LogState.compact).where(LogState.id == 1))).one()
             size, compact_bytes = int(state.size), bytes(state.compact)
             self._refuse_if_behind(size)
-            has_checkpoint = await conn.scalar(select(LogCheckpoint.size).limit(1)) is not None
+            newest_held = await conn.scalar(
+                select(LogCheckpoint.awaiting_witnesses).order_by(LogCheckpoint.size.desc()).limit(1)
+            )
+            has_checkpoint = newest_held is not None
             pending = (
                 await conn.execute(
                     select(LogEntry.id, LogEntry.commitment)
@@ -218,6 +228,9 @@ class TransparencyLog:
                 )
             ).all()
             if not pending and has_checkpoint:
+                if publish and newest_held:  # witnesses were configured before, and are not any more
+                    held = LogCheckpoint.awaiting_witnesses.is_(True)
+                    await conn.execute(update(LogCheckpoint).where(held).values(awaiting_witnesses=False))
                 return IntegrationResult(0, size, None)
             tree = CompactRange(size, _split_hashes(compact_bytes))
             new_nodes: dict[int, list[bytes]] = {}
@@ -240,7 +253,11 @@ class TransparencyLog:
             )
             note = sign_checkpoint(Checkpoint(origin=self.origin, size=tree.size, root=root), self.signer)
             # A plain insert: the primary key on size refuses a second, different checkpoint of one size.
-            await conn.execute(insert(LogCheckpoint).values(size=tree.size, root=root, note=note, created_at=now))
+            await conn.execute(
+                insert(LogCheckpoint).values(
+                    size=tree.size, root=root, note=note, created_at=now, awaiting_witnesses=not publish
+                )
+            )
         self._record_head(tree.size, root)
         return IntegrationResult(len(pending), tree.size, note)
 
@@ -267,10 +284,11 @@ class TransparencyLog:
     # -- read -------------------------------------------------------------------------------
 
     async def latest_checkpoint(self, conn: AsyncConnection) -> tuple[int, bytes, str] | None:
-        """``(size, root, note)`` of the newest signed checkpoint."""
+        """``(size, root, note)`` of the newest published checkpoint (with its witnesses' cosignatures)."""
         row = (
             await conn.execute(
                 select(LogCheckpoint.size, LogCheckpoint.root, LogCheckpoint.note)
+                .where(LogCheckpoint.awaiting_witnesses.is_(False))
                 .order_by(LogCheckpoint.size.desc())
                 .limit(1)
             )

@@ -1,10 +1,11 @@
 """Client-side log verification: what ``vault log verify`` and auditors run against a vault.
 
 Checks, in order: the checkpoint's signature under the pinned key (trust on first use from
-``/log/key`` unless a key is given); no rollback or fork against the last verified checkpoint (its
-size and root, kept in a state file) via a consistency proof; and, unless skipped, that the leaves
-served hash to the signed root — locating the first bad index by binary search over consistency
-proofs when they do not.
+``/log/key`` unless a key is given); with named witnesses, that a quorum of them cosigned it (C2SP
+tlog-cosignature; witness keys are never trusted on first use); no rollback or fork against the last
+verified checkpoint (its size and root, kept in a state file) via a consistency proof; and, unless
+skipped, that the leaves served hash to the signed root — locating the first bad index by binary
+search over consistency proofs when they do not.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING
 import httpx
 import msgspec
 
+from vault.transparency.cosignature import QuorumError, open_witnessed_checkpoint, parse_verifiers
 from vault.transparency.merkle import MemoryTree, ProofError, leaf_hash, verify_consistency
 from vault.transparency.note import NoteError, Verifier, open_checkpoint
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 PAGE = 1000
@@ -48,6 +50,7 @@ class VerifyReport:
     first_bad_index: int | None = None
     unreachable: bool = False
     notes: list[str] = field(default_factory=list)
+    witnessed_by: list[str] = field(default_factory=list)
 
 
 class VerificationFailed(Exception):
@@ -81,11 +84,17 @@ def verify_log(
     vkey: str | None = None,
     origin: str | None = None,
     check_leaves: bool = True,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
 ) -> tuple[VerifyReport, VerifiedState | None]:
-    """Verify the log served at ``http``'s base URL; return the report and the state to keep."""
+    """Verify the log served at ``http``'s base URL; return the report and the state to keep.
+
+    ``witnesses`` are the vkeys of witnesses of which ``quorum`` (default: all) must have cosigned
+    the checkpoint; a checkpoint short of that quorum fails like a bad signature.
+    """
     report = VerifyReport(ok=False, previous_size=state.size if state else None)
     try:
-        new_state = _verify(http, state, vkey, origin, check_leaves, report)
+        new_state = _verify(http, state, vkey, origin, check_leaves, report, witnesses, quorum)
     except VerificationFailed as exc:
         report.problem, report.first_bad_index, report.unreachable = exc.problem, exc.first_bad_index, exc.unreachable
         return report, None
@@ -100,6 +109,8 @@ def _verify(
     origin: str | None,
     check_leaves: bool,
     report: VerifyReport,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
 ) -> VerifiedState:
     if vkey is None and state is not None:
         vkey = state.vkey
@@ -115,12 +126,29 @@ def _verify(
     except NoteError as exc:
         raise VerificationFailed(f"checkpoint rejected: {exc}") from None
     report.size = checkpoint.size
+    if witnesses:
+        report.witnessed_by = _check_quorum(note, vkey, origin, witnesses, quorum)
     if state is not None:
         _check_against_previous(http, state, checkpoint.size, checkpoint.root)
     if check_leaves:
         report.leaves_checked = _check_leaves(http, checkpoint.size, checkpoint.root)
     root_b64 = base64.b64encode(checkpoint.root).decode()
     return VerifiedState(vkey=vkey, origin=origin, size=checkpoint.size, root=root_b64, checkpoint=note)
+
+
+def _check_quorum(note: str, vkey: str, origin: str, witnesses: Sequence[str], quorum: int | None) -> list[str]:
+    """The names of the witnesses whose cosignatures on ``note`` verify; fails short of the quorum."""
+    try:
+        verifiers = parse_verifiers(witnesses)
+    except NoteError as exc:
+        raise VerificationFailed(f"bad witness key: {exc}") from None
+    try:
+        witnessed = open_witnessed_checkpoint(note, Verifier.from_vkey(vkey), verifiers, quorum=quorum, origin=origin)
+    except QuorumError as exc:
+        raise VerificationFailed(f"not witnessed: {exc}") from None
+    except NoteError as exc:
+        raise VerificationFailed(f"cosignatures rejected: {exc}") from None
+    return [c.name for c in witnessed.cosignatures]
 
 
 def _check_against_previous(http: httpx.Client, state: VerifiedState, size: int, root: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import vault.audit.tables
 import vault.citizens.passkeys
 import vault.citizens.sessions
 import vault.citizens.tables
