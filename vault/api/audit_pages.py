@@ -20,7 +20,7 @@ from litestar.di import NamedDependency, Provide
 from vault.api.account_pages import HISTORY_LABELS
 from vault.api.audit_chart import series, stacked_bars
 from vault.api.render import N_, page_session, ready, render
-from vault.audit.queries import MAX_EXPORT, PAGE_SIZE, RATE_WINDOW_DAYS, AuditEntry, EntryFilter
+from vault.audit.queries import COUNT_CAP, MAX_EXPORT, PAGE_SIZE, RATE_WINDOW_DAYS, AuditEntry, EntryFilter
 from vault.citizens.sessions import SignedIn
 
 if TYPE_CHECKING:
@@ -187,13 +187,14 @@ class AuditPages(Controller):
                 request, auditor, "audit/entries.html", ENTRIES, 400,
                 error=(N_("The filter is not valid: %(reason)s"), {"reason": str(exc)}), entries=[], params=params,
                 choices=await audit.choices(), agencies=await audit.agency_names(), total=0, next_before=None,
-                export_query="",
+                export_query="", cap=COUNT_CAP,
             )  # fmt: skip
         rows = await audit.entries(where, before_id=_before(request))
         export_query = urlencode({k: params[k] for k in (*FILTER_NAMES, "since", "until") if params.get(k)})
         return self._page(
             request, auditor, "audit/entries.html", ENTRIES, entries=rows, params=params,
-            choices=await audit.choices(), agencies=await audit.agency_names(), total=await audit.count(where),
+            choices=await audit.choices(), agencies=await audit.agency_names(),
+            total=await audit.count(where, cap=COUNT_CAP), cap=COUNT_CAP,
             next_before=rows[-1].id if len(rows) == PAGE_SIZE else None, export_query=export_query,
         )  # fmt: skip
 
@@ -218,7 +219,7 @@ class AuditPages(Controller):
         body = {
             "filter": where,
             "count": len(rows),
-            "truncated": len(rows) == MAX_EXPORT and await audit.count(where) > MAX_EXPORT,
+            "truncated": len(rows) == MAX_EXPORT and await audit.count(where, cap=MAX_EXPORT) > MAX_EXPORT,
             "agencies": await audit.agency_names(),
             "entries": rows,
         }
@@ -234,7 +235,7 @@ class AuditPages(Controller):
         audit = _audit(request)
         agency = request.query_params.get("agency") or None
         rows = await audit.refusals(agency=agency, before_id=_before(request))
-        denied = await audit.count(EntryFilter(action="denied"))
+        denied = await audit.count(EntryFilter(action="denied"), cap=COUNT_CAP)
         return self._page(
             request, auditor, "audit/refusals.html", REFUSALS, refusals=rows, denied=denied,
             agencies=await audit.agency_names(), reasons=REFUSAL_REASONS,

@@ -11,18 +11,18 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 from sqlalchemy import Interval, and_, func, literal, or_, select
 
 from vault.audit.anomalies import DailyCount, RateAnomaly, rate_anomalies
 from vault.audit.tables import RefusedRequest
-from vault.consent.catalogue import AgencyRow, ServiceRow
+from vault.consent.catalogue import AgencyRow, ServiceDefinition, ServiceRow
 from vault.consent.grants import GrantRow
 from vault.transparency import merkle
 from vault.transparency.note import NoteError, Verifier, open_checkpoint
-from vault.transparency.records import decode_record
+from vault.transparency.records import Action, decode_record
 from vault.transparency.tables import LogCheckpoint, LogEntry
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from vault.transparency.log import TransparencyLog
 
 PAGE_SIZE = 100
+COUNT_CAP = 10_000
 MAX_EXPORT = 50_000
 # A read is checked against its grant a few milliseconds before its log entry is stamped, in the same
 # transaction; an expiry or use-up inside that gap is not a read outside the window.
@@ -227,24 +228,26 @@ class AuditQueries:
             rows = (await db.execute(query.order_by(LogEntry.id.desc()).limit(limit))).all()
         return [_entry(r) for r in rows]
 
-    async def count(self, where: EntryFilter) -> int:
-        """How many records match."""
+    async def count(self, where: EntryFilter, *, cap: int | None = None) -> int:
+        """How many records match; with ``cap``, counting stops there (a full count of a huge log is slow)."""
+        matching = _filtered(select(LogEntry.id), where)
+        if cap is not None:
+            matching = matching.limit(cap + 1)
         async with self.sessions() as db:
-            return int(await db.scalar(_filtered(select(func.count(LogEntry.id)), where)) or 0)
+            return int(await db.scalar(select(func.count()).select_from(matching.subquery())) or 0)
 
     async def choices(self) -> dict[str, list[str]]:
-        """The values the filters can take: agencies, services, actions, legal bases seen in the log."""
+        """The values the filters offer: from the catalogue and the log's fixed vocabulary, not a log scan."""
         async with self.sessions() as db:
-            out = {}
-            for name, column in (
-                ("agency", LogEntry.actor),
-                ("service", LogEntry.service),
-                ("action", LogEntry.action),
-                ("legal_basis", LogEntry.legal_basis),
-            ):
-                rows = await db.execute(select(column).where(column.is_not(None)).distinct().order_by(column))
-                out[name] = [str(r[0]) for r in rows]
-        return out
+            agencies = list(await db.scalars(select(AgencyRow.client_id).order_by(AgencyRow.name)))
+            definitions = list(await db.scalars(select(ServiceRow.definition).order_by(ServiceRow.id)))
+        services = [msgspec.json.decode(d, type=ServiceDefinition) for d in definitions]
+        return {
+            "agency": [*agencies, "citizen", "operator"],
+            "service": [s.id for s in services],
+            "action": sorted(get_args(Action)),
+            "legal_basis": sorted({s.legal_basis for s in services}),
+        }
 
     async def agency_names(self) -> dict[str, str]:
         """Client id → the agency's registered name."""

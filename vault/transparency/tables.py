@@ -39,7 +39,7 @@ class LogEntry(Base):
     actor: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    service: Mapped[str | None] = mapped_column(String(64), default=None)
+    service: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     legal_basis: Mapped[str | None] = mapped_column(String(500), default=None)
     grant_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
     pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

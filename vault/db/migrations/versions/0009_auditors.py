@@ -54,6 +54,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_log_entries_created_at"), "log_entries", ["created_at"])
     op.create_index(op.f("ix_log_entries_actor"), "log_entries", ["actor"])
     op.create_index(op.f("ix_log_entries_grant_id"), "log_entries", ["grant_id"])
+    op.create_index(op.f("ix_log_entries_service"), "log_entries", ["service"])
     _backfill()
 
 
@@ -87,6 +88,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_log_entries_service"), table_name="log_entries")
     op.drop_index(op.f("ix_log_entries_grant_id"), table_name="log_entries")
     op.drop_index(op.f("ix_log_entries_actor"), table_name="log_entries")
     op.drop_index(op.f("ix_log_entries_created_at"), table_name="log_entries")
