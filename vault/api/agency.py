@@ -135,6 +135,11 @@ async def _note_token_refusal(runtime: Runtime, endpoint: str, exc: OAuthError, 
         log.error("could not note a refused request", error_type=type(error).__name__)
 
 
+def _insufficient_scope() -> OAuthError:
+    description = "the grant does not cover this document"
+    return OAuthError("insufficient_scope", description, 403, www_authenticate='DPoP error="insufficient_scope"')
+
+
 def _revoked(_exc: GrantNotActive) -> OAuthError:
     description = "the grant was revoked, used up or has expired"
     return OAuthError("invalid_token", description, 401, www_authenticate='DPoP error="invalid_token"')
@@ -208,14 +213,16 @@ class AgencyApi(Controller):
         operation_class=operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES))),
     )
     async def document(self, request: Request[Any, Any, Any], document_id: FromPath[str]) -> Stream:
-        """404 for a document the grant does not cover (another citizen's ids too)."""
+        """403 ``insufficient_scope`` for the citizen's document the grant does not cover; 404 for another citizen's."""
         runtime, access, grant = await _access(request)
         assert runtime.vault is not None
         kinds = tuple(msgspec.json.decode(grant.documents))
         kind = await runtime.vault.document_kind(grant.citizen_id, document_id)
-        if kind is None or kind not in kinds:
-            await _note_refusal(runtime, "document", "document_not_granted", GrantNotActive(grant.id))
+        if kind is None:  # missing, or another citizen's: the same answer
             raise UnknownRecord(document_id)
+        if kind not in kinds:
+            await _note_refusal(runtime, "document", "document_not_granted", GrantNotActive(grant.id))
+            raise _insufficient_scope()
         try:
             info, _name, chunks, logged = await runtime.vault.read_document_logged(
                 grant.citizen_id,

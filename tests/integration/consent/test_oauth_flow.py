@@ -577,7 +577,9 @@ async def test_a_required_document_that_may_not_come_later_blocks_approval(
     assert "code=" in r.headers["location"]
 
 
-async def test_another_citizens_document_id_answers_404(web: AsyncTestClient[Any], migrated: Settings) -> None:
+async def test_another_citizens_document_id_answers_404_and_an_ungranted_one_403(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
     await register(web, "neighbour@example.de")
     neighbours_doc = await _upload(web)
     web.cookies.clear()
@@ -585,7 +587,11 @@ async def test_another_citizens_document_id_answers_404(web: AsyncTestClient[Any
     r = await _agency_get(web, agency, token, f"/api/v1/documents/{neighbours_doc}")
     assert r.status_code == 404
     own_id_card = await _upload(web, kind="id_card")  # not granted
-    assert (await _agency_get(web, agency, token, f"/api/v1/documents/{own_id_card}")).status_code == 404
+    r = await _agency_get(web, agency, token, f"/api/v1/documents/{own_id_card}")
+    assert r.status_code == 403
+    assert r.json()["error"] == "insufficient_scope"
+    assert r.headers["www-authenticate"] == 'DPoP error="insufficient_scope"'
+    assert "id_card" not in r.text
 
 
 async def test_an_expired_grant_answers_401(web: AsyncTestClient[Any], migrated: Settings) -> None:
