@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read
+.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,3 +72,11 @@ i18n: $(STAMP)
 ## Agency data reads (DPoP, 5 attributes, durable log entry) vs a hello-world app, same server (docs/performance.md)
 bench-read: $(STAMP)
 	$(BIN)/python -m bench.read $(BENCH_ARGS)
+
+## Mixed load (reads, consents, revokes, sign-ins, edits) with its invariants, SQLite and PostgreSQL (docs/security.md)
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load --clients 8 --duration 60 $(BENCH_ARGS)
+
+## Crash runs: 20 SIGKILLs per database under load, PostgreSQL stopped in immediate mode, the log jammed (docs/security.md)
+crash: $(STAMP)
+	$(BIN)/python -m bench.load.crash --kills 20 --clients 6 $(BENCH_ARGS)

@@ -98,6 +98,11 @@ class PostgresServer:
         cmd = [str(self.bindir / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database]
         return subprocess.run(cmd, capture_output=True, check=True, user=self.user).stdout
 
+    def psql(self, database: str, sql: str) -> None:
+        """Run ``sql`` in ``database`` as the superuser (stops at the first error)."""
+        self._run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                   "-d", database, "-c", sql])  # fmt: skip
+
     def _run(self, cmd: list[str]) -> None:
         tool = self.bindir / cmd[0]
         subprocess.run([str(tool), *cmd[1:]], check=True, capture_output=True, user=self.user)
