@@ -1,4 +1,5 @@
-"""A stolen database file, its WAL or a pg_dump holds no login name, attribute value or document."""
+"""A stolen database file, its WAL, PostgreSQL's data directory or a pg_dump holds no login name, attribute value
+or document."""
 
 from __future__ import annotations
 
@@ -88,3 +89,12 @@ async def test_database_files_and_dumps_hold_no_plaintext(runtime: Runtime, requ
         dump = server.pg_dump(database)
         _assert_clean(dump, "pg_dump")
         _assert_rows_visible(dump, "pg_dump")
+        # The server's own files too: table and index pages after a checkpoint, and the WAL.
+        server.psql(database, "CHECKPOINT")
+        seen_rows = False
+        for path in sorted(p for p in server.datadir.rglob("*") if p.is_file() and p.name != "postmaster.pid"):
+            blob = path.read_bytes()
+            for marker in markers():
+                assert marker not in blob, f"{marker!r} found in clear in {path.relative_to(server.datadir)}"
+            seen_rows = seen_rows or b"rental_confirmation" in blob
+        assert seen_rows, "the data files and WAL do not contain the rows written"

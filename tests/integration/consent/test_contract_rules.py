@@ -185,3 +185,53 @@ async def test_pages_carry_the_protective_headers(web: AsyncTestClient[Any]) -> 
         assert "script-src 'self'" in r.headers["content-security-policy"]
         assert "'unsafe-inline'" not in r.headers["content-security-policy"].split("script-src", 1)[1].split(";")[0]
         assert r.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_signed_request_objects_and_overlong_state_are_refused(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(migrated)
+    r = await web.post("/oauth/par", data=agency.par_form(request="eyJhbGciOiJub25lIn0.e30."))
+    assert r.status_code == 400
+    assert r.json()["error"] == "request_not_supported"
+    r = await web.post("/oauth/par", data=agency.par_form(state="s" * 501))
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_request"
+    assert (await web.post("/oauth/par", data=agency.par_form(state="s" * 500))).status_code == 201
+
+
+@pytest.mark.parametrize(("alg", "key"), [("EdDSA", "okp"), ("PS256", "rsa")])
+async def test_client_assertions_signed_with_eddsa_and_ps256_are_accepted(
+    web: AsyncTestClient[Any], migrated: Settings, alg: str, key: str
+) -> None:
+    import secrets
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import OKPKey, RSAKey
+
+    from tests.support.agency import ASSERTION_TYPE, TestAgency
+    from tests.support.catalogue import service_toml
+    from tests.support.web import BASE_URL
+
+    private = OKPKey.generate_key("Ed25519") if key == "okp" else RSAKey.generate_key(2048)
+    public = {**private.as_dict(private=False), "kid": "k1", "alg": alg, "use": "sig"}
+    agency = TestAgency(BASE_URL)
+    async with domain(migrated) as runtime:
+        assert runtime.catalogue is not None
+        agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], {"keys": [public]})
+        await runtime.catalogue.add_service(parse_service(service_toml(agency.client_id)))
+
+    def assertion(signer: Any) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"iss": agency.client_id, "sub": agency.client_id, "aud": BASE_URL, "iat": now, "exp": now + 60,
+                  "jti": secrets.token_urlsafe(16)}  # fmt: skip
+        token = jwt.encode({"alg": alg, "kid": "k1"}, claims, signer, algorithms=[alg])
+        return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
+
+    form = {k: v for k, v in agency.par_form().items() if not k.startswith("client_assertion")}
+    assert (await web.post("/oauth/par", data={**form, **assertion(private)})).status_code == 201
+    other = OKPKey.generate_key("Ed25519") if key == "okp" else RSAKey.generate_key(2048)
+    refused = await web.post("/oauth/par", data={**form, **assertion(other)})
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"

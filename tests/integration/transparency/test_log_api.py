@@ -180,3 +180,14 @@ async def test_public_endpoints_reveal_no_personal_data(client: AsyncTestClient[
                 bytes.fromhex(secret) if len(secret) == 64 else b"\x00" * 40,
             ):
                 assert form not in r.content, (url, secret)
+
+
+async def test_a_leaves_page_is_cut_at_1000(client: AsyncTestClient[Any], direct: LogHarness) -> None:
+    commitments = await _append(direct, 1005)
+    size = await _integrate(direct)
+    assert size == 1005
+    r = await client.get(f"/log/leaves?start=2&end={size}")
+    assert r.status_code == 200
+    leaves = r.json()["leaves"]
+    assert len(leaves) == 1000
+    assert [base64.b64decode(x) for x in leaves] == commitments[2:1002]
