@@ -12,22 +12,20 @@ every checkpoint a client saw is consistent with the newest; no acknowledged wri
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
-import json
 import secrets
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.load import checks
-from bench.load.deployment import Vault, deployment
-from bench.load.report import healthz_rps, summary, table
+from bench.load.report import healthz_rps, run_backends, summary, table
 from bench.load.workload import Client, Ledger, run_clients, setup_clients
 from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+
+if TYPE_CHECKING:
+    from bench.load.deployment import Vault
 
 
 async def run(vault: Vault, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
@@ -69,25 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--inject-faults", action="store_true", help="self-test: add a false read, write and checkpoint to the ledger"
     )
-    args = parser.parse_args()
-    results, failed = {}, False
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as name:
-        for backend in args.backends.split(","):
-            with deployment(backend, Path(name), args.workers) as vault:
-                if vault is None:
-                    print(f"{backend}: skipped (initdb/pg_ctl not installed)")
-                    continue
-                result, problems = asyncio.run(run(vault, args))
-            result["problems"] = problems
-            results[backend] = result
-            print(table(backend, result))
-            print("\nchecks: " + ("all hold" if not problems else "FAILED"))
-            for problem in problems[:20]:
-                print(f"  - {problem}")
-            failed = failed or bool(problems)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    sys.exit(1 if failed else 0)
+    run_backends(parser.parse_args(), "bench-load-", run, table)
 
 
 if __name__ == "__main__":

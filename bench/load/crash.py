@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sqlite3
-import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.load import checks
-from bench.load.deployment import Vault, deployment
-from bench.load.report import summary, table
+from bench.load.report import run_backends, summary, table
 from bench.load.workload import Client, Ledger, run_clients, setup_clients
+
+if TYPE_CHECKING:
+    from bench.load.deployment import Vault
 
 SQLITE_JAM = "CREATE TRIGGER jam_log BEFORE INSERT ON log_entries BEGIN SELECT RAISE(ABORT, 'log unwritable'); END"
 PG_JAM = (
@@ -145,6 +144,17 @@ async def run(vault: Vault, args: argparse.Namespace) -> tuple[dict[str, Any], l
     return result, problems
 
 
+def _show(backend: str, result: dict[str, Any]) -> str:
+    lines = [table(f"{backend}, {result['kills']} kills, then the outages", result)]
+    for outage, figures in result["outages"].items():
+        if figures:
+            lines.append(
+                f"\n{outage}: {figures['unavailable_or_503']} requests refused with 503 or unanswered, "
+                f"{figures['reads_served']} reads served, {figures['edits_acknowledged']} edits acknowledged"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs per backend")
@@ -153,31 +163,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    results, failed = {}, False
-    with tempfile.TemporaryDirectory(prefix="bench-crash-") as name:
-        for backend in args.backends.split(","):
-            with deployment(backend, Path(name)) as vault:
-                if vault is None:
-                    print(f"{backend}: skipped (initdb/pg_ctl not installed)")
-                    continue
-                result, problems = asyncio.run(run(vault, args))
-            result["problems"] = problems
-            results[backend] = result
-            print(table(f"{backend}, {result['kills']} kills, then the outages", result))
-            for outage, figures in result["outages"].items():
-                if figures:
-                    print(
-                        f"\n{outage}: {figures['unavailable_or_503']} requests refused with 503 or unanswered, "
-                        f"{figures['reads_served']} reads served, {figures['edits_acknowledged']} edits acknowledged"
-                    )
-            print("\nchecks: " + ("all hold" if not problems else "FAILED"))
-            for problem in problems[:20]:
-                print(f"  - {problem}")
-            failed = failed or bool(problems)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    sys.exit(1 if failed else 0)
+    run_backends(parser.parse_args(), "bench-crash-", run, _show)
 
 
 if __name__ == "__main__":

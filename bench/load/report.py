@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bench.load.deployment import deployment
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bench.load.deployment import Vault
     from bench.load.workload import Ledger
 
 
@@ -72,3 +81,28 @@ def table(backend: str, result: dict[str, Any]) -> str:
         rows.append(f"| {name} | {o['ok']} | {o['per_s']:.1f} | {o['p50_ms']:.1f} | {o['p99_ms']:.1f} | "
                     f"{o['refused']} | {o['unavailable']} | {o['server_errors']} | {o['unexpected']} |")  # fmt: skip
     return "\n".join(rows)
+
+
+def run_backends(
+    args: Any, prefix: str, run: Callable[[Vault, Any], Awaitable[tuple[dict[str, Any], list[str]]]],
+    show: Callable[[str, dict[str, Any]], str],
+) -> None:  # fmt: skip
+    """Run ``run`` on a fresh deployment per backend in ``args.backends``; print, save JSON, exit 1 on problems."""
+    results, failed = {}, False
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        for backend in args.backends.split(","):
+            with deployment(backend, Path(name), getattr(args, "workers", 1)) as vault:
+                if vault is None:
+                    print(f"{backend}: skipped (initdb/pg_ctl not installed)")
+                    continue
+                result, problems = asyncio.run(run(vault, args))
+            result["problems"] = problems
+            results[backend] = result
+            print(show(backend, result))
+            print("\nchecks: " + ("all hold" if not problems else "FAILED"))
+            for problem in problems[:20]:
+                print(f"  - {problem}")
+            failed = failed or bool(problems)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    sys.exit(1 if failed else 0)
