@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash
+.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,3 +80,7 @@ bench-load: $(STAMP)
 ## Crash runs: 20 SIGKILLs per database under load, PostgreSQL stopped in immediate mode, the log jammed (docs/security.md)
 crash: $(STAMP)
 	$(BIN)/python -m bench.load.crash --kills 20 --clients 6 $(BENCH_ARGS)
+
+## Fuzzing: schemathesis over /schema/openapi.json (500 examples per operation and mode) and hostile input against `vault serve` (docs/security.md)
+fuzz: $(STAMP)
+	VAULT_FUZZ_EXAMPLES=$${VAULT_FUZZ_EXAMPLES:-500} $(BIN)/pytest -p no:cacheprovider -q tests/fuzz

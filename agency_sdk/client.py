@@ -208,7 +208,8 @@ class AsyncAgencyClient(_Common):
         note = await self._run(self.protocol.text("/log/checkpoint"))
         proofs: dict[tuple[int, int], list[bytes]] = {}
         if monitor.state is not None and monitor.state.size:  # the one proof observe may ask for
-            size = int(note.split("\n")[1]) if note.count("\n") > 2 and note.split("\n")[1].isascii() and note.split("\n")[1].isdigit() else 0
+            line = note.split("\n")[1] if note.count("\n") > 2 else ""
+            size = int(line) if line.isascii() and line.isdigit() and len(line) <= 19 else 0
             if size > monitor.state.size:
                 proofs[(monitor.state.size, size)] = await self.consistency_proof(monitor.state.size, size)
         return monitor.observe(note, lambda first, second: proofs.get((first, second), []))

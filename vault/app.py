@@ -6,19 +6,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import CacheControlHeader, State
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from vault import __version__
-from vault.api.account_pages import AccountPages
+from vault.api.account_pages import AccountPages, DocumentUploadPage
 from vault.api.agency import AgencyApi
 from vault.api.audit_pages import AuditPages
-from vault.api.citizen import CitizenApi
+from vault.api.citizen import CitizenApi, DocumentUploadApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
+from vault.api.limits import FORM_BODY_LIMIT, document_body_limit
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
 from vault.api.oauth import OAuthController
@@ -60,12 +61,15 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
             HealthController,
             MetricsController,
             LogController,
-            CitizenApi,
             PasskeyApi,
             OAuthController,
             AgencyApi,
             Pages,
-            AccountPages,
+            Router(  # see vault.api.limits: only the uploads in here take more than FORM_BODY_LIMIT
+                "/",
+                route_handlers=[CitizenApi, DocumentUploadApi, AccountPages, DocumentUploadPage],
+                request_max_body_size=document_body_limit(settings),
+            ),
             AuditPages,
             export_schema,
             create_static_files_router(
@@ -79,7 +83,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="Bürgertresor", version=__version__, path="/schema"),
         logging_config=None,
         after_request=security_headers,
-        request_max_body_size=settings.max_document_bytes + 1024 * 1024,
+        request_max_body_size=FORM_BODY_LIMIT,
     )
     # Outermost, like Litestar's own CORS and OpenTelemetry wrappers: sees 404/405 too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler)

@@ -35,7 +35,8 @@ def test_mixed_load_holds_its_invariants_and_its_checks_find_injected_faults(tmp
     for backend, result in json.loads(out.read_text()).items():
         found = sorted(result["problems"])
         assert len(found) == 3, (backend, found)
-        assert found[0].startswith("1 of ") and found[0].endswith("received reads are not in the log"), found
+        assert found[0].startswith("1 of "), found
+        assert found[0].endswith("received reads are not in the log"), found
         assert found[1].startswith("a checkpoint a client saw does not verify"), found
         assert "acknowledged ['never written']" in found[2], found
         assert all(o["server_errors"] == 0 and o["unexpected"] == 0 for o in result["ops"].values()), backend

@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, MultipartBody, Parameter
+from litestar.params import FromPath, JSONBody, MultipartBody, Parameter, PathParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import expired_session_cookie, signed_in
+from vault.api.limits import FORM_BODY_LIMIT
+from vault.api.openapi import binary, errors, operation
 from vault.api.render import ready
 from vault.citizens.errors import UnknownRecord
-from vault.citizens.history import HistoryItem, history, receipt
+from vault.citizens.history import CitizenReceipt, HistoryItem, history, receipt
 from vault.citizens.sessions import SignedIn
-from vault.citizens.vault import CITIZEN_VIEW, AccessReason
+from vault.citizens.vault import CITIZEN_VIEW, CONTENT_TYPES, AccessReason
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
 
 
 Me = NamedDependency[SignedIn]
+# Log entry ids are 64-bit database integers; a larger one would overflow the query (500) instead of a 400.
+# The receipt asks for entries before ``id + 1``, hence one less than the largest.
+EntryId = Annotated[int, PathParameter(ge=1, le=2**63 - 2)]
+DOWNLOAD = operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES)))
 
 
 class AttributeOut(msgspec.Struct):
@@ -177,15 +183,16 @@ class CitizenApi(Controller):
     """``/api/v1/me/*``."""
 
     path = "/api/v1/me"
+    request_max_body_size = FORM_BODY_LIMIT  # the router's is for DocumentUpload*
     tags = ["citizen"]  # noqa: RUF012
     dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
 
-    @get("/csrf", summary="The session's CSRF token", cache=False)
+    @get("/csrf", summary="The session's CSRF token", cache=False, responses=errors(401))
     async def csrf(self, me: Me) -> CsrfOut:
         """Send it as ``X-CSRF-Token`` with every unsafe request."""
         return CsrfOut(me.csrf_token)
 
-    @get("/attributes", summary="Your attributes (logged as your own view)")
+    @get("/attributes", summary="Your attributes (logged as your own view)", responses=errors(401, 503))
     async def attributes(self, request: Request[Any, Any, Any], me: Me) -> AttributesOut:
         """Decrypt and return the current attributes."""
         vault = ready(request).vault
@@ -193,7 +200,11 @@ class CitizenApi(Controller):
         got = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         return AttributesOut({k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in got.items()})
 
-    @put("/attributes/{name:str}", summary="Set an attribute (422 names the invalid field)")
+    @put(
+        "/attributes/{name:str}",
+        summary="Set an attribute (422 names the invalid field)",
+        responses=errors(400, 401, 403, 413, 422, 503),
+    )
     async def set_attribute(
         self, request: Request[Any, Any, Any], me: Me, name: FromPath[str], data: JSONBody[AttributeIn]
     ) -> AttributeOut:
@@ -203,14 +214,19 @@ class CitizenApi(Controller):
         stored = await vault.set_attribute(me.citizen_id, name, data.value)
         return AttributeOut(stored.value, stored.source, stored.updated_at, stored.version)
 
-    @delete("/attributes/{name:str}", summary="Delete an attribute and its versions", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/attributes/{name:str}",
+        summary="Delete an attribute and its versions",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=errors(400, 401, 403, 404, 503),
+    )
     async def delete_attribute(self, request: Request[Any, Any, Any], me: Me, name: FromPath[str]) -> None:
         """404 if there is none."""
         vault = ready(request).vault
         assert vault is not None
         await vault.delete_attribute(me.citizen_id, name)
 
-    @get("/documents", summary="Your documents (metadata only)")
+    @get("/documents", summary="Your documents (metadata only)", responses=errors(401, 503))
     async def documents(self, request: Request[Any, Any, Any], me: Me) -> DocumentsOut:
         """List without decrypting anything."""
         vault = ready(request).vault
@@ -218,35 +234,12 @@ class CitizenApi(Controller):
         docs = await vault.list_documents(me.citizen_id)
         return DocumentsOut([DocumentOut(d.id, d.kind, d.content_type, d.size, d.created_at, d.source) for d in docs])
 
-    @post("/documents", summary="Upload a document (multipart: kind, file)", status_code=HTTP_201_CREATED)
-    async def upload(
-        self,
-        request: Request[Any, Any, Any],
-        me: Me,
-        data: MultipartBody[dict[str, Any]],
-    ) -> DocumentOut:
-        """Sealed chunk by chunk; 413 when too large, 415 for a type that is not accepted."""
-        vault = ready(request).vault
-        assert vault is not None
-        upload: UploadFile | None = data.get("file")
-        kind = data.get("kind")
-        if upload is None or not hasattr(upload, "read") or not isinstance(kind, str) or not 0 < len(kind) <= 64:
-            from vault.citizens.attributes import AttributeInvalid
-
-            raise AttributeInvalid(
-                "file" if upload is None else "kind", "a file and a kind (1-64 characters) are required"
-            )
-
-        async def content() -> AsyncIterator[bytes]:
-            while part := await upload.read(256 * 1024):
-                yield part
-
-        info = await vault.put_document(
-            me.citizen_id, kind, upload.content_type, upload.filename or "document", content()
-        )
-        return DocumentOut(info.id, info.kind, info.content_type, info.size, info.created_at, info.source)
-
-    @get("/documents/{document_id:str}", summary="Download a document (logged as your own view)")
+    @get(
+        "/documents/{document_id:str}",
+        summary="Download a document (logged as your own view)",
+        responses=errors(400, 401, 404, 503),
+        operation_class=DOWNLOAD,
+    )
     async def download(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> Stream:
         """Decrypted chunk by chunk; another citizen's id answers 404."""
         vault = ready(request).vault
@@ -260,7 +253,10 @@ class CitizenApi(Controller):
         )
 
     @delete(
-        "/documents/{document_id:str}", summary="Delete a document and its content", status_code=HTTP_204_NO_CONTENT
+        "/documents/{document_id:str}",
+        summary="Delete a document and its content",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=errors(400, 401, 403, 404, 503),
     )
     async def delete_document(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> None:
         """Another citizen's id answers 404."""
@@ -268,12 +264,16 @@ class CitizenApi(Controller):
         assert vault is not None
         await vault.delete_document(me.citizen_id, document_id)
 
-    @get("/history", summary="Every log entry about you, verified against the latest checkpoint")
+    @get(
+        "/history",
+        summary="Every log entry about you, verified against the latest checkpoint",
+        responses=errors(400, 401, 503),
+    )
     async def history(
         self,
         request: Request[Any, Any, Any],
         me: Me,
-        before: Annotated[int | None, Parameter(ge=1, required=False)] = None,
+        before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1, required=False)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> HistoryOut:
         """Newest first; ``next_before`` pages further back."""
@@ -281,35 +281,45 @@ class CitizenApi(Controller):
         next_before = entries[-1].id if len(entries) == limit else None
         return HistoryOut(entries, checkpoint, next_before)
 
-    @get("/history/{entry_id:int}/receipt", summary="Receipt for one of your log entries, to verify offline")
-    async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: FromPath[int]) -> Response[bytes]:
+    @get(
+        "/history/{entry_id:int}/receipt",
+        summary="Receipt for one of your log entries, to verify offline",
+        responses=errors(400, 401, 404, 503),
+    )
+    async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: EntryId) -> Response[CitizenReceipt]:
         """Record, salt, signed promise and (once integrated) inclusion proof; 404 for others' entries."""
         runtime = ready(request)
         assert runtime.log is not None
         found = await receipt(runtime.engine, runtime.log, me.citizen_id, entry_id)
         if found is None:
             raise UnknownRecord(str(entry_id))
-        return Response(
-            msgspec.json.encode(found),
-            media_type="application/json",
-            headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'},
-        )
+        return Response(found, headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'})
 
-    @get("/grants", summary="Your grants: active and past")
+    @get("/grants", summary="Your grants: active and past", responses=errors(401, 503))
     async def grants(self, request: Request[Any, Any, Any], me: Me) -> GrantsOut:
         """Status is ``active``, ``revoked``, ``used`` or ``expired``."""
         grants = ready(request).grants
         assert grants is not None
         return GrantsOut([grant_out(g) for g in await grants.for_citizen(me.citizen_id)])
 
-    @post("/grants/{grant_id:str}/revoke", summary="Revoke a grant (takes effect at once)", status_code=200)
+    @post(
+        "/grants/{grant_id:str}/revoke",
+        summary="Revoke a grant (takes effect at once)",
+        status_code=200,
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def revoke(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> GrantOut:
         """404 for another citizen's grant, 409 if it already ended."""
         grants = ready(request).grants
         assert grants is not None
         return grant_out(await grants.revoke(me.citizen_id, grant_id))
 
-    @get("/grants/{grant_id:str}/receipt", summary="The signed consent receipt (JWS, keys at /oauth/jwks)")
+    @get(
+        "/grants/{grant_id:str}/receipt",
+        summary="The signed consent receipt (JWS, keys at /oauth/jwks)",
+        media_type="application/jose",
+        responses=errors(400, 401, 404, 503),
+    )
     async def grant_receipt(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> Response[str]:
         """A compact JWS (ES256), downloadable."""
         grants = ready(request).grants
@@ -321,8 +331,12 @@ class CitizenApi(Controller):
             headers={"Content-Disposition": f'attachment; filename="consent-{grant_id[:8]}.jws"'},
         )
 
-    @get("/export", summary="Everything about you as one JSON document (schema: /schema/export.json)")
-    async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
+    @get(
+        "/export",
+        summary="Everything about you as one JSON document (schema: /schema/export.json)",
+        responses=errors(401, 503),
+    )
+    async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
         """GDPR Art. 20. Logged as an ``export`` of every attribute and document."""
         runtime = ready(request)
         assert runtime.vault is not None
@@ -357,18 +371,60 @@ class CitizenApi(Controller):
             "grants": [grant_out(g) for g in await runtime.grants.for_citizen(me.citizen_id)],
             "history": history,
         }
-        return Response(
-            msgspec.json.encode(body),
-            media_type="application/json",
-            headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'},
-        )
+        return Response(body, headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'})
 
-    @delete("/", summary="Erase your account (crypto-shredding)", status_code=HTTP_204_NO_CONTENT)
-    async def erase(self, request: Request[Any, Any, Any], me: Me) -> Response[None]:
+    @delete(
+        "/",
+        summary="Erase your account (crypto-shredding)",
+        status_code=HTTP_204_NO_CONTENT,
+        response_cookies=[expired_session_cookie()],
+        responses=errors(401, 403, 503),
+    )
+    async def erase(self, request: Request[Any, Any, Any], me: Me) -> None:
         """The key is destroyed, every session ends, signing in again fails."""
         runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.session_service is not None
         await runtime.accounts.erase(me.citizen_id)
         await runtime.session_service.end_all(me.citizen_id)
-        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[expired_session_cookie()])
+
+
+class DocumentUploadApi(Controller):
+    """``POST /api/v1/me/documents``: the one API call with a document-sized body (the app's limit is for JSON)."""
+
+    path = "/api/v1/me"
+    tags = ["citizen"]  # noqa: RUF012
+    dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+
+    @post(
+        "/documents",
+        summary="Upload a document (multipart: kind, file)",
+        status_code=HTTP_201_CREATED,
+        responses=errors(400, 401, 403, 413, 415, 422, 503),
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        data: MultipartBody[dict[str, Any]],
+    ) -> DocumentOut:
+        """Sealed chunk by chunk; 413 when too large, 415 for a type that is not accepted."""
+        vault = ready(request).vault
+        assert vault is not None
+        upload: UploadFile | None = data.get("file")
+        kind = data.get("kind")
+        if upload is None or not hasattr(upload, "read") or not isinstance(kind, str) or not 0 < len(kind) <= 64:
+            from vault.citizens.attributes import AttributeInvalid
+
+            raise AttributeInvalid(
+                "file" if upload is None else "kind", "a file and a kind (1-64 characters) are required"
+            )
+
+        async def content() -> AsyncIterator[bytes]:
+            while part := await upload.read(256 * 1024):
+                yield part
+
+        info = await vault.put_document(
+            me.citizen_id, kind, upload.content_type, upload.filename or "document", content()
+        )
+        return DocumentOut(info.id, info.kind, info.content_type, info.size, info.created_at, info.source)

@@ -51,6 +51,19 @@ def _bad_request(_request: Request[Any, Any, Any], exc: Exception) -> Response[d
     return Response({"error": str(exc), "status": 400}, status_code=400, media_type=MediaType.JSON)
 
 
+def _too_deep(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    """Input nested deeper than the interpreter follows (JSON arrays in a body, a JWT header): the client's doing.
+
+    Every parser of untrusted JSON here (msgspec for bodies, ``json`` for JWT headers and
+    ``authorization_details``) recurses per level; the body limit keeps that to some 30,000 levels,
+    still past the recursion limit. Logged, so a recursion bug of our own would still show.
+    """
+    log.warning("input nested too deeply", error_type=type(exc).__name__)
+    return Response(
+        {"error": "the request is nested too deeply", "status": 400}, status_code=400, media_type=MediaType.JSON
+    )
+
+
 def _unavailable(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.warning("service unavailable", error_type=type(exc).__name__)
     return Response({"error": "temporarily unavailable", "status": 503}, status_code=503, media_type=MediaType.JSON)
@@ -102,5 +115,6 @@ def exception_handlers() -> ExceptionHandlersMap:
         NotAnAuditor: not_an_auditor,
         BadFilter: _bad_request,
         FormExpired: form_expired,
+        RecursionError: _too_deep,
         Exception: _internal_error,
     }

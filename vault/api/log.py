@@ -14,6 +14,7 @@ from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, Parameter
 
+from vault.api.openapi import errors
 from vault.transparency.log import BadProofRequest, LogUnavailable
 from vault.transparency.merkle import HASH_SIZE
 from vault.transparency.receipts import Receipt  # noqa: TC001  Litestar reads the return type at runtime
@@ -70,7 +71,12 @@ class LogController(Controller):
     path = "/log"
     tags = ["transparency log"]  # noqa: RUF012
 
-    @get("/checkpoint", media_type=TEXT, summary="Latest signed checkpoint (C2SP tlog-checkpoint), with cosignatures")
+    @get(
+        "/checkpoint",
+        media_type=TEXT,
+        summary="Latest signed checkpoint (C2SP tlog-checkpoint), with cosignatures",
+        responses=errors(404, 503),
+    )
     async def checkpoint(self, state: State) -> Response[str]:
         """The newest published checkpoint as a C2SP signed note, followed by its witnesses' cosignatures.
 
@@ -90,7 +96,7 @@ class LogController(Controller):
         _, log = _log(state)
         return Response(log.signer.vkey() + "\n", media_type=TEXT, headers={"Cache-Control": "public, max-age=3600"})
 
-    @get("/proof/inclusion", summary="Inclusion proof")
+    @get("/proof/inclusion", summary="Inclusion proof", responses=errors(400, 503))
     async def inclusion(self, state: State, index: NonNegative, tree_size: NonNegative) -> Response[InclusionProof]:
         """Audit path of leaf ``index`` in the tree of ``tree_size``."""
         runtime, log = _log(state)
@@ -99,7 +105,7 @@ class LogController(Controller):
         body = InclusionProof(leaf_index=index, tree_size=tree_size, audit_path=_b64(path))
         return Response(body, headers={"Cache-Control": IMMUTABLE})
 
-    @get("/proof/consistency", summary="Consistency proof")
+    @get("/proof/consistency", summary="Consistency proof", responses=errors(400, 503))
     async def consistency(self, state: State, first: NonNegative, second: NonNegative) -> Response[ConsistencyProof]:
         """Proof that the tree of ``first`` is a prefix of the tree of ``second``."""
         runtime, log = _log(state)
@@ -107,7 +113,7 @@ class LogController(Controller):
             proof = await log.consistency_proof(conn, first, second)
         return Response(ConsistencyProof(consistency=_b64(proof)), headers={"Cache-Control": IMMUTABLE})
 
-    @get("/leaves", summary="Leaf commitments, at most 1000 per page")
+    @get("/leaves", summary="Leaf commitments, at most 1000 per page", responses=errors(400, 503))
     async def leaves(self, state: State, start: NonNegative, end: NonNegative) -> Response[Leaves]:
         """Commitments of leaves ``[start, min(end, start + 1000))``."""
         runtime, log = _log(state)
@@ -117,7 +123,11 @@ class LogController(Controller):
             leaves = await log.leaves(conn, start, end)
         return Response(Leaves(leaves=_b64(leaves)), headers={"Cache-Control": IMMUTABLE})
 
-    @get("/receipt", summary="Inclusion proof (c2sp tlog-proof) for an integrated commitment; 404 until then")
+    @get(
+        "/receipt",
+        summary="Inclusion proof (c2sp tlog-proof) for an integrated commitment; 404 until then",
+        responses=errors(400, 404, 503),
+    )
     async def receipt(self, state: State, commitment: FromQuery[str]) -> Response[Receipt]:
         """Turn the promise a read returned into a proof. No promise here: its time must not be public."""
         runtime, log = _log(state)
@@ -133,7 +143,12 @@ class LogController(Controller):
             raise NotFoundException("no integrated entry with this commitment (yet)")
         return Response(found, headers={"Cache-Control": "no-cache"})
 
-    @get("/tile/{level:int}/{rest:path}", media_type="application/octet-stream", summary="tlog-tiles hash tile")
+    @get(
+        "/tile/{level:int}/{rest:path}",
+        media_type="application/octet-stream",
+        summary="tlog-tiles hash tile",
+        responses=errors(400, 404, 503),
+    )
     async def tile(self, state: State, level: FromPath[int], rest: FromPath[str]) -> Response[bytes]:
         """A hash tile as C2SP tlog-tiles serves it (``.p/W`` for partial tiles)."""
         runtime, log = _log(state)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.response import Redirect
 
 from vault.api import i18n
 from vault.api.auth import SESSION_COOKIE
+from vault.api.openapi import errors, form, oauth_errors, operation, page, page_or_error, redirect
 from vault.api.render import N_, Form, page_session, ready, render
 from vault.api.security import CSP
 from vault.citizens.sessions import SignedIn
@@ -33,6 +34,40 @@ if TYPE_CHECKING:
 CONSENT, NOT_POSSIBLE, STEP_UP = N_("Consent"), N_("This request cannot be processed"), N_("Sign in with a passkey")
 Page = NamedDependency[SignedIn]
 NO_STORE = {"Cache-Control": "no-store"}
+
+_CLIENT_AUTH = {
+    "client_id": "The agency's client id",
+    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    "client_assertion": "A private_key_jwt: a JWT signed with one of the agency's registered keys",
+}
+_AUTH_REQUIRED = ("client_assertion_type", "client_assertion")
+PAR_FORM = form(
+    {
+        **_CLIENT_AUTH,
+        "response_type": "code",
+        "redirect_uri": "One of the agency's registered redirect URIs, exactly",
+        "code_challenge": "PKCE S256 challenge",
+        "code_challenge_method": "S256",
+        "state": "Returned with the authorization response",
+        "authorization_details": 'JSON: [{"type": "vault_access", "service": "…", "fields": […], "documents": […]}]',
+    },
+    ("response_type", "redirect_uri", "code_challenge", "code_challenge_method", *_AUTH_REQUIRED),
+)
+TOKEN_FORM = form(
+    {
+        **_CLIENT_AUTH,
+        "grant_type": "authorization_code or refresh_token",
+        "code": "The authorization code (authorization_code)",
+        "code_verifier": "The PKCE verifier (authorization_code)",
+        "redirect_uri": "The redirect URI of the request (authorization_code)",
+        "refresh_token": "The refresh token (refresh_token)",
+    },
+    ("grant_type", *_AUTH_REQUIRED),
+)
+TOKEN_OF_CLIENT_FORM = form(
+    {**_CLIENT_AUTH, "token": "An access or refresh token", "token_type_hint": "access_token or refresh_token"},
+    ("token", *_AUTH_REQUIRED),
+)
 
 
 def _server(request: Request[Any, Any, Any]) -> Server:
@@ -72,7 +107,11 @@ class OAuthController(Controller):
     tags = ["oauth"]  # noqa: RUF012
     dependencies = {"me": Provide(page_session)}  # noqa: RUF012
 
-    @get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+    @get(
+        "/.well-known/oauth-authorization-server",
+        summary="Authorization server metadata (RFC 8414)",
+        responses=errors(503),
+    )
     async def metadata(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """What a client needs to know; FAPI 2.0 settings only."""
         issuer = _server(request).issuer
@@ -100,7 +139,12 @@ class OAuthController(Controller):
             headers={"Cache-Control": "public, max-age=3600"},
         )
 
-    @get("/oauth/jwks", summary="The vault's public signing keys (JWK Set)")
+    @get(
+        "/oauth/jwks",
+        summary="The vault's public signing keys (JWK Set)",
+        media_type="application/jwk-set+json",
+        responses=errors(503),
+    )
     async def jwks(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Verifies consent receipts. Cacheable for an hour."""
         signer = ready(request).receipt_signer
@@ -108,13 +152,29 @@ class OAuthController(Controller):
             signer.jwks(), media_type="application/jwk-set+json", headers={"Cache-Control": "public, max-age=3600"}
         )
 
-    @post("/oauth/par", summary="Pushed authorization request (RFC 9126); private_key_jwt", status_code=201)
+    @post(
+        "/oauth/par",
+        summary="Pushed authorization request (RFC 9126); private_key_jwt",
+        status_code=201,
+        responses={**oauth_errors(400, 401), **errors(413, 503)},
+        operation_class=operation(request_body=PAR_FORM),
+    )
     async def par(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """201 with ``request_uri`` (single use, 90 s, bound to the client)."""
         body = await _server(request).push(await _form(request))
         return Response(body, status_code=201, headers=NO_STORE)
 
-    @get("/oauth/authorize", summary="The consent page for a pushed request")
+    @get(
+        "/oauth/authorize",
+        summary="The consent page for a pushed request",
+        media_type=MediaType.HTML,  # Redirect (to /login) takes the handler's, and knows only the bare one
+        responses={
+            **redirect("Not signed in: to /login, and back here afterwards"),
+            **page(400, "The request cannot be processed (unknown client or request_uri); never redirected"),
+            **page(403, "The service needs a stronger sign-in (passkey) first"),
+            **errors(503),
+        },
+    )
     async def authorize(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Sign-in first, step-up if the service asks for more, then the consent page."""
         client_id = request.query_params.get("client_id", "")
@@ -144,7 +204,18 @@ class OAuthController(Controller):
             )
         return await _consent_page(request, me, pending, client_id, request_uri)
 
-    @post("/oauth/authorize", summary="The citizen's decision (approve or deny)")
+    @post(
+        "/oauth/authorize",
+        summary="The citizen's decision (approve or deny)",
+        status_code=303,
+        responses={
+            **redirect("Back to the agency with a code or access_denied (and iss); to /login if not signed in"),
+            **page(403, "The form expired (missing or wrong csrf_token); nothing changed"),
+            **page(422, "Required documents are missing"),
+            **errors(413, 503),
+        },
+        operation_class=operation(responses=page_or_error(400, "The request cannot be processed; never redirected")),
+    )
     async def decide(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
         """Approve: a grant, a code, back to the agency. Deny: ``access_denied`` back to the agency."""
         server = _server(request)
@@ -165,19 +236,37 @@ class OAuthController(Controller):
             return await _consent_page(request, me, pending, client_id, request_uri, 422, message)
         return Redirect(target, status_code=303)
 
-    @post("/oauth/token", summary="Token endpoint: authorization_code (PKCE) or refresh_token; DPoP required")
+    @post(
+        "/oauth/token",
+        summary="Token endpoint: authorization_code (PKCE) or refresh_token; DPoP required",
+        status_code=200,
+        responses={**oauth_errors(400, 401), **errors(413, 503)},
+        operation_class=operation(request_body=TOKEN_FORM),
+    )
     async def token(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """DPoP-bound access token (≤ 300 s) and a refresh token bound to the grant and key."""
         body = await _server(request).token(await _form(request), request.headers.get("dpop"), _url(request))
         return Response(body, status_code=200, headers=NO_STORE)
 
-    @post("/oauth/revoke", summary="Token revocation (RFC 7009)", status_code=200)
+    @post(
+        "/oauth/revoke",
+        summary="Token revocation (RFC 7009)",
+        status_code=200,
+        responses={**oauth_errors(400, 401), **errors(413, 503)},
+        operation_class=operation(request_body=TOKEN_OF_CLIENT_FORM),
+    )
     async def revoke(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         """200 whether or not the token was known."""
         await _server(request).revoke(await _form(request))
         return Response({}, headers=NO_STORE)
 
-    @post("/oauth/introspect", summary="Token introspection (RFC 7662), own tokens only", status_code=200)
+    @post(
+        "/oauth/introspect",
+        summary="Token introspection (RFC 7662), own tokens only",
+        status_code=200,
+        responses={**oauth_errors(400, 401), **errors(413, 503)},
+        operation_class=operation(request_body=TOKEN_OF_CLIENT_FORM),
+    )
     async def introspect(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """``{"active": false}`` for anything not the caller's, revoked or expired."""
         return Response(await _server(request).introspect(await _form(request)), headers=NO_STORE)

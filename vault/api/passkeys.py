@@ -16,6 +16,7 @@ from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotati
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import signed_in
+from vault.api.openapi import errors
 from vault.api.render import ready
 from vault.citizens.sessions import SignedIn
 
@@ -43,24 +44,34 @@ class PasskeyApi(Controller):
     tags = ["citizen"]  # noqa: RUF012
     dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
 
-    @get("/", summary="Your passkeys")
+    @get("/", summary="Your passkeys", responses=errors(401, 503))
     async def list_passkeys(self, request: Request[Any, Any, Any], me: Me) -> PasskeysOut:
         """Oldest first."""
         passkeys = ready(request).passkeys
         assert passkeys is not None
         return PasskeysOut([PasskeyOut(p.id, p.created_at, p.last_used_at) for p in await passkeys.list(me.citizen_id)])
 
-    @post("/options", summary="WebAuthn creation options for a new passkey", status_code=200)
-    async def options(self, request: Request[Any, Any, Any], me: Me) -> Response[bytes]:
+    @post(
+        "/options",
+        summary="WebAuthn creation options for a new passkey",
+        status_code=200,
+        responses=errors(400, 401, 403, 503),
+    )
+    async def options(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
         """User verification and a discoverable credential are required; valid for 5 minutes, once."""
         runtime = ready(request)
         assert runtime.passkeys is not None
         assert runtime.accounts is not None
         name = await runtime.accounts.login_name(me.citizen_id)
         options = await runtime.passkeys.registration_options(me.citizen_id, name)
-        return Response(options.encode(), media_type="application/json")
+        return Response(msgspec.json.decode(options))
 
-    @post("/", summary="Register a passkey (the authenticator's response as JSON)", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        summary="Register a passkey (the authenticator's response as JSON)",
+        status_code=HTTP_201_CREATED,
+        responses=errors(400, 401, 403, 413, 503),
+    )
     async def register(self, request: Request[Any, Any, Any], me: Me) -> PasskeyOut:
         """400 if the response does not verify (origin, challenge, signature, user verification)."""
         passkeys = ready(request).passkeys
@@ -69,7 +80,12 @@ class PasskeyApi(Controller):
         info = await passkeys.register(me.citizen_id, body.decode("utf-8", "replace"))
         return PasskeyOut(info.id, info.created_at, info.last_used_at)
 
-    @delete("/{passkey_id:str}", summary="Remove a passkey", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{passkey_id:str}",
+        summary="Remove a passkey",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=errors(400, 401, 403, 404, 503),
+    )
     async def remove(self, request: Request[Any, Any, Any], me: Me, passkey_id: FromPath[str]) -> None:
         """Another citizen's id answers 404."""
         passkeys = ready(request).passkeys

@@ -77,7 +77,10 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _object(segment: str) -> dict[str, Any]:
-    value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except RecursionError:  # a header nested thousands deep: as malformed as any other
+        raise ValueError("header is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("header is not an object")
     return value
@@ -89,7 +92,7 @@ def unverified_issuer(token: str) -> str | None:
         _header(token)
         body = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     issuer = claims.get("iss") if isinstance(claims, dict) else None
     return issuer if isinstance(issuer, str) else None

@@ -134,7 +134,7 @@ def parse_authorization_details(raw: str | None, service_lookup: ServiceDefiniti
         raise OAuthError("invalid_authorization_details", "authorization_details is required")
     try:
         details = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise OAuthError("invalid_authorization_details", "authorization_details is not JSON") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
         raise OAuthError("invalid_authorization_details", "exactly one authorization_details entry")

@@ -23,6 +23,7 @@ CASES = {
     "proof": (BadProofRequest("index out of range"), 400),
     "log": (LogUnavailable("down"), 503),
     "bug": (RuntimeError("secret detail"), 500),
+    "nested": (RecursionError("maximum recursion depth exceeded while deserializing an object"), 400),
 }
 
 

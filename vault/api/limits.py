@@ -1,0 +1,24 @@
+"""How large a request body the vault reads: small for what it parses whole, document-sized for uploads.
+
+Forms and JSON are parsed whole, so their size is what they cost: a 20 MiB urlencoded form (the
+old app-wide limit) took 800 MiB and 20 s to parse (docs/security.md). The app's limit is
+:data:`FORM_BODY_LIMIT`; only the document uploads, in their own controllers, get
+``max_document_bytes`` plus room for the multipart framing (:func:`document_body_limit`), through
+the router :mod:`vault.app` puts them and their sibling controllers on. Those siblings set the small
+limit again on themselves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vault.config import Settings
+
+FORM_BODY_LIMIT = 64 * 1024
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def document_body_limit(settings: Settings) -> int:
+    """The body limit of a document upload."""
+    return settings.max_document_bytes + MULTIPART_OVERHEAD
