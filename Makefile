@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
-.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash fuzz
+.PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash fuzz stateful
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,3 +84,8 @@ crash: $(STAMP)
 ## Fuzzing: schemathesis over /schema/openapi.json (500 examples per operation and mode) and hostile input against `vault serve` (docs/security.md)
 fuzz: $(STAMP)
 	VAULT_FUZZ_EXAMPLES=$${VAULT_FUZZ_EXAMPLES:-500} $(BIN)/pytest -p no:cacheprovider -q tests/fuzz
+
+## Stateful property test, long run (CI runs 30 examples x 40 steps per database); about 10 min on 2 cores
+stateful: $(STAMP)
+	VAULT_STATEFUL_EXAMPLES=$${VAULT_STATEFUL_EXAMPLES:-300} VAULT_STATEFUL_STEPS=$${VAULT_STATEFUL_STEPS:-60} \
+		$(BIN)/pytest -q -p no:cacheprovider tests/reliability/test_state_machine.py

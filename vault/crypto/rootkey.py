@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from vault.config import env_name
@@ -113,6 +114,9 @@ class EnvRootKey(RootKeyProvider):
         return env_name("root_key")
 
 
+RACY_NS = 2_000_000_000  # coarser than any file system's timestamps (FAT: 2 s)
+
+
 class FileRootKey(RootKeyProvider):
     """The key file, generated with mode 0600 on first start; can add and retire versions."""
 
@@ -125,7 +129,10 @@ class FileRootKey(RootKeyProvider):
                 self.created = True
         except KeyFileError as exc:
             raise RootKeyError(self.setting, str(exc)) from None
-        self._stamp: tuple[int, int] | None = None
+        # (inode, mtime, size) when the file was last read; trusted only once the file is older than the
+        # file system's timestamp resolution could hide (a rotation within the same tick, same size: "racy git")
+        self._stamp: tuple[int, int, int] | None = None
+        self._read_at_ns = 0
         self._versions: dict[int, bytes] = {}
         self._reload()
 
@@ -137,11 +144,13 @@ class FileRootKey(RootKeyProvider):
     def _reload(self) -> None:
         try:
             st = self.path.stat()
-            if self._stamp == (st.st_mtime_ns, st.st_size):
+            settled = self._read_at_ns - st.st_mtime_ns > RACY_NS
+            if settled and self._stamp == (st.st_ino, st.st_mtime_ns, st.st_size):
                 return
+            read_at = time.time_ns()
             read_key_file(self.path, None)
             self._versions = parse_versions(self.path.read_text(encoding="ascii"), self.setting)
-            self._stamp = (st.st_mtime_ns, st.st_size)
+            self._stamp, self._read_at_ns = (st.st_ino, st.st_mtime_ns, st.st_size), read_at
         except (KeyFileError, OSError) as exc:
             raise RootKeyError(self.setting, str(exc)) from None
 
@@ -178,7 +187,7 @@ class FileRootKey(RootKeyProvider):
             os.close(dir_fd)
         self._versions = versions
         st = self.path.stat()
-        self._stamp = (st.st_mtime_ns, st.st_size)
+        self._stamp, self._read_at_ns = (st.st_ino, st.st_mtime_ns, st.st_size), time.time_ns()
 
 
 def key_check_value(key: bytes) -> bytes:
