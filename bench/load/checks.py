@@ -82,6 +82,8 @@ async def check_writes(clients: list[Client], ledger: Ledger) -> list[str]:
     """Problems: attributes whose stored value is not what the clients were told (or may have been)."""
     problems = []
     for client in clients:
+        if client.session_uncertain:  # its last sign-in went unanswered: sign in again first
+            await client.step_signin()
         answer = await client.citizen.request("GET", "/api/v1/me/attributes")
         if answer.status_code != 200:
             problems.append(f"{client.citizen.name}: attributes answered {answer.status_code}")

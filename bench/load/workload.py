@@ -13,6 +13,7 @@ not have been stored, so the model accepts either value until the next acknowled
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import secrets
@@ -63,6 +64,10 @@ class Unavailable(Exception):
     """The vault did not answer (connection refused or dropped): the outcome is unknown."""
 
 
+class SignedOut(Exception):
+    """The session is no longer valid (401, or a redirect to the sign-in page)."""
+
+
 class Citizen:
     """One citizen's browser: cookies kept by hand (``__Host-`` cookies on loopback http)."""
 
@@ -93,6 +98,8 @@ class Citizen:
 
     async def csrf(self) -> str:
         answer = await self.request("GET", "/api/v1/me/csrf")
+        if answer.status_code == 401:
+            raise SignedOut
         if answer.status_code != 200:
             raise Unavailable(f"csrf: {answer.status_code}")
         return str(answer.json()["csrf_token"])
@@ -108,6 +115,9 @@ class Client:
         self.citizen = Citizen(http, f"load-{index}-{secrets.token_hex(3)}@example.de")
         self.rng = random.Random(index)
         self.http = http
+        # A sign-in whose answer never came may have ended the old session (each sign-in starts a
+        # new one) while its new cookie was lost: then the client must sign in again, as a person would.
+        self.session_uncertain = False
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -137,6 +147,14 @@ class Client:
         except Unavailable:
             stats.unavailable += 1
             await asyncio.sleep(UNAVAILABLE_PAUSE_S)
+            return
+        except SignedOut:
+            if not self.session_uncertain:
+                self.ledger.problems.append(f"{op}: the session ended without a sign-in")
+                return
+            stats.refused += 1
+            with contextlib.suppress(Unavailable, SignedOut):
+                await self._signin()
             return
         stats.add((time.perf_counter() - started) * 1000)
 
@@ -170,11 +188,17 @@ class Client:
         elif answer.status_code < 500:  # refused: the old value stays
             possible.discard(value)
 
+    async def step_signin(self) -> None:
+        """Sign in (used by the checks after a run whose last sign-in went unanswered)."""
+        await self._signin()
+
     async def _signin(self) -> None:
         form = {"username": self.citizen.name, "password": PASSWORD}
         token = await self.citizen.form_token("/login")
+        self.session_uncertain = True
         answer = await self.citizen.request("POST", "/login", data={**form, "csrf_token": token})
-        self._judge("signin", answer.status_code, 303)
+        if self._judge("signin", answer.status_code, 303):
+            self.session_uncertain = False
 
     async def _consent(self) -> None:
         verifier, challenge = pkce_pair()
@@ -184,6 +208,8 @@ class Client:
         request_uri = par.json()["request_uri"]
         authorize = f"/oauth/authorize?client_id={quote(self.agency.client_id)}&request_uri={quote(request_uri)}"
         page = await self.citizen.request("GET", authorize)
+        if page.status_code == 303 and page.headers.get("location", "").startswith("/login"):
+            raise SignedOut
         if not self._judge("consent", page.status_code, 200, final=False):
             return
         decision = {"client_id": self.agency.client_id, "request_uri": request_uri, "decision": "approve"}
