@@ -14,6 +14,7 @@ Requests go over a plain socket (:func:`exchange`) rather than an HTTP client: a
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -104,16 +105,15 @@ def exchange(
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", vault.port), timeout=TIMEOUT) as sock:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        try:
+        # The server may stop reading once it has answered (413): its answer is read below either way.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             for chunk in body:
                 if select.select([sock], [], [], 0)[0]:
-                    break  # answered early (413): stop sending, read the answer
+                    break  # answered early: stop sending, read the answer
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
             else:
                 if chunked:
                     sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading; its answer may still be there
         response = http.client.HTTPResponse(sock)
         try:
             response.begin()

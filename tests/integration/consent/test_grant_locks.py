@@ -31,15 +31,15 @@ if TYPE_CHECKING:
     from vault.runtime import Runtime
 
 
-def _postgres_only(runtime: Runtime) -> None:
-    if runtime.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises write transactions: no lock order to get wrong")
+# SQLite serialises write transactions: there is no lock order to get wrong, so these run on PostgreSQL only.
+postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 async def _share(db: AsyncSession, grant_id: str) -> None:
     await db.execute(select(GrantRow.id).where(GrantRow.id == grant_id).with_for_update(read=True))
 
 
+@postgres_only
 @pytest.mark.parametrize("first", [0, 1])
 async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runtime: Runtime, first: int) -> None:
     """A read batch holds its grants fairly, then their rows; the erasure must queue, not lock rows around it.
@@ -47,7 +47,6 @@ async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runti
     Whichever row the erasure would have taken first, the read takes the other one first: one of the
     two orders deadlocked a bare ``UPDATE grants``.
     """
-    _postgres_only(runtime)
     reader = await _reader(runtime, "erika@example.de")
     assert runtime.grants is not None
     assert runtime.catalogue is not None
@@ -69,8 +68,8 @@ async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runti
     assert statuses == {"revoked"}
 
 
+@postgres_only
 async def test_issuing_a_token_waits_for_no_read_but_for_a_revoke(runtime: Runtime) -> None:
-    _postgres_only(runtime)
     reader = await _reader(runtime, "erika@example.de")
     assert runtime.oauth is not None
     assert runtime.catalogue is not None
@@ -110,10 +109,10 @@ async def test_a_document_read_resolved_before_its_token_was_revoked_is_refused(
     assert refused.value.error == "invalid_token"
 
 
+@postgres_only
 @pytest.mark.parametrize("how", ["rfc7009", "code replay"])
 async def test_a_token_revocation_waits_for_a_read_holding_the_grant(runtime: Runtime, how: str) -> None:
     """So the read's re-check of its token, after its grant locks, cannot miss a revocation that committed."""
-    _postgres_only(runtime)
     reader = await _reader(runtime, "erika@example.de")
     assert runtime.oauth is not None
     if how == "rfc7009":
