@@ -45,8 +45,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+## The suite runs on PYTEST_WORKERS processes (pytest-xdist; 2 = the cores of the CI machine; 0 = in this process)
+PYTEST_WORKERS ?= 2
 unit: $(STAMP) $(AXE)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## ASGI server comparison (figures go to docs/operations.md)
 bench-asgi: $(STAMP)

@@ -7,7 +7,6 @@ is installed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,8 +23,7 @@ from vault.db.migrate import upgrade
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+    from pathlib import Path
 
 
 @pytest.fixture(scope="session")

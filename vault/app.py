@@ -59,7 +59,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             HealthController,
-            MetricsController,
+            *([MetricsController] if settings.metrics_token else []),  # else: vault serve --metrics-port
             LogController,
             PasskeyApi,
             OAuthController,

@@ -25,7 +25,7 @@ from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.crypto.rootkey import RootKeyError
 from vault.crypto.signing import SigningKeyError
 from vault.db import migrate
-from vault.db.engine import create_engine
+from vault.db.engine import create_engine, forget_erased
 from vault.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -63,12 +63,19 @@ def cli(ctx: click.Context, data_dir: str | None, database_url: str | None, issu
 @click.option("--workers", type=int, help="Worker processes [VAULT_WORKERS, default 1].")
 @click.option("--demo", is_flag=True, help="Print a guided tour of the running vault.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending database migrations.")
+@click.option("--metrics-port", type=int, help="Serve /metrics on this port, on loopback [VAULT_METRICS_PORT].")
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, workers: int | None, demo: bool, no_migrate: bool
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    demo: bool,
+    no_migrate: bool,
+    metrics_port: int | None,
 ) -> None:
     """Run the vault's HTTP service until SIGTERM or Ctrl-C."""
-    settings = _settings(ctx, host=host, port=port, workers=workers)
+    settings = _settings(ctx, host=host, port=port, workers=workers, metrics_port=metrics_port)
     configure_logging(settings.log_level)
     keys = prepare(settings)
     asyncio.run(_start_checks(settings, keys, migrate_first=not no_migrate))
@@ -111,11 +118,22 @@ def _run_server(settings: Settings) -> None:
     from granian.server import Server
 
     os.environ.update(settings_to_environ(settings))
-    if settings.workers > 1:
+    if settings.workers > 1 or settings.metrics_port is not None:
+        # The workers' counters go to files that this process (the listener) or any worker can sum up.
+        # Set before anything imports prometheus_client: it picks its storage at import time.
         metrics_dir = settings.data_dir / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(mode=0o700)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if settings.metrics_port is not None:
+        from vault.metrics import start_listener
+
+        try:
+            start_listener(settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            where = f"{settings.metrics_host}:{settings.metrics_port}"
+            raise ConfigError(env_name("metrics_port"), f"cannot listen on {where}: {exc.strerror}") from None
+        log.info("metrics", url=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     server = Server(
         "vault.app:app_from_environment",
         factory=True,
@@ -145,7 +163,8 @@ def _demo_banner(settings: Settings) -> str:
             "",
             "Bürgertresor demo is starting",
             f"  data dir:        {settings.data_dir.resolve()}",
-            f"  health:          {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
+            f"  health:          {base}/healthz   readiness: {base}/readyz",
+            f"  metrics:         {_metrics_hint(settings)}",
             f"  API schema:      {base}/schema/swagger",
             f"  log:             {base}/log/checkpoint   (verify: vault log verify --url {base})",
             f"  citizen pages:   {base}/login   as {DEMO_LOGIN} / {DEMO_PASSWORD}",
@@ -158,6 +177,14 @@ def _demo_banner(settings: Settings) -> str:
             "",
         ]
     )
+
+
+def _metrics_hint(settings: Settings) -> str:
+    if settings.metrics_port is not None:
+        return f"http://{settings.metrics_host}:{settings.metrics_port}/metrics (operators only)"
+    if settings.metrics_token:
+        return f"{settings.issuer}/metrics with Authorization: Bearer $VAULT_METRICS_TOKEN"
+    return "off (vault serve --metrics-port N, or VAULT_METRICS_TOKEN)"
 
 
 @cli.group()
@@ -196,6 +223,14 @@ def db_current(ctx: click.Context) -> None:
     settings = _settings(_root(ctx))
     revision = asyncio.run(_current(settings))
     click.echo(json.dumps({"current": revision, "head": migrate.head(), "up_to_date": revision == migrate.head()}))
+
+
+@db.command("purge")
+@click.pass_context
+def db_purge(ctx: click.Context) -> None:
+    """Delete expired rows now (serving workers do it hourly): challenges, OAuth state, throttle counters."""
+    settings = _settings(_root(ctx))
+    click.echo(json.dumps(asyncio.run(_purge(settings))))
 
 
 def _witness_key(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -455,7 +490,9 @@ async def _reapply(settings: Settings, journal: Any) -> tuple[int, int]:
     try:
         if runtime.vault is None:
             raise DatabaseUnreachable(f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)")
-        return await reapply_erasures(runtime.vault, journal)
+        result = await reapply_erasures(runtime.vault, journal)
+        await forget_erased(runtime.engine)
+        return result
     finally:
         await runtime.close()
 
@@ -473,6 +510,19 @@ async def _upgrade(settings: Settings) -> tuple[str | None, str | None]:
         before = await migrate.current(engine)
         await migrate.upgrade(engine)
         return before, await migrate.current(engine)
+    except Exception as exc:  # noqa: BLE001  any driver error becomes one line naming the setting
+        raise DatabaseUnreachable(_db_error(exc)) from None
+    finally:
+        await engine.dispose()
+
+
+async def _purge(settings: Settings) -> dict[str, int]:
+    from vault.db.engine import session_factory
+    from vault.purge import purge_expired
+
+    engine = create_engine(settings)
+    try:
+        return await purge_expired(session_factory(engine))
     except Exception as exc:  # noqa: BLE001  any driver error becomes one line naming the setting
         raise DatabaseUnreachable(_db_error(exc)) from None
     finally:

@@ -118,7 +118,7 @@ def auditor_disable(ctx: click.Context, account_id: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Only count what would be pruned.")
 @click.pass_context
 def log_prune(ctx: click.Context, retention_days: int | None, dry_run: bool) -> None:
-    """Past retention, blank log records (keeping their commitments) and delete refused requests.
+    """Past retention, blank log records (keeping their commitments), delete refused requests and auditor activity.
 
     Prints {"pruned": N, "before": …}. The tree, checkpoints and proofs are unchanged. The running
     vault does this once a day by itself; the command is for a first run or a shorter period.
@@ -141,6 +141,13 @@ def log_prune(ctx: click.Context, retention_days: int | None, dry_run: bool) -> 
             return {"would_prune": await retention.due(runtime.sessions, before), "before": before.isoformat()}
         result = await retention.prune(runtime.sessions, before, progress=show)
         refusals = await prune_refusals(runtime.sessions, before)
-        return {"pruned": result.pruned, "refusals_deleted": refusals, "before": before.isoformat()}
+        assert runtime.auditors is not None
+        looked = await runtime.auditors.activity.prune(before)
+        return {
+            "pruned": result.pruned,
+            "refusals_deleted": refusals,
+            "activity_deleted": looked,
+            "before": before.isoformat(),
+        }
 
     click.echo(json.dumps(with_runtime(ctx, run)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ENV_PREFIX = "VAULT_"
-SECRET_FIELDS = frozenset({"root_key"})
+SECRET_FIELDS = frozenset({"root_key", "metrics_token"})
 
 _SCHEME_ALIASES = {
     "sqlite": "sqlite+aiosqlite",
@@ -70,10 +71,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     erasure_journal: Path | None = None
     password_concurrency: int = 2
     trusted_proxies: str = ""
+    register_limit: int = 20
+    challenge_limit: int = 30
     dpop_nonces: bool = False
     log_retention_days: int = 730
     witnesses: str = ""
     witness_timeout: float = 5.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -88,6 +94,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             for item in self.root_key.split(","):
                 decode_root_key(item.strip().rpartition(":")[2], env_name("root_key"))
         _check_ranges(self)
+        _check_metrics(self)
         if not self.issuer:
             self.issuer = f"http://{self.host}:{self.port}"
         self.issuer = _check_issuer(self.issuer)
@@ -147,6 +154,8 @@ _RANGES = {
     "db_pool_size": (1, 200),
     "max_document_bytes": (1024, 1024**3),
     "password_concurrency": (1, 64),
+    "register_limit": (0, 1_000_000),
+    "challenge_limit": (0, 1_000_000),
     "log_retention_days": (0, 36500),
     "witness_timeout": (0.1, 120),
 }
@@ -157,6 +166,35 @@ def _check_ranges(settings: Settings) -> None:
         value = getattr(settings, field)
         if not low <= value <= high:
             raise ConfigError(env_name(field), f"{value} is not between {low} and {high}")
+
+
+METRICS_TOKEN_MIN = 32
+
+
+def _check_metrics(settings: Settings) -> None:
+    port = settings.metrics_port
+    if port is not None and not (1 <= port <= 65535 and port != settings.port):
+        raise ConfigError(env_name("metrics_port"), f"{port} is not a port between 1 and 65535 other than VAULT_PORT")
+    if not _is_loopback(settings.metrics_host):
+        raise ConfigError(
+            env_name("metrics_host"),
+            f"{settings.metrics_host!r} is not a loopback address: the metrics listener has no authentication"
+            " (to scrape from another host, set VAULT_METRICS_TOKEN and scrape the public listener)",
+        )
+    token = settings.metrics_token
+    if token is not None and not (len(token) >= METRICS_TOKEN_MIN and token.isascii() and token.isalnum()):
+        raise ConfigError(
+            env_name("metrics_token"), f"must be at least {METRICS_TOKEN_MIN} letters or digits (openssl rand -hex 32)"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_issuer(issuer: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import TYPE_CHECKING
 
 import structlog
@@ -18,17 +19,18 @@ from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
 from vault.citizens.accounts import AccountService
 from vault.citizens.passkeys import PasskeyService
 from vault.citizens.sessions import SessionService
-from vault.citizens.throttle import LoginThrottle
+from vault.citizens.throttle import Throttle
 from vault.citizens.vault import CitizenVault
 from vault.config import parse_witnesses
 from vault.consent.catalogue import Catalogue
-from vault.consent.grants import Grants, ReceiptSigner
+from vault.consent.grants import EXPIRE_BATCH, Grants, ReceiptSigner
 from vault.consent.nonces import DpopNonces
 from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
-from vault.db.engine import create_engine, ping, read_session_factory, session_factory
+from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
+from vault.purge import purge_expired
 from vault.transparency import retention
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
 from vault.transparency.note import Signer
@@ -45,6 +47,8 @@ log = structlog.get_logger("vault.runtime")
 READY_CHECK_TIMEOUT_S = 2.0
 INTEGRATION_INTERVAL_S = 0.5
 RETENTION_INTERVAL_S = 24 * 3600
+PURGE_INTERVAL_S = 3600
+EXPIRY_INTERVAL_S = 60
 
 
 class Runtime:
@@ -61,7 +65,7 @@ class Runtime:
         self.accounts: AccountService | None = None
         self.hasher: PasswordHasher | None = None
         self.session_service: SessionService | None = None
-        self.throttle: LoginThrottle | None = None
+        self.throttle: Throttle | None = None
         self.passkeys: PasskeyService | None = None
         self.catalogue: Catalogue | None = None
         self.grants: Grants | None = None
@@ -72,6 +76,8 @@ class Runtime:
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._purge: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -94,16 +100,19 @@ class Runtime:
         await self.ready()
         if integrate and self.settings.log_integrator:
             self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
+            self._purge = asyncio.create_task(self._purge_forever(), name="purge-expired")
+            self._expiry = asyncio.create_task(self._expire_forever(), name="grant-expiry")
             if self.settings.log_retention_days:
                 self._retention = asyncio.create_task(self._retain_forever(), name="log-retention")
         log.info("vault started", ready=self.keys_checked)
 
     async def close(self) -> None:
-        """Stop the integrator and dispose of the engine's connections."""
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+        """Stop the background tasks and dispose of the engine's connections."""
+        for task in (self._purge, self._retention, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._integrator is not None:
             self._integrator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -135,9 +144,15 @@ class Runtime:
                     if self.hasher is None:
                         self.hasher = PasswordHasher(max_concurrent=self.settings.password_concurrency)
                     assert self.settings.erasure_journal is not None
-                    self.accounts = AccountService(self.vault, self.hasher, lookup_key, self.settings.erasure_journal)
+                    self.accounts = AccountService(
+                        self.vault,
+                        self.hasher,
+                        lookup_key,
+                        self.settings.erasure_journal,
+                        after_erase=functools.partial(forget_erased, self.engine),
+                    )
                     self.session_service = SessionService(self.sessions)
-                    self.throttle = LoginThrottle(self.sessions)
+                    self.throttle = Throttle(self.sessions, read_session_factory(self.engine))
                     self.passkeys = PasskeyService(self.sessions, self.settings.issuer)
                     self.catalogue = Catalogue(self.sessions)
                     self.grants = Grants(self.sessions, self.log, self.receipt_signer)
@@ -175,13 +190,47 @@ class Runtime:
                     assert before is not None
                     result = await retention.prune(self.sessions, before)
                     refusals = await prune_refusals(self.sessions, before)
-                    if result.pruned or refusals:
-                        log.info("retention applied", pruned=result.pruned, refusals_deleted=refusals)
+                    assert self.auditors is not None
+                    looked = await self.auditors.activity.prune(before)
+                    if result.pruned or refusals or looked:
+                        log.info(
+                            "retention applied",
+                            pruned=result.pruned,
+                            refusals_deleted=refusals,
+                            activity_deleted=looked,
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.error("retention failed", error_type=type(exc).__name__, exc_info=exc)
             await asyncio.sleep(RETENTION_INTERVAL_S if self.keys_checked else 60)
+
+    async def _purge_forever(self) -> None:
+        """Delete expired rows (:mod:`vault.purge`) now and then every ``PURGE_INTERVAL_S``."""
+        while True:
+            try:
+                if self.keys_checked:
+                    deleted = await purge_expired(self.sessions)
+                    if any(deleted.values()):
+                        log.info("expired rows deleted", **deleted)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("purge failed", error_type=type(exc).__name__, exc_info=exc)
+            await asyncio.sleep(PURGE_INTERVAL_S if self.keys_checked else 60)
+
+    async def _expire_forever(self) -> None:
+        """Store the expiry of grants whose time is up, with their ``expire`` entries, every ``EXPIRY_INTERVAL_S``."""
+        while True:
+            try:
+                if self.keys_checked and self.grants is not None:
+                    while await self.grants.expire_due() >= EXPIRE_BATCH:  # a backlog: batch after batch
+                        continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("grant expiry failed", error_type=type(exc).__name__, exc_info=exc)
+            await asyncio.sleep(EXPIRY_INTERVAL_S if self.keys_checked else 60)
 
     async def _integrate_forever(self) -> None:
         """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts).

@@ -51,7 +51,8 @@ class Vault:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
         env.update({"VAULT_DATA_DIR": str(self.data_dir), "VAULT_ISSUER": self.base, "VAULT_LOG_LEVEL": "warning",
-                    "VAULT_PASSWORD_CONCURRENCY": "1"})  # fmt: skip
+                    "VAULT_PASSWORD_CONCURRENCY": "1",
+                    "VAULT_REGISTER_LIMIT": "0"})  # fmt: skip  # every simulated citizen shares the loopback address
         if self.database_url:
             env["VAULT_DATABASE_URL"] = self.database_url
         return env

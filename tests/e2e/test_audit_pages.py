@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 
     from tests.e2e.conftest import VaultServer
 
-AUDIT_PAGES = ("/audit", "/audit/entries", "/audit/refusals", "/audit/checkpoints", "/audit/anomalies")
+AUDIT_PAGES = (
+    "/audit",
+    "/audit/entries",
+    "/audit/refusals",
+    "/audit/checkpoints",
+    "/audit/anomalies",
+    "/audit/activity",
+)
 
 
 def _vault(server: VaultServer, *args: str, stdin: str | None = None) -> str:

@@ -4,12 +4,15 @@ from typing import TYPE_CHECKING
 
 from litestar.testing import AsyncTestClient
 
+from vault.api.health import NOT_READY_REASON
 from vault.app import create_app
 from vault.db.engine import create_engine
 from vault.db.migrate import upgrade
 
 if TYPE_CHECKING:
     from vault.config import Settings
+
+TOKEN = "0123456789abcdef" * 4
 
 
 async def test_healthz(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -24,7 +27,7 @@ async def test_readyz_is_503_until_the_schema_exists(settings: Settings) -> None
         assert (await c.get("/healthz")).status_code == 200
         r = await c.get("/readyz")
         assert r.status_code == 503
-        assert r.json() == {"status": "unavailable"}
+        assert r.json() == {"status": "not ready", "reason": NOT_READY_REASON}
         engine = create_engine(settings)
         await upgrade(engine)
         await engine.dispose()
@@ -33,11 +36,30 @@ async def test_readyz_is_503_until_the_schema_exists(settings: Settings) -> None
         assert r.json() == {"status": "ready"}
 
 
-async def test_metrics_count_requests_and_time_them_by_route(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    for _ in range(3):
-        await client.get("/healthz")
-    await client.get("/no/such/page")
-    text = (await client.get("/metrics")).text
+async def test_metrics_are_not_served_on_the_public_listener(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await client.get("/healthz")
+    for headers in ({}, {"Authorization": "Bearer anything"}):
+        r = await client.get("/metrics", headers=headers)
+        assert r.status_code == 404
+        assert "vault_requests_total" not in r.text
+
+
+async def test_metrics_token_guards_metrics_and_they_count_requests_by_route(migrated: Settings) -> None:
+    migrated.metrics_token = TOKEN
+    async with AsyncTestClient(create_app(migrated)) as client:
+        for _ in range(3):
+            await client.get("/healthz")
+        await client.get("/no/such/page")
+        wrong = [{}, {"Authorization": f"Bearer {TOKEN[:-1]}x"}, {"Authorization": f"Basic {TOKEN}"},
+                 {"Authorization": f"Bearer {TOKEN}{TOKEN}"}, {"Authorization": "Bearer"}]  # fmt: skip
+        for headers in wrong:
+            r = await client.get("/metrics", headers=headers)
+            assert r.status_code == 401, headers
+            assert r.headers["www-authenticate"] == 'Bearer realm="metrics"'
+            assert "vault_requests_total" not in r.text
+        r = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200
+        text = r.text
     assert 'vault_requests_total{app_name="vault",method="GET",path="/healthz",status_code="200"}' in text
     assert 'vault_request_duration_seconds_bucket{app_name="vault",le="0.005",method="GET",path="/healthz"' in text
     assert "/no/such/page" not in text

@@ -106,7 +106,7 @@ def serve(
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def wait_for(running: RunningVault, path: str, status: int, timeout: float = 30) -> None:
+def wait_for(running: RunningVault, path: str, status: int, timeout: float = 90) -> None:
     """Poll until ``path`` answers ``status``; fail with the server's log if it dies or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -45,6 +45,13 @@ def test_none_flags_do_not_override() -> None:
         ({"VAULT_ISSUER": "https://vault.example/?x=1"}, "VAULT_ISSUER"),
         ({"VAULT_LOG_ORIGIN": "has space"}, "VAULT_LOG_ORIGIN"),
         ({"VAULT_LOG_LEVEL": "loud"}, "VAULT_LOG_LEVEL"),
+        ({"VAULT_METRICS_PORT": "0"}, "VAULT_METRICS_PORT"),
+        ({"VAULT_METRICS_PORT": "8000"}, "VAULT_METRICS_PORT"),  # the public port
+        ({"VAULT_METRICS_TOKEN": "short"}, "VAULT_METRICS_TOKEN"),
+        ({"VAULT_METRICS_HOST": "0.0.0.0"}, "VAULT_METRICS_HOST"),  # the listener has no authentication
+        ({"VAULT_METRICS_HOST": "192.0.2.7"}, "VAULT_METRICS_HOST"),
+        ({"VAULT_METRICS_HOST": "metrics.example"}, "VAULT_METRICS_HOST"),
+        ({"VAULT_METRICS_TOKEN": "a" * 31 + " " + "b" * 8}, "VAULT_METRICS_TOKEN"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], setting: str) -> None:
@@ -70,6 +77,9 @@ def test_redacted_hides_secrets() -> None:
     s = load_settings({"VAULT_DATABASE_URL": "postgresql://vault:hunter2@db/vault", "VAULT_ROOT_KEY": KEY})
     shown = s.redacted()
     assert shown["root_key"] == "***"
+    assert load_settings({"VAULT_METRICS_TOKEN": "t" * 40}).redacted()["metrics_token"] == "***"
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert load_settings({"VAULT_METRICS_HOST": host}).metrics_host == host
     assert shown["database_url"] == "postgresql+asyncpg://vault:***@db/vault"
     assert "hunter2" not in repr(shown)
     assert KEY not in repr(shown)

@@ -19,7 +19,11 @@ from litestar.response import Redirect
 
 from vault.api import i18n
 from vault.api.auth import SESSION_COOKIE, expired_session_cookie
-from vault.api.limits import FORM_BODY_LIMIT
+from vault.api.citizen import export_response
+from vault.api.citizen_only import citizen_page, is_auditor_account
+from vault.api.cross_site import from_another_site
+from vault.api.limits import FORM_BODY_LIMIT, upload_size
+from vault.api.reauth import is_recent, reauth_url, require_recent_sign_in
 from vault.api.render import N_, Form, Message, page_session, ready, render
 from vault.citizens.attributes import AttributeInvalid, validate_attribute
 from vault.citizens.errors import DocumentRejected
@@ -84,6 +88,7 @@ DOCUMENT_KINDS = {
 ACTION_LABELS = {
     "read": N_("read"),
     "write": N_("changed"),
+    "delete": N_("deleted"),
     "grant": N_("access granted"),
     "revoke": N_("access revoked"),
     "export": N_("exported"),
@@ -124,6 +129,18 @@ def _form_values(data: dict[str, str]) -> dict[str, object]:
     return values
 
 
+def confirm_view(request: Request[Any, Any, Any], me: SignedIn, title: str) -> Response[str]:
+    """Instead of decrypting for a link on another site: a button that asks again from the vault's own page.
+
+    The button is a plain ``GET`` form to the same address (with its query), so it works without
+    JavaScript, and the browser sends it as ``same-origin``. Nothing is decrypted or logged here.
+    """
+    query = [(k, v) for k, v in request.query_params.items() if isinstance(v, str)]
+    return render(
+        request, "confirm_view.html", title, me=me, csrf_token=me.csrf_token, action=request.url.path, query=query
+    )
+
+
 async def _documents_page(
     request: Request[Any, Any, Any], me: SignedIn, status: int = 200, error: Message = None
 ) -> Response[str]:
@@ -149,7 +166,7 @@ class AccountPages(Controller):
 
     request_max_body_size = FORM_BODY_LIMIT  # the router's is for DocumentUpload*
     include_in_schema = False
-    dependencies = {"me": Provide(page_session)}  # noqa: RUF012
+    dependencies = {"me": Provide(citizen_page)}  # noqa: RUF012
 
     # -- data -------------------------------------------------------------------------------
 
@@ -184,7 +201,9 @@ class AccountPages(Controller):
 
     @get("/data")
     async def data(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
-        """The citizen's attributes with their source (viewing them is logged)."""
+        """The citizen's attributes with their source (viewing them is logged; not when another site sent us here)."""
+        if from_another_site(request):
+            return confirm_view(request, me, DATA)
         return await self._data_page(request, me)
 
     @post("/data")
@@ -302,12 +321,13 @@ class AccountPages(Controller):
 
     # -- settings ---------------------------------------------------------------------------
 
-    @get("/settings")
+    @get("/settings", dependencies={"me": Provide(page_session)})  # auditors keep their settings
     async def settings(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
         """Passkeys, sessions, export and deleting the account."""
         runtime = ready(request)
         assert runtime.session_service is not None
         assert runtime.passkeys is not None
+        recent, highest = await is_recent(request, me)
         return render(
             request,
             "settings.html",
@@ -319,21 +339,26 @@ class AccountPages(Controller):
             sessions=await runtime.session_service.active(me.citizen_id),
             assurance_labels=ASSURANCE_LABELS,
             ended=request.query_params.get("ended"),
+            recent=recent,
+            reauth=reauth_url(highest, "/settings"),
+            auditor=await is_auditor_account(request, me.citizen_id),
         )
 
-    @post("/settings/passkeys/{passkey_id:str}/delete")
+    @post("/settings/passkeys/{passkey_id:str}/delete", dependencies={"me": Provide(page_session)})
     async def remove_passkey(
         self, request: Request[Any, Any, Any], me: Page, passkey_id: FromPath[str]
     ) -> Response[Any]:
-        """Remove one of the citizen's passkeys."""
+        """Remove one of the citizen's passkeys (needs a recent sign-in)."""
+        await require_recent_sign_in(request, me, "/settings")
         runtime = ready(request)
         assert runtime.passkeys is not None
         await runtime.passkeys.remove(me.citizen_id, passkey_id)
         return Redirect("/settings", status_code=303)
 
-    @post("/settings/sessions/end-others")
+    @post("/settings/sessions/end-others", dependencies={"me": Provide(page_session)})
     async def end_other_sessions(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
-        """Sign out everywhere else; this session stays."""
+        """Sign out everywhere else; this session stays (needs a recent sign-in)."""
+        await require_recent_sign_in(request, me, "/settings")
         runtime = ready(request)
         assert runtime.session_service is not None
         ended = await runtime.session_service.end_all(
@@ -341,14 +366,22 @@ class AccountPages(Controller):
         )
         return Redirect(f"/settings?ended={ended}", status_code=303)
 
+    @post("/settings/export", status_code=200)
+    async def export(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+        """All the citizen's data as one JSON download: a form with the CSRF token, so no other site can start it."""
+        await require_recent_sign_in(request, me, "/settings")
+        return await export_response(ready(request), me.citizen_id)
+
     @get("/settings/delete")
     async def confirm_delete(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
-        """The confirmation step before erasure."""
+        """The confirmation step before erasure (needs a recent sign-in, asked for before the form)."""
+        await require_recent_sign_in(request, me)
         return render(request, "delete.html", DELETE_ACCOUNT, me=me, csrf_token=me.csrf_token)
 
     @post("/settings/delete")
     async def delete_account(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
-        """Crypto-shred the account after the explicit confirmation; every session ends."""
+        """Crypto-shred the account after the explicit confirmation and a recent sign-in; every session ends."""
+        await require_recent_sign_in(request, me, "/settings/delete")
         if data.get("confirm") != "yes":
             message = N_("Please tick the box to confirm that you want to delete your account.")
             return render(request, "delete.html", DELETE_ACCOUNT, 422, error=message, me=me, csrf_token=me.csrf_token)
@@ -364,7 +397,7 @@ class DocumentUploadPage(Controller):
     """``POST /documents``: the one page that takes a document-sized body (the app's limit is for forms)."""
 
     include_in_schema = False
-    dependencies = {"me": Provide(page_session)}  # noqa: RUF012
+    dependencies = {"me": Provide(citizen_page)}  # noqa: RUF012
 
     @post("/documents")
     async def upload(self, request: Request[Any, Any, Any], me: Page, data: Upload) -> Response[Any]:
@@ -380,7 +413,9 @@ class DocumentUploadPage(Controller):
                 yield part
 
         try:
-            await runtime.vault.put_document(me.citizen_id, kind, upload.content_type, upload.filename, content())
+            await runtime.vault.put_document(
+                me.citizen_id, kind, upload.content_type, upload.filename, content(), size=upload_size(upload)
+            )
         except DocumentRejected as exc:
             if exc.too_large:
                 message: Message = (

@@ -1,6 +1,7 @@
 """The agency data API (DESIGN.md §6): DPoP-bound access tokens, exactly the granted data, a receipt per read.
 
-Every read resolves the token and its DPoP proof, then reads through
+Every request spends its DPoP proof (:mod:`vault.consent.replay`: a proof is accepted once, on
+every endpoint; the OpenAPI document marks each operation that takes one), resolves the token, then reads through
 :class:`~vault.citizens.vault.CitizenVault` with a guard that holds the grant row (``FOR SHARE``,
 ``FOR UPDATE`` for a ``once`` grant, which the read uses up) in the same transaction that appends
 the log entry (DESIGN.md §2). The response carries the entry's receipt: its commitment and the
@@ -27,7 +28,8 @@ from vault.citizens.vault import CONTENT_TYPES
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.proofs import OAuthError
 from vault.consent.reads import agency_reason
-from vault.consent.server import ProofReplayed, grant_guard, proof_guard
+from vault.consent.replay import ProofReplayed
+from vault.consent.server import grant_guard, token_guard
 from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
@@ -88,23 +90,35 @@ def _receipt(access: LoggedAccess) -> Receipt:
     return Receipt(commitment=base64.b64encode(access.commitment).decode(), promise=access.promise)
 
 
-async def _access(request: Request[Any, Any, Any]) -> tuple[Runtime, Access, GrantRow]:
+async def _access(request: Request[Any, Any, Any], endpoint: str) -> tuple[Runtime, Access, GrantRow]:
+    """The token's access, its proof spent; a refusal of a token the vault issued is noted for the auditors."""
     runtime = ready(request)
     assert runtime.oauth is not None
     url = runtime.oauth.issuer + request.url.path
-    access = await runtime.oauth.resolve(
-        request.headers.get("authorization"), request.headers.get("dpop"), request.method, url
-    )
+    authorization = request.headers.get("authorization")
+    try:
+        access = await runtime.oauth.resolve(authorization, request.headers.get("dpop"), request.method, url)
+    except (OAuthError, ProofReplayed) as exc:
+        raise await _refused(runtime, endpoint, exc, authorization) from None
     return runtime, access, access.grant
 
 
+async def _refused(
+    runtime: Runtime, endpoint: str, exc: OAuthError | ProofReplayed, authorization: str | None
+) -> OAuthError:
+    """The answer to a refused token or proof, once the refusal is noted."""
+    error = _replayed() if isinstance(exc, ProofReplayed) else exc
+    await _note_token_refusal(runtime, endpoint, error, authorization)
+    return error
+
+
 def _guard(access: Access, item: str) -> Guard:
-    """In the read's transaction: record the DPoP proof (once only), then hold and check the grant."""
+    """In the read's transaction: check the token again, then hold and check the grant."""
     once = access.grant.access == "once"
-    proof, grant = proof_guard(access), grant_guard(access.grant_id, access.client_id, item, exclusive=once)
+    token, grant = token_guard(access), grant_guard(access.grant_id, access.client_id, item, exclusive=once)
 
     async def guard(db: AsyncSession) -> None:
-        await proof(db)
+        await token(db)
         await grant(db)
 
     return guard
@@ -155,6 +169,7 @@ class AgencyApi(Controller):
         "/data",
         summary="The granted attributes (DPoP-bound token); logged, with a receipt",
         responses={**oauth_errors(400, 401, 403), **errors(503)},
+        operation_class=operation(dpop=True),
     )
     async def data(self, request: Request[Any, Any, Any]) -> Response[DataOut]:
         """Exactly the fields the grant covers; 401 for a bad, revoked, expired or used-up grant or token."""
@@ -170,11 +185,8 @@ class AgencyApi(Controller):
         except GrantNotActive as exc:
             await _note_refusal(runtime, "data", "grant_not_active", exc)
             raise _revoked(exc) from None
-        except OAuthError as exc:
-            await _note_token_refusal(runtime, "data", exc, authorization)
-            raise
-        except ProofReplayed:
-            raise _replayed() from None
+        except (OAuthError, ProofReplayed) as exc:
+            raise await _refused(runtime, "data", exc, authorization) from None
         grant = read.grant
         body = DataOut(
             attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in read.values.items()},
@@ -187,10 +199,11 @@ class AgencyApi(Controller):
         "/documents",
         summary="The granted documents' metadata (nothing decrypted)",
         responses={**oauth_errors(400, 401, 403), **errors(503)},
+        operation_class=operation(dpop=True),
     )
     async def documents(self, request: Request[Any, Any, Any]) -> Response[DocumentsOut]:
         """Which granted documents exist, and which kinds are still pending (late submission)."""
-        runtime, _, grant = await _access(request)
+        runtime, _, grant = await _access(request, "documents")
         assert runtime.vault is not None
         from vault.consent.grants import effective_status
 
@@ -210,11 +223,11 @@ class AgencyApi(Controller):
         "/documents/{document_id:str}",
         summary="Download a granted document; logged, receipt in headers",
         responses={**oauth_errors(400, 401, 403), **errors(404, 503)},
-        operation_class=operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES))),
+        operation_class=operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES)), dpop=True),
     )
     async def document(self, request: Request[Any, Any, Any], document_id: FromPath[str]) -> Stream:
         """403 ``insufficient_scope`` for the citizen's document the grant does not cover; 404 for another citizen's."""
-        runtime, access, grant = await _access(request)
+        runtime, access, grant = await _access(request, "document")
         assert runtime.vault is not None
         kinds = tuple(msgspec.json.decode(grant.documents))
         kind = await runtime.vault.document_kind(grant.citizen_id, document_id)
@@ -234,8 +247,8 @@ class AgencyApi(Controller):
         except GrantNotActive as exc:
             await _note_refusal(runtime, "document", "grant_not_active", exc)
             raise _revoked(exc) from None
-        except ProofReplayed:
-            raise _replayed() from None
+        except OAuthError as exc:  # the token was revoked meanwhile
+            raise await _refused(runtime, "document", exc, request.headers.get("authorization")) from None
         receipt = _receipt(logged)
         return Stream(
             chunks,

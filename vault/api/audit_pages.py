@@ -2,7 +2,9 @@
 
 Only accounts that ``vault auditor add`` created (and that are not disabled) get past
 :func:`auditor_session`; a citizen gets 403, nobody signed in is sent to ``/login``. Everything
-shown is pseudonymous (see :mod:`vault.audit.queries`); the pages only read.
+shown is pseudonymous (see :mod:`vault.audit.queries`); the pages only read the log. Each page an
+auditor opens is recorded (:mod:`vault.audit.activity`) and shown to the other auditors on
+``/audit/activity``. The log's actor ``citizen`` is named "citizen" here, not "you" as on the citizen's own history.
 """
 
 from __future__ import annotations
@@ -17,22 +19,26 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 
-from vault.api.account_pages import HISTORY_LABELS
+from vault.api.account_pages import ACTOR_LABELS, HISTORY_LABELS
 from vault.api.audit_chart import series, stacked_bars
 from vault.api.render import N_, page_session, ready, render
+from vault.audit.activity import PAGE_SIZE as ACTIVITY_PAGE
 from vault.audit.queries import COUNT_CAP, MAX_EXPORT, PAGE_SIZE, RATE_WINDOW_DAYS, AuditEntry, EntryFilter
 from vault.citizens.sessions import SignedIn
 
 if TYPE_CHECKING:
     from vault.audit.queries import AuditQueries
 
-AUDIT, ENTRIES, REFUSALS, CHECKPOINTS, ANOMALIES = (
+AUDIT, ENTRIES, REFUSALS, CHECKPOINTS, ANOMALIES, ACTIVITY = (
     N_("Audit"),
     N_("Log entries"),
     N_("Refused and denied"),
     N_("Checkpoints"),
     N_("Anomalies"),
+    N_("Auditors' activity"),
 )
+#: The log's actors as an auditor reads them: the citizen is "citizen", not "you".
+AUDIT_LABELS: dict[str, Any] = {**HISTORY_LABELS, "actors": {**ACTOR_LABELS, "citizen": N_("Citizen")}}
 FILTER_NAMES = ("agency", "service", "action", "legal_basis", "pseudonym")
 CSV_COLUMNS = (
     "id", "leaf_index", "time", "pseudonym", "actor", "agency_name", "action", "service", "fields", "purpose",
@@ -58,12 +64,13 @@ Auditor = NamedDependency[SignedIn]
 
 
 async def auditor_session(request: Request[Any, Any, Any]) -> SignedIn:
-    """Dependency: a signed-in auditor; a citizen's session is refused with 403."""
+    """Dependency: a signed-in auditor, whose visit is recorded for the other auditors; a citizen gets 403."""
     session = await page_session(request)
     runtime = ready(request)
     assert runtime.auditors is not None
     if not await runtime.auditors.is_auditor(session.citizen_id):
         raise NotAnAuditor
+    await runtime.auditors.activity.record(session.citizen_id, request.url.path, _query(request).items())
     return session
 
 
@@ -148,7 +155,7 @@ class AuditPages(Controller):
               status: int = 200, **context: Any) -> Response[str]:  # fmt: skip
         response = render(
             request, template, title, status, me=auditor, auditor=True, csrf_token=auditor.csrf_token,
-            **HISTORY_LABELS, **context,
+            **AUDIT_LABELS, **context,
         )  # fmt: skip
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -260,4 +267,15 @@ class AuditPages(Controller):
         return self._page(
             request, auditor, "audit/anomalies.html", ANOMALIES, anomalies=await audit.anomalies(),
             agencies=await audit.agency_names(), window_days=RATE_WINDOW_DAYS,
+        )  # fmt: skip
+
+    @get("/activity")
+    async def activity(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+        """Which auditor opened which audit page or export, with its filters, newest first (this page too)."""
+        auditors = ready(request).auditors
+        assert auditors is not None
+        rows = await auditors.activity.recent(before_id=_before(request))
+        return self._page(
+            request, auditor, "audit/activity.html", ACTIVITY, activity=rows,
+            next_before=rows[-1].id if len(rows) == ACTIVITY_PAGE else None,
         )  # fmt: skip

@@ -17,9 +17,12 @@ from litestar.params import FromPath, JSONBody, MultipartBody, Parameter, PathPa
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from vault.api.auth import expired_session_cookie, signed_in
-from vault.api.limits import FORM_BODY_LIMIT
+from vault.api.auth import expired_session_cookie
+from vault.api.citizen_only import citizen_api
+from vault.api.cross_site import same_site_only
+from vault.api.limits import FORM_BODY_LIMIT, upload_size
 from vault.api.openapi import binary, errors, operation
+from vault.api.reauth import require_recent_sign_in
 from vault.api.render import ready
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.history import CitizenReceipt, HistoryItem, history, receipt
@@ -96,6 +99,7 @@ class HistoryEntry(msgspec.Struct):
     salt: str
     leaf_index: int | None
     verified: bool
+    document: str | None = None
 
 
 class HistoryOut(msgspec.Struct):
@@ -168,6 +172,7 @@ def _entry(item: HistoryItem) -> HistoryEntry:
         salt=base64.b64encode(item.salt).decode(),
         leaf_index=item.leaf_index,
         verified=item.verified,
+        document=item.document,
     )
 
 
@@ -179,20 +184,58 @@ async def _history(
     return [_entry(item) for item in items], checkpoint
 
 
+async def export_response(runtime: Runtime, citizen_id: str) -> Response[dict[str, Any]]:
+    """Everything about the citizen as one JSON download, logged as an ``export`` of every attribute and document."""
+    assert runtime.vault is not None
+    assert runtime.accounts is not None
+    assert runtime.grants is not None
+    reason = AccessReason(actor="citizen", action="export")
+    attributes = await runtime.vault.read_attributes(citizen_id, reason)
+    documents = []
+    for doc in await runtime.vault.list_documents(citizen_id):
+        info, name, chunks = await runtime.vault.read_document(citizen_id, doc.id, reason)
+        content = b"".join([c async for c in chunks])
+        documents.append(
+            {
+                "id": info.id,
+                "kind": info.kind,
+                "content_type": info.content_type,
+                "size": info.size,
+                "created_at": info.created_at,
+                "source": info.source,
+                "filename": name,
+                "content_base64": base64.b64encode(content).decode(),
+            }
+        )
+    account = await runtime.accounts.account(citizen_id)
+    history, _ = await _history(runtime, citizen_id, limit=None, before=None)
+    body = {
+        "format": "buergertresor-export/v1",
+        "exported_at": datetime.now(UTC),
+        "account": {"login_name": account.login_name, "created_at": account.created_at},
+        "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
+        "documents": documents,
+        "grants": [grant_out(g) for g in await runtime.grants.for_citizen(citizen_id)],
+        "history": history,
+    }
+    return Response(body, headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'})
+
+
 class CitizenApi(Controller):
     """``/api/v1/me/*``."""
 
     path = "/api/v1/me"
     request_max_body_size = FORM_BODY_LIMIT  # the router's is for DocumentUpload*
     tags = ["citizen"]  # noqa: RUF012
-    dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+    dependencies = {"me": Provide(citizen_api)}  # noqa: RUF012
+    guards = [same_site_only]  # noqa: RUF012
 
-    @get("/csrf", summary="The session's CSRF token", cache=False, responses=errors(401))
+    @get("/csrf", summary="The session's CSRF token", cache=False, responses=errors(401, 403))
     async def csrf(self, me: Me) -> CsrfOut:
         """Send it as ``X-CSRF-Token`` with every unsafe request."""
         return CsrfOut(me.csrf_token)
 
-    @get("/attributes", summary="Your attributes (logged as your own view)", responses=errors(401, 503))
+    @get("/attributes", summary="Your attributes (logged as your own view)", responses=errors(401, 403, 503))
     async def attributes(self, request: Request[Any, Any, Any], me: Me) -> AttributesOut:
         """Decrypt and return the current attributes."""
         vault = ready(request).vault
@@ -226,7 +269,7 @@ class CitizenApi(Controller):
         assert vault is not None
         await vault.delete_attribute(me.citizen_id, name)
 
-    @get("/documents", summary="Your documents (metadata only)", responses=errors(401, 503))
+    @get("/documents", summary="Your documents (metadata only)", responses=errors(401, 403, 503))
     async def documents(self, request: Request[Any, Any, Any], me: Me) -> DocumentsOut:
         """List without decrypting anything."""
         vault = ready(request).vault
@@ -237,7 +280,7 @@ class CitizenApi(Controller):
     @get(
         "/documents/{document_id:str}",
         summary="Download a document (logged as your own view)",
-        responses=errors(400, 401, 404, 503),
+        responses=errors(400, 401, 403, 404, 503),
         operation_class=DOWNLOAD,
     )
     async def download(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> Stream:
@@ -267,7 +310,7 @@ class CitizenApi(Controller):
     @get(
         "/history",
         summary="Every log entry about you, verified against the latest checkpoint",
-        responses=errors(400, 401, 503),
+        responses=errors(400, 401, 403, 503),
     )
     async def history(
         self,
@@ -284,7 +327,7 @@ class CitizenApi(Controller):
     @get(
         "/history/{entry_id:int}/receipt",
         summary="Receipt for one of your log entries, to verify offline",
-        responses=errors(400, 401, 404, 503),
+        responses=errors(400, 401, 403, 404, 503),
     )
     async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: EntryId) -> Response[CitizenReceipt]:
         """Record, salt, signed promise and (once integrated) inclusion proof; 404 for others' entries."""
@@ -295,7 +338,7 @@ class CitizenApi(Controller):
             raise UnknownRecord(str(entry_id))
         return Response(found, headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'})
 
-    @get("/grants", summary="Your grants: active and past", responses=errors(401, 503))
+    @get("/grants", summary="Your grants: active and past", responses=errors(401, 403, 503))
     async def grants(self, request: Request[Any, Any, Any], me: Me) -> GrantsOut:
         """Status is ``active``, ``revoked``, ``used`` or ``expired``."""
         grants = ready(request).grants
@@ -318,7 +361,7 @@ class CitizenApi(Controller):
         "/grants/{grant_id:str}/receipt",
         summary="The signed consent receipt (JWS, keys at /oauth/jwks)",
         media_type="application/jose",
-        responses=errors(400, 401, 404, 503),
+        responses=errors(400, 401, 403, 404, 503),
     )
     async def grant_receipt(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> Response[str]:
         """A compact JWS (ES256), downloadable."""
@@ -334,44 +377,16 @@ class CitizenApi(Controller):
     @get(
         "/export",
         summary="Everything about you as one JSON document (schema: /schema/export.json)",
-        responses=errors(401, 503),
+        responses=errors(401, 403, 503),
     )
     async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
-        """GDPR Art. 20. Logged as an ``export`` of every attribute and document."""
-        runtime = ready(request)
-        assert runtime.vault is not None
-        assert runtime.accounts is not None
-        assert runtime.grants is not None
-        reason = AccessReason(actor="citizen", action="export")
-        attributes = await runtime.vault.read_attributes(me.citizen_id, reason)
-        documents = []
-        for doc in await runtime.vault.list_documents(me.citizen_id):
-            info, name, chunks = await runtime.vault.read_document(me.citizen_id, doc.id, reason)
-            content = b"".join([c async for c in chunks])
-            documents.append(
-                {
-                    "id": info.id,
-                    "kind": info.kind,
-                    "content_type": info.content_type,
-                    "size": info.size,
-                    "created_at": info.created_at,
-                    "source": info.source,
-                    "filename": name,
-                    "content_base64": base64.b64encode(content).decode(),
-                }
-            )
-        account = await runtime.accounts.account(me.citizen_id)
-        history, _ = await _history(runtime, me.citizen_id, limit=None, before=None)
-        body = {
-            "format": "buergertresor-export/v1",
-            "exported_at": datetime.now(UTC),
-            "account": {"login_name": account.login_name, "created_at": account.created_at},
-            "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
-            "documents": documents,
-            "grants": [grant_out(g) for g in await runtime.grants.for_citizen(me.citizen_id)],
-            "history": history,
-        }
-        return Response(body, headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'})
+        """GDPR Art. 20. Logged as an ``export`` of every attribute and document.
+
+        The settings page posts to ``/settings/export`` instead (a form with the CSRF token).
+        Needs a recent sign-in (403 ``reauthentication_required`` otherwise).
+        """
+        await require_recent_sign_in(request, me)
+        return await export_response(ready(request), me.citizen_id)
 
     @delete(
         "/",
@@ -381,7 +396,8 @@ class CitizenApi(Controller):
         responses=errors(401, 403, 503),
     )
     async def erase(self, request: Request[Any, Any, Any], me: Me) -> None:
-        """The key is destroyed, every session ends, signing in again fails."""
+        """The key is destroyed, every session ends, signing in again fails. Needs a recent sign-in."""
+        await require_recent_sign_in(request, me)
         runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.session_service is not None
@@ -394,7 +410,8 @@ class DocumentUploadApi(Controller):
 
     path = "/api/v1/me"
     tags = ["citizen"]  # noqa: RUF012
-    dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+    dependencies = {"me": Provide(citizen_api)}  # noqa: RUF012
+    guards = [same_site_only]  # noqa: RUF012
 
     @post(
         "/documents",
@@ -425,6 +442,6 @@ class DocumentUploadApi(Controller):
                 yield part
 
         info = await vault.put_document(
-            me.citizen_id, kind, upload.content_type, upload.filename or "document", content()
+            me.citizen_id, kind, upload.content_type, upload.filename or "document", content(), size=upload_size(upload)
         )
         return DocumentOut(info.id, info.kind, info.content_type, info.size, info.created_at, info.source)

@@ -11,11 +11,14 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from vault.api.audit_pages import BadFilter, NotAnAuditor, not_an_auditor
+from vault.api.citizen_only import AuditorAccount, to_audit
 from vault.api.oauth import oauth_error
+from vault.api.reauth import reauthentication_required
 from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
 from vault.citizens.attributes import AttributeInvalid
 from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTaken, UnknownCitizen, UnknownRecord
 from vault.citizens.passkeys import PasskeyRejected
+from vault.citizens.reauth import ReauthenticationRequired
 from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.consent.grants import GrantNotActive
 from vault.consent.proofs import OAuthError
@@ -112,7 +115,9 @@ def exception_handlers() -> ExceptionHandlersMap:
         UnknownEntry: not_found,
         CatalogueError: _status(422),
         SignInRequired: sign_in_redirect,
+        ReauthenticationRequired: reauthentication_required,
         NotAnAuditor: not_an_auditor,
+        AuditorAccount: to_audit,
         BadFilter: _bad_request,
         FormExpired: form_expired,
         RecursionError: _too_deep,

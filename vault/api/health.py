@@ -1,23 +1,29 @@
-"""Operator endpoints: liveness, readiness, Prometheus metrics."""
+"""Operator endpoints: liveness, readiness; Prometheus metrics only behind ``VAULT_METRICS_TOKEN``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotAuthorizedException
 from litestar.openapi import ResponseSpec
-from litestar.plugins.prometheus import PrometheusController
+
+from vault.metrics import BEARER_REALM, bearer_matches, exposition
 
 if TYPE_CHECKING:
     from litestar.datastructures import State
 
 
-class Health(msgspec.Struct):
-    """Status body of ``/healthz`` and ``/readyz``."""
+class Health(msgspec.Struct, omit_defaults=True):
+    """Status body of ``/healthz`` and ``/readyz``: ready or not, and why not in a fixed phrase (no details)."""
 
     status: str
+    reason: str | None = None
+
+
+NOT_READY_REASON = "database unreachable or schema missing"
 
 
 _NOT_READY = ResponseSpec(data_container=Health, description="Not ready")
@@ -39,7 +45,7 @@ class HealthController(Controller):
         """200 once the database answers and the root key matched; 503 before."""
         if await state.runtime.ready():
             return Response(Health(status="ready"))
-        return Response(Health(status="unavailable"), status_code=503)
+        return Response(Health(status="not ready", reason=NOT_READY_REASON), status_code=503)
 
 
 EXPORT_SCHEMA = Path(__file__).with_name("schemas") / "export.schema.json"
@@ -51,8 +57,16 @@ async def export_schema() -> bytes:
     return EXPORT_SCHEMA.read_bytes()
 
 
-class MetricsController(PrometheusController):
-    """Prometheus exposition at ``/metrics``."""
+class MetricsController(Controller):
+    """``/metrics`` on the public listener: registered only when ``VAULT_METRICS_TOKEN`` is set (404 otherwise)."""
 
     path = "/metrics"
     include_in_schema = False
+
+    @get("/", cache=False)
+    async def metrics(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+        """Prometheus text for ``Authorization: Bearer <VAULT_METRICS_TOKEN>``; 401 for anyone else."""
+        if not bearer_matches(request.headers.get("authorization"), state.runtime.settings.metrics_token or ""):
+            raise NotAuthorizedException("a bearer token is required", headers={"WWW-Authenticate": BEARER_REALM})
+        body, media_type = exposition()
+        return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})

@@ -18,7 +18,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.response import Redirect
 
 from vault.api import i18n
+from vault.api.account_pages import ASSURANCE_LABELS
 from vault.api.auth import SESSION_COOKIE
+from vault.api.citizen_only import AuditorAccount, citizen_page, is_auditor_account
 from vault.api.openapi import errors, form, oauth_errors, operation, page, page_or_error, redirect
 from vault.api.render import N_, Form, page_session, ready, render
 from vault.api.security import CSP
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from vault.consent.server import AuthorizationServer as Server
     from vault.consent.server import Pending
 
-CONSENT, NOT_POSSIBLE, STEP_UP = N_("Consent"), N_("This request cannot be processed"), N_("Sign in with a passkey")
+CONSENT, NOT_POSSIBLE = N_("Consent"), N_("This request cannot be processed")
+STEP_UP = N_("A higher assurance level is needed")
 Page = NamedDependency[SignedIn]
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -190,7 +193,11 @@ class OAuthController(Controller):
         here = f"/oauth/authorize?client_id={quote(client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
         if me is None:
             return Redirect(f"/login?next={quote(here, safe='')}", status_code=303)
+        if await is_auditor_account(request, me.citizen_id):
+            raise AuditorAccount
         if ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
+            assert runtime.passkeys is not None
+            highest = await runtime.passkeys.highest_assurance(me.citizen_id)
             return render(
                 request,
                 "step_up.html",
@@ -201,6 +208,8 @@ class OAuthController(Controller):
                 login=f"/login?next={quote(here, safe='')}",
                 service=pending.service,
                 lang_code=i18n.choose(request)[0],
+                reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[pending.service.min_assurance],
+                assurance_labels=ASSURANCE_LABELS,
             )
         return await _consent_page(request, me, pending, client_id, request_uri)
 
@@ -215,6 +224,7 @@ class OAuthController(Controller):
             **errors(413, 503),
         },
         operation_class=operation(responses=page_or_error(400, "The request cannot be processed; never redirected")),
+        dependencies={"me": Provide(citizen_page)},  # an auditor's account grants nothing
     )
     async def decide(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
         """Approve: a grant, a code, back to the agency. Deny: ``access_denied`` back to the agency."""
@@ -226,7 +236,7 @@ class OAuthController(Controller):
             if decision not in {"approve", "deny"}:
                 raise OAuthError("invalid_request", "decision must be approve or deny")
             if decision == "approve" and ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
-                raise OAuthError("interaction_required", "this service needs a sign-in with a passkey")
+                raise OAuthError("interaction_required", "this service needs a sign-in at a higher assurance level")
             target = await server.decide(me.citizen_id, client_id, request_uri, approve=decision == "approve")
         except OAuthError as exc:
             return _not_possible(request, exc)
@@ -241,7 +251,7 @@ class OAuthController(Controller):
         summary="Token endpoint: authorization_code (PKCE) or refresh_token; DPoP required",
         status_code=200,
         responses={**oauth_errors(400, 401), **errors(413, 503)},
-        operation_class=operation(request_body=TOKEN_FORM),
+        operation_class=operation(request_body=TOKEN_FORM, dpop=True),
     )
     async def token(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """DPoP-bound access token (≤ 300 s) and a refresh token bound to the grant and key."""

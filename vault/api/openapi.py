@@ -4,8 +4,9 @@ Litestar documents the 400 it raises itself with its default body (``status_code
 vault's exception handlers (:mod:`vault.api.errors`) answer with their own, so each handler lists its
 error statuses through :func:`errors` (or :func:`oauth_errors` for RFC 6749 errors). Endpoints that
 read a form by hand (the OAuth ones) or answer with several media types describe that through
-:func:`operation`, Litestar's ``operation_class`` hook. The fuzz tests (``tests/fuzz``) hold every
-answer the app gives to this document.
+:func:`operation`, Litestar's ``operation_class`` hook; so do those that take a DPoP proof
+(``dpop``: a required ``DPoP`` header, which the replay test in ``tests/integration/consent`` walks).
+The fuzz tests (``tests/fuzz``) hold every answer the app gives to this document.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar.enums import ParamType
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     Reference,
     RequestBody,
     Schema,
@@ -27,11 +30,21 @@ from litestar.openapi.spec import (
 
 HTML = "text/html; charset=utf-8"
 FORM = "application/x-www-form-urlencoded"
+DPOP_HEADER = Parameter(
+    name="DPoP",
+    param_in=ParamType.HEADER,
+    schema=Schema(type=OpenAPIType.STRING),
+    required=True,
+    description="A DPoP proof (RFC 9449) for this request; each proof is accepted once (its jti is recorded)",
+)
 
 _WHY = {
     400: "The request is malformed (a parameter or the body does not validate)",
     401: "Not signed in, or the session has ended",
-    403: "Missing or wrong X-CSRF-Token",
+    403: (
+        "Missing or wrong X-CSRF-Token; `reauthentication_required`: sign in again at `level`;"
+        " `cross_site_request`: another site started the request; or an auditor's account (no citizen data)"
+    ),
     404: "No such record (another citizen's ids answer the same)",
     409: "The request conflicts with the record's state",
     413: "The body is too large (forms and JSON: 64 KiB; documents: max_document_bytes)",
@@ -53,6 +66,8 @@ class ErrorOut(msgspec.Struct):
     status: int
     field: str | None = None
     extra: list[dict[str, Any]] | dict[str, Any] | None = None
+    max_age: int | None = None
+    level: str | None = None
 
 
 class OAuthErrorOut(msgspec.Struct):
@@ -111,9 +126,16 @@ def binary(status: int, description: str, media_types: tuple[str, ...]) -> dict[
 
 
 def operation(
-    *, request_body: RequestBody | None = None, responses: dict[str, OpenAPIResponse] | None = None
+    *,
+    request_body: RequestBody | None = None,
+    responses: dict[str, OpenAPIResponse] | None = None,
+    dpop: bool = False,
 ) -> type[Operation]:
-    """An ``operation_class`` that adds a body the handler reads by hand and replaces responses by status."""
+    """An ``operation_class`` that adds a body the handler reads by hand and replaces responses by status.
+
+    ``dpop`` adds the ``DPoP`` header the handler reads by hand (not through its signature, so that a
+    missing proof is answered as an OAuth error, not as Litestar's 400).
+    """
 
     @dataclass
     class Documented(Operation):
@@ -122,5 +144,7 @@ def operation(
                 self.request_body = request_body
             if responses:
                 self.responses = {**(self.responses or {}), **responses}
+            if dpop:
+                self.parameters = [*(self.parameters or []), DPOP_HEADER]
 
     return Documented

@@ -7,14 +7,15 @@ afterwards the session's token. A new session (new token) is issued on every sig
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, TooManyRequestsException
 from litestar.response import Redirect
 
-from vault.api.account_pages import HISTORY_LABELS, agency_names
+from vault.api.account_pages import ASSURANCE_LABELS, HISTORY_LABELS, agency_names
 from vault.api.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -25,9 +26,19 @@ from vault.api.auth import (
 from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready, render
 from vault.citizens.errors import InvalidCredentials, LoginTaken
 from vault.citizens.history import history
+from vault.citizens.passkeys import recently_added
 from vault.citizens.password_rules import MAX_LENGTH, MIN_LENGTH, PasswordProblem, password_problem
 from vault.citizens.sessions import SignedIn, csrf_matches
-from vault.citizens.throttle import account_key, client_key
+from vault.citizens.throttle import (
+    ACCOUNT,
+    CLIENT,
+    Limit,
+    account_key,
+    address_value,
+    challenge_limit,
+    client_key,
+    register_limit,
+)
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -41,13 +52,34 @@ PASSWORD_MESSAGES = {
 }
 REGISTER, SIGN_IN, OVERVIEW = N_("Create account"), N_("Sign in"), N_("Overview")
 EXPIRED = N_("Your form expired, please send it again.")
+TOO_MANY_ACCOUNTS = N_("Too many new accounts from your network. Please try again in %(minutes)s minutes.")
 Page = NamedDependency[SignedIn]
 ERASED = N_("Your account has been deleted. All your data has been destroyed.")
+#: What the sign-in page says when a sensitive step sent the citizen to sign in again, by the level needed.
+REAUTH = {
+    "basic": N_("For this step, please sign in again (with your password or a passkey)."),
+    "substantial": N_(
+        "For this step, please sign in again with a passkey of assurance level substantial: your account has one,"
+        " so a password is not enough."
+    ),
+    "high": N_("For this step, please sign in again at assurance level high (with your eID)."),
+}
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site path to continue to after sign-in (never another host: no open redirect)."""
-    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A same-site path to continue to after sign-in (never another host: no open redirect).
+
+    Only printable ASCII without spaces: browsers drop tabs and line breaks from a URL, so ``/<TAB>/evil``
+    would become ``//evil`` (another host) once a script navigates to it.
+    """
+    if (
+        not value
+        or len(value) > 2000
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(not 0x21 <= ord(c) <= 0x7E for c in value)
+    ):
         return "/"
     return value
 
@@ -57,7 +89,8 @@ def _login_page(
 ) -> Response[str]:
     runtime = ready(request)
     assert runtime.passkeys is not None
-    notice = ERASED if request.query_params.get("erased") == "1" else None
+    reauth = request.query_params.get("reauth")
+    notice = ERASED if request.query_params.get("erased") == "1" else REAUTH.get(reauth or "")
     return form_page(
         request,
         "login.html",
@@ -98,6 +131,15 @@ def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str
         if hop not in trusted:
             return hop
     return peer
+
+
+async def _over_limit(runtime: Runtime, request: Request[Any, Any, Any], limit: Limit) -> int:
+    """Count this request under ``limit`` for its client address: 0 to go ahead, else seconds to wait."""
+    if limit.free <= 0:  # the operator turned the limit off
+        return 0
+    assert runtime.throttle is not None
+    address = client_address(request, runtime.settings.trusted_proxies)
+    return await runtime.throttle.reserve((limit, limit.key(address_value(address))))
 
 
 async def _start_session(request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str, assurance: str) -> str:
@@ -141,6 +183,11 @@ class Pages(Controller):
             return _register_page(request, 422, PASSWORD_MESSAGES[problem], username)
         runtime = ready(request)
         assert runtime.accounts is not None
+        wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
+        if wait:
+            page = _register_page(request, 429, (TOO_MANY_ACCOUNTS, {"minutes": -(-wait // 60)}), username)
+            page.headers["Retry-After"] = str(wait)
+            return page
         try:
             citizen_id = await runtime.accounts.register(username, password)
         except LoginTaken:
@@ -165,7 +212,7 @@ class Pages(Controller):
         assert runtime.throttle is not None
         username = data.get("username", "")
         account, client = _throttle_keys(runtime, request, username)
-        wait = await runtime.throttle.retry_after(account, client)
+        wait = await runtime.throttle.reserve((ACCOUNT, account), (CLIENT, client))
         if wait:
             message = (N_("Too many attempts. Please try again in %(seconds)s seconds."), {"seconds": wait})
             page = _login_page(request, 429, message, username)
@@ -174,9 +221,9 @@ class Pages(Controller):
         try:
             citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
         except (InvalidCredentials, ValueError):
-            await runtime.throttle.failed(account, client)
+            await runtime.throttle.failed((ACCOUNT, account), (CLIENT, client))
             return _login_page(request, 401, N_("Wrong login name or password."), username)
-        await runtime.throttle.succeeded(account)
+        await runtime.throttle.succeeded(account, client)
         return await _signed_in_redirect(request, runtime, citizen_id, data.get("next", "/"))
 
     @post("/logout")
@@ -198,32 +245,38 @@ class Pages(Controller):
             raise PermissionDeniedException("missing or wrong X-CSRF-Token")
         runtime = ready(request)
         assert runtime.passkeys is not None
+        wait = await _over_limit(runtime, request, challenge_limit(runtime.settings.challenge_limit))
+        if wait:
+            message = "too many sign-in attempts from this address"
+            raise TooManyRequestsException(message, headers={"Retry-After": str(wait)})
         return Response((await runtime.passkeys.authentication_options()).encode(), media_type="application/json")
 
     @post("/login/passkey", status_code=200)
     async def passkey_login(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-        """Verify the assertion (user verification required) and start a ``substantial`` session."""
+        """Verify the assertion (user verification required); the session gets the passkey's stored level."""
         if not form_csrf_ok(request, request.headers.get(CSRF_HEADER)):
             raise PermissionDeniedException("missing or wrong X-CSRF-Token")
         runtime = ready(request)
         assert runtime.passkeys is not None
         body = await request.body()
-        citizen_id = await runtime.passkeys.authenticate(body.decode("utf-8", "replace"))
-        token = await _start_session(request, runtime, citizen_id, "substantial")
+        signed = await runtime.passkeys.authenticate(body.decode("utf-8", "replace"))
+        token = await _start_session(request, runtime, signed.citizen_id, signed.assurance)
         target = safe_next(request.query_params.get("next"))
         return Response({"redirect": target}, cookies=[session_cookie(token), form_csrf_cookie("")])
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
-        """The overview: what is where, and the latest accesses."""
+        """The overview: what is where, the latest accesses, and a notice for a recently added passkey."""
         runtime = ready(request)
         assert runtime.log is not None
         assert runtime.auditors is not None
-        if await runtime.auditors.is_auditor(me.citizen_id):
+        assert runtime.passkeys is not None
+        if await runtime.auditors.is_auditor_account(me.citizen_id):
             return Redirect("/audit", status_code=303)
         recent, _ = await history(runtime.engine, runtime.log, me.citizen_id, limit=5)
         agencies = await agency_names(runtime)
+        added = recently_added(await runtime.passkeys.list(me.citizen_id), datetime.now(UTC))
         return render(
             request, "home.html", OVERVIEW, me=me, csrf_token=me.csrf_token, recent=recent, agencies=agencies,
-            **HISTORY_LABELS,
+            passkeys_added=added, assurance_labels=ASSURANCE_LABELS, **HISTORY_LABELS,
         )  # fmt: skip

@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import signed_in
 from vault.api.openapi import errors
+from vault.api.reauth import require_recent_sign_in
 from vault.api.render import ready
 from vault.citizens.sessions import SignedIn
 
@@ -29,6 +30,7 @@ class PasskeyOut(msgspec.Struct):
     id: str
     created_at: datetime
     last_used_at: datetime | None
+    assurance: str
 
 
 class PasskeysOut(msgspec.Struct):
@@ -49,7 +51,8 @@ class PasskeyApi(Controller):
         """Oldest first."""
         passkeys = ready(request).passkeys
         assert passkeys is not None
-        return PasskeysOut([PasskeyOut(p.id, p.created_at, p.last_used_at) for p in await passkeys.list(me.citizen_id)])
+        listed = await passkeys.list(me.citizen_id)
+        return PasskeysOut([PasskeyOut(p.id, p.created_at, p.last_used_at, p.assurance) for p in listed])
 
     @post(
         "/options",
@@ -58,7 +61,11 @@ class PasskeyApi(Controller):
         responses=errors(400, 401, 403, 503),
     )
     async def options(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
-        """User verification and a discoverable credential are required; valid for 5 minutes, once."""
+        """User verification and a discoverable credential are required; valid for 5 minutes, once.
+
+        Needs a recent sign-in (403 ``reauthentication_required`` otherwise).
+        """
+        await require_recent_sign_in(request, me)
         runtime = ready(request)
         assert runtime.passkeys is not None
         assert runtime.accounts is not None
@@ -73,12 +80,16 @@ class PasskeyApi(Controller):
         responses=errors(400, 401, 403, 413, 503),
     )
     async def register(self, request: Request[Any, Any, Any], me: Me) -> PasskeyOut:
-        """400 if the response does not verify (origin, challenge, signature, user verification)."""
+        """400 if the response does not verify (origin, challenge, signature, user verification).
+
+        Needs a recent sign-in; the passkey gets this session's level, at most ``substantial``.
+        """
+        await require_recent_sign_in(request, me)
         passkeys = ready(request).passkeys
         assert passkeys is not None
         body = await request.body()
-        info = await passkeys.register(me.citizen_id, body.decode("utf-8", "replace"))
-        return PasskeyOut(info.id, info.created_at, info.last_used_at)
+        info = await passkeys.register(me.citizen_id, body.decode("utf-8", "replace"), session_assurance=me.assurance)
+        return PasskeyOut(info.id, info.created_at, info.last_used_at, info.assurance)
 
     @delete(
         "/{passkey_id:str}",
@@ -87,7 +98,8 @@ class PasskeyApi(Controller):
         responses=errors(400, 401, 403, 404, 503),
     )
     async def remove(self, request: Request[Any, Any, Any], me: Me, passkey_id: FromPath[str]) -> None:
-        """Another citizen's id answers 404."""
+        """Another citizen's id answers 404. Needs a recent sign-in."""
+        await require_recent_sign_in(request, me)
         passkeys = ready(request).passkeys
         assert passkeys is not None
         await passkeys.remove(me.citizen_id, passkey_id)

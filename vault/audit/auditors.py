@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
+from vault.audit.activity import AuditorActivityLog
 from vault.audit.tables import Auditor, RefusedRequest
 from vault.citizens.errors import UnknownCitizen
 from vault.consent.grants import GrantRow
@@ -51,6 +52,7 @@ class Auditors:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self.activity = AuditorActivityLog(sessions)
 
     async def add(self, accounts: AccountService, login: str, password: str, label: str) -> str:
         """A new account that may audit; :class:`~vault.citizens.errors.LoginTaken` if the name is in use."""
@@ -66,6 +68,12 @@ class Auditors:
             found = await db.scalar(
                 select(Auditor.account_id).where(Auditor.account_id == account_id, Auditor.disabled_at.is_(None))
             )
+        return found is not None
+
+    async def is_auditor_account(self, account_id: str) -> bool:
+        """Whether the account was made for auditing (also after its access was withdrawn): it is no citizen."""
+        async with self.sessions() as db:
+            found = await db.scalar(select(Auditor.account_id).where(Auditor.account_id == account_id))
         return found is not None
 
     async def list(self) -> list[AuditorInfo]:

@@ -33,6 +33,7 @@ from vault.crypto.datakeys import create_data_key, destroy_data_key
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,11 +63,20 @@ def normalise_login(login: str) -> str:
 class AccountService:
     """Accounts over a :class:`CitizenVault` (which holds the keys and the log)."""
 
-    def __init__(self, vault: CitizenVault, hasher: PasswordHasher, lookup_key: bytes, erasure_journal: Path) -> None:
+    def __init__(
+        self,
+        vault: CitizenVault,
+        hasher: PasswordHasher,
+        lookup_key: bytes,
+        erasure_journal: Path,
+        *,
+        after_erase: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.vault = vault
         self.hasher = hasher
         self.lookup_key = lookup_key
         self.erasure_journal = erasure_journal
+        self.after_erase = after_erase  # e.g. vault.db.engine.forget_erased: must not raise
 
     def login_hash(self, login: str) -> bytes:
         """The lookup hash of a login name."""
@@ -146,7 +156,11 @@ class AccountService:
         return aead.open(key.key, sealed or b"", aead.Context(citizen_id, citizen_id, "login_name")).decode()
 
     async def erase(self, citizen_id: str, actor: str = "citizen") -> None:
-        """Crypto-shred the account: journal the intent, destroy the key, drop ciphertexts, keep a tombstone."""
+        """Crypto-shred the account: journal the intent, destroy the key, drop ciphertexts, keep a tombstone.
+
+        Once committed, ``after_erase`` clears what the database engine still keeps of the old rows
+        (SQLite's WAL); it reports, never raises, so the erasure stands either way.
+        """
         async with self.vault.reads() as session:
             await self.vault.require_citizen(session, citizen_id)
         self._journal(citizen_id)
@@ -159,6 +173,8 @@ class AccountService:
                 time=utc_now_iso(),
             )
             await self.vault.log.append(session, record)
+        if self.after_erase is not None:
+            await self.after_erase()
 
     def _journal(self, citizen_id: str) -> None:
         line = json.dumps({"citizen": citizen_id, "erased_at": utc_now_iso()}) + "\n"

@@ -43,6 +43,7 @@ class HistoryItem:
     salt: bytes
     leaf_index: int | None
     verified: bool
+    document: str | None = None
 
 
 class CitizenReceipt(msgspec.Struct, frozen=True):
@@ -104,6 +105,7 @@ async def history(
                     salt=bytes(row.salt),
                     leaf_index=row.leaf_index,
                     verified=await _verified(conn, log, row, latest),
+                    document=record.document,
                 )
             )
     return items, (latest[2] if latest else None)

@@ -6,7 +6,10 @@ Rules:
   issuer's origin. An IP address cannot be a relying party id, so passkeys are off when the issuer
   is one (``PasskeyService.available``).
 * Credentials are discoverable (resident) and user verification is *required*, both when
-  registering and when signing in: a passkey sign-in is therefore assurance level ``substantial``.
+  registering and when signing in.
+* A passkey carries the assurance level of the session that enrolled it, at most ``substantial``
+  (:func:`~vault.citizens.reauth.enrolled_assurance`), and a passkey sign-in starts a session at
+  that stored level: a password session cannot raise its own level by adding a passkey.
 * Every challenge is random, stored only as its SHA-256 with its purpose (and, for registration,
   the citizen), valid for ``CHALLENGE_TTL`` and deleted when it is used: a replayed response finds
   no challenge and is refused.
@@ -46,6 +49,7 @@ from webauthn.helpers.structs import (
 )
 
 from vault.citizens.errors import UnknownRecord
+from vault.citizens.reauth import enrolled_assurance, highest_level
 from vault.citizens.tables import Citizen
 from vault.citizens.vault import CitizenVault
 from vault.db.models import Base, UTCDateTime
@@ -57,6 +61,8 @@ CHALLENGE_TTL = timedelta(minutes=5)
 TIMEOUT_MS = 120_000
 MAX_CREDENTIAL_JSON = 64 * 1024
 MAX_PASSKEYS = 20
+#: How long the overview tells the citizen that a passkey was added.
+ADDED_NOTICE = timedelta(days=30)
 ALGORITHMS = [
     COSEAlgorithmIdentifier.ECDSA_SHA_256,
     COSEAlgorithmIdentifier.EDDSA,
@@ -69,7 +75,10 @@ class PasskeyRejected(Exception):
 
 
 class Passkey(Base):
-    """A registered passkey: the credential id and public key, never anything personal."""
+    """A registered passkey: the credential id and public key, never anything personal.
+
+    ``assurance`` is the level a sign-in with it gets: the enrolling session's, at most ``substantial``.
+    """
 
     __tablename__ = "passkeys"
 
@@ -78,6 +87,7 @@ class Passkey(Base):
     credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sign_count: Mapped[int] = mapped_column(BigInteger)
+    assurance: Mapped[str] = mapped_column(String(16), server_default="basic")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
@@ -90,7 +100,7 @@ class PasskeyChallenge(Base):
     challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))
     citizen_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,20 @@ class PasskeyInfo:
     id: str
     created_at: datetime
     last_used_at: datetime | None
+    assurance: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeySignIn:
+    """Who signed in with a passkey, and at which level (the passkey's stored one)."""
+
+    citizen_id: str
+    assurance: str
+
+
+def recently_added(passkeys: list[PasskeyInfo], now: datetime) -> list[PasskeyInfo]:
+    """The passkeys added within :data:`ADDED_NOTICE` before ``now``, newest first (for the overview's notice)."""
+    return sorted((p for p in passkeys if now - p.created_at <= ADDED_NOTICE), key=lambda p: p.created_at, reverse=True)
 
 
 def relying_party(issuer: str) -> tuple[str, str, bool]:
@@ -196,8 +220,8 @@ class PasskeyService:
         )
         return options_to_json(options)
 
-    async def register(self, citizen_id: str, credential: str) -> PasskeyInfo:
-        """Verify the authenticator's response and store the passkey."""
+    async def register(self, citizen_id: str, credential: str, *, session_assurance: str) -> PasskeyInfo:
+        """Verify the authenticator's response and store the passkey at the enrolling session's level (capped)."""
         self._require_available()
         parsed = _parse(credential)
         now = datetime.now(UTC)
@@ -220,6 +244,7 @@ class PasskeyService:
             credential_id=verified.credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
+            assurance=enrolled_assurance(session_assurance),
             created_at=now,
         )
         async with self.sessions.begin() as db:
@@ -227,7 +252,7 @@ class PasskeyService:
             if await db.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)):
                 raise PasskeyRejected("this passkey is already registered")
             db.add(passkey)
-        return PasskeyInfo(passkey.id, now, None)
+        return PasskeyInfo(passkey.id, now, None, passkey.assurance)
 
     async def authentication_options(self) -> str:
         """Options (JSON) for ``navigator.credentials.get``: any discoverable passkey of this site."""
@@ -240,8 +265,8 @@ class PasskeyService:
         )
         return options_to_json(options)
 
-    async def authenticate(self, credential: str) -> str:
-        """The citizen id for a valid passkey assertion with user verification."""
+    async def authenticate(self, credential: str) -> PasskeySignIn:
+        """The citizen and the passkey's level for a valid passkey assertion with user verification."""
         self._require_available()
         parsed = _parse(credential)
         async with self.sessions.begin() as db:
@@ -274,7 +299,7 @@ class PasskeyService:
             )
             if getattr(result, "rowcount", 0) != 1:
                 raise PasskeyRejected("passkey used concurrently")
-        return row.citizen_id
+        return PasskeySignIn(row.citizen_id, row.assurance)
 
     async def list(self, citizen_id: str) -> list[PasskeyInfo]:
         """The citizen's passkeys, oldest first."""
@@ -284,7 +309,13 @@ class PasskeyService:
                 .scalars()
                 .all()
             )
-        return [PasskeyInfo(r.id, r.created_at, r.last_used_at) for r in rows]
+        return [PasskeyInfo(r.id, r.created_at, r.last_used_at, r.assurance) for r in rows]
+
+    async def highest_assurance(self, citizen_id: str) -> str:
+        """The best level the account can sign in at (:func:`~vault.citizens.reauth.highest_level`)."""
+        async with self.sessions() as db:
+            levels = (await db.execute(select(Passkey.assurance).where(Passkey.citizen_id == citizen_id))).scalars()
+            return highest_level(levels)
 
     async def remove(self, citizen_id: str, passkey_id: str) -> None:
         """Remove one of the citizen's passkeys; another citizen's id is :class:`UnknownRecord`."""

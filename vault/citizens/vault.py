@@ -5,6 +5,10 @@ must be checked (the optional ``guard``, e.g. a grant locked ``FOR SHARE``), app
 and loads the *wrapped* key; only after that transaction has committed is the key unwrapped —
 against the :class:`~vault.transparency.log.LoggedAccess` — and anything decrypted or sealed. If the
 log cannot take the entry, the transaction fails and nothing is decrypted.
+
+The history says what happened and only that: an upload is checked (type, first bytes, declared
+size) before its entry is written, deletions are logged in the transaction that deletes, and every
+entry about a document names it by id.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class AccessReason(msgspec.Struct, frozen=True):
 
 CITIZEN_VIEW = AccessReason(actor="citizen", action="view")
 CITIZEN_WRITE = AccessReason(actor="citizen", action="write")
+CITIZEN_DELETE = AccessReason(actor="citizen", action="delete")
 
 
 class AttributeValue(msgspec.Struct, frozen=True):
@@ -108,18 +113,26 @@ class CitizenVault:
     # -- the one path to a citizen's key ----------------------------------------------------
 
     async def log_access(
-        self, session: AsyncSession, citizen_id: str, reason: AccessReason, fields: tuple[str, ...]
+        self,
+        session: AsyncSession,
+        citizen_id: str,
+        reason: AccessReason,
+        fields: tuple[str, ...],
+        document: str | None = None,
     ) -> tuple[LoggedAccess, WrappedKey]:
         """Append the log entry for this access and load the still-wrapped key, in ``session``'s transaction."""
-        access = await self.log.append(session, self.log_record(citizen_id, reason, fields), subject=citizen_id)
+        record = self.log_record(citizen_id, reason, fields, document)
+        access = await self.log.append(session, record, subject=citizen_id)
         try:
             wrapped = await load_wrapped_key(session, citizen_id)
         except KeyDestroyed:
             raise UnknownCitizen(citizen_id) from None
         return access, wrapped
 
-    def log_record(self, citizen_id: str, reason: AccessReason, fields: tuple[str, ...]) -> LogRecord:
-        """The log record of an access to ``fields`` of this citizen's data, for ``reason``, now."""
+    def log_record(
+        self, citizen_id: str, reason: AccessReason, fields: tuple[str, ...], document: str | None = None
+    ) -> LogRecord:
+        """The log record of an access to ``fields`` (of ``document``, if about one) of this citizen's data, now."""
         return LogRecord(
             pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
             actor=reason.actor,
@@ -130,6 +143,7 @@ class CitizenVault:
             purpose=reason.purpose,
             legal_basis=reason.legal_basis,
             grant_id=reason.grant_id,
+            document=document,
         )
 
     def open_attributes(
@@ -234,7 +248,7 @@ class CitizenVault:
         return AttributeValue(normalised, source, now, version)
 
     async def delete_attribute(self, citizen_id: str, name: str) -> None:
-        """Delete every version of ``name``; :class:`UnknownRecord` if there is none."""
+        """Delete every version of ``name``, logged as a ``delete``; :class:`UnknownRecord` if there is none."""
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
             result = await session.execute(
@@ -242,6 +256,7 @@ class CitizenVault:
             )
             if not getattr(result, "rowcount", 0):
                 raise UnknownRecord(name)
+            await self.log.append(session, self.log_record(citizen_id, CITIZEN_DELETE, (name,)), subject=citizen_id)
 
     # -- documents --------------------------------------------------------------------------
 
@@ -253,18 +268,30 @@ class CitizenVault:
         filename: str,
         content: AsyncIterable[bytes],
         *,
+        size: int | None = None,
         source: str = "self",
         reason: AccessReason = CITIZEN_WRITE,
     ) -> DocumentInfo:
-        """Seal a document chunk by chunk (memory stays at one chunk); check type and size."""
+        """Seal a document chunk by chunk (memory stays at one chunk); check type and size.
+
+        The type, the content's first bytes and the declared ``size`` (when the caller knows it, as
+        the HTTP API does) are checked before anything is logged: a refused upload leaves no entry.
+        Only a stream that runs past the limit without a declared size, or a failure while storing,
+        comes after the key was released for it; that entry stays (the key was used).
+        """
         magic = CONTENT_TYPES.get(content_type)
         if magic is None:
             raise DocumentRejected(f"content type {content_type!r} is not accepted ({', '.join(CONTENT_TYPES)})")
+        if size is not None and size > self.max_document_bytes:
+            raise DocumentRejected(f"documents may be at most {self.max_document_bytes} bytes", too_large=True)
+        head, content = await _first_bytes(content, len(magic))
+        if head != magic:
+            raise DocumentRejected("the content does not match its content type")
+        doc_id = str(uuid.uuid4())
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
-            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{kind}",))
+            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{kind}",), doc_id)
         key = self.release_key(wrapped, access)
-        doc_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         name_ct = aead.seal(
             key.key, filename.encode(), aead.Context(citizen_id, doc_id, "filename"), key_version=key.version
@@ -349,18 +376,20 @@ class CitizenVault:
         return [DocumentInfo(r.id, r.kind, r.content_type, r.size, r.created_at, r.source) for r in rows]
 
     async def delete_document(self, citizen_id: str, document_id: str) -> None:
-        """Delete a document and its chunks; :class:`UnknownRecord` if the citizen has no such document."""
+        """Delete a document and its chunks, logged as a ``delete`` of it; :class:`UnknownRecord` if there is none."""
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id, lock=True)
-            found = await session.scalar(
-                select(StoredDocument.id).where(
+            kind = await session.scalar(
+                select(StoredDocument.kind).where(
                     StoredDocument.id == document_id, StoredDocument.citizen_id == citizen_id
                 )
             )
-            if found is None:
+            if kind is None:
                 raise UnknownRecord(document_id)
             await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
             await session.execute(delete(StoredDocument).where(StoredDocument.id == document_id))
+            record = self.log_record(citizen_id, CITIZEN_DELETE, (f"document:{kind}",), document_id)
+            await self.log.append(session, record, subject=citizen_id)
 
     async def read_document(
         self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None
@@ -389,7 +418,7 @@ class CitizenVault:
                 raise UnknownRecord(document_id)
             if guard is not None:
                 await guard(session)
-            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{doc.kind}",))
+            access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{doc.kind}",), doc.id)
         key = self.release_key(wrapped, access)
         name = aead.open(key.key, doc.name_ct, aead.Context(citizen_id, doc.id, "filename")).decode()
         info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, doc.created_at, doc.source)
@@ -444,6 +473,25 @@ class _ChunkWriter:
                 await CitizenVault.require_citizen(session, self.citizen_id, lock=True)
                 session.add_all(self.pending)
             self.pending = []
+
+
+async def _first_bytes(content: AsyncIterable[bytes], count: int) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first ``count`` bytes of ``content`` (fewer if it is shorter), and all of ``content`` still to read."""
+    stream = aiter(content)
+    taken: list[bytes] = []
+    while sum(map(len, taken)) < count:
+        try:
+            taken.append(await anext(stream))
+        except StopAsyncIteration:
+            break
+
+    async def everything() -> AsyncIterator[bytes]:
+        for part in taken:
+            yield part
+        async for part in stream:
+            yield part
+
+    return b"".join(taken)[:count], everything()
 
 
 def _chunk_field(index: int, *, last: bool) -> str:

@@ -4,7 +4,8 @@ A grant is created (by the consent page, when the citizen approves) in one trans
 ``grant`` log entry, and revoked with the grant row held ``FOR UPDATE`` and a ``revoke`` log entry;
 an agency read holds the same row ``FOR SHARE`` (DESIGN.md §2), so no read is served after a
 revoke commits. Status is ``active``, ``revoked``, ``used`` or ``expired`` (computed from
-``expires_at``, never stored late). A ``once`` grant is ``used`` when the agency has read each
+``expires_at``, so never reported late; :meth:`Grants.expire_due` then stores it, with the grant's one
+``expire`` log entry). A ``once`` grant is ``used`` when the agency has read each
 granted item one time: the attributes and every granted document (so a document handed in later
 can still be fetched under it).
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 Status = Literal["active", "revoked", "expired", "used"]
 RECEIPT_TYPE = "consent-receipt+jwt"
 RECEIPT_VERSION = "buergertresor-consent/v1"
+EXPIRE_BATCH = 500
 
 
 async def fair_grant_lock(db: AsyncSession, grant_id: str, *, exclusive: bool) -> None:
@@ -296,6 +298,40 @@ class Grants:
             )
             await self.log.append(db, record, subject=citizen_id)
             return _grant(row, now)
+
+    async def expire_due(self, *, now: datetime | None = None, limit: int = EXPIRE_BATCH) -> int:
+        """Store ``expired`` for up to ``limit`` active grants whose time is up, each with one ``expire`` entry.
+
+        Locks as a revoke does (fair locks, then the rows ``FOR UPDATE`` in id order), and only rows
+        still ``active`` once locked are changed: the entry is written once per grant, whoever else
+        sweeps at the same time. Nothing is decrypted. Returns how many grants expired.
+        """
+        now = now or datetime.now(UTC)
+        due = (GrantRow.status == "active", GrantRow.expires_at <= now)
+        async with self.sessions.begin() as db:
+            ids = list(await db.scalars(select(GrantRow.id).where(*due).order_by(GrantRow.id).limit(limit)))
+            if not ids:
+                return 0
+            await fair_grant_locks(db, dict.fromkeys(ids, True))
+            query = select(GrantRow).where(GrantRow.id.in_(ids), *due).order_by(GrantRow.id).with_for_update()
+            rows = list(await db.scalars(query.execution_options(populate_existing=True)))
+            for row in rows:
+                row.status, row.ended_at = "expired", row.expires_at
+            records = [(_expire_record(self.log.pseudonym_key, row), row.citizen_id) for row in rows]
+            await self.log.append_many(db, records)
+        return len(rows)
+
+
+def _expire_record(key: bytes, row: GrantRow) -> LogRecord:
+    """The ``expire`` entry of a grant: the agency's access under it ended with its time."""
+    return LogRecord(
+        pseudonym=pseudonym(key, row.citizen_id),
+        actor=row.agency,
+        action="expire",
+        time=utc_now_iso(),
+        service=row.service,
+        grant_id=row.id,
+    )
 
 
 async def end_grants(db: AsyncSession, citizen_id: str) -> None:

@@ -5,7 +5,7 @@ log entry's receipt out. Reads that arrive while one transaction runs share the 
 (:class:`~vault.db.group_commit.GroupCommit`); each transaction, for all of its reads at once:
 
 1. finds the tokens with their grants and agencies (:func:`~vault.consent.server.token_problem`),
-2. records the proofs' ``jti`` values (a replay is refused, also within one batch),
+2. spends the proofs (:func:`~vault.consent.replay.spend_proofs`: a replay is refused, also within one batch),
 3. queues fairly for the grants (PostgreSQL advisory locks, in one fixed order), then holds them —
    ``FOR SHARE``, or ``FOR UPDATE`` for a ``once`` grant, which the read uses up — and re-reads them
    with the tokens, so a read after a committed revoke (of the grant, or of the token) cannot pass,
@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.citizens.vault import AccessReason
 from vault.consent.catalogue import AgencyRow
 from vault.consent.grants import GrantNotActive, GrantRow, effective_status, fair_grant_locks
-from vault.consent.server import DPOP_JTI_LIFETIME, PURGE_EVERY, ProofReplayed, token_problem, use_once
+from vault.consent.replay import ProofReplayed, spend_proofs
+from vault.consent.server import PURGE_EVERY, token_problem, use_once
 from vault.consent.tables import SeenJti, Token, digest
 from vault.crypto.datakeys import CitizenKey, WrappedKey
 from vault.db.group_commit import GroupCommit
@@ -165,30 +165,11 @@ class DataReads:
     async def _record_proofs(
         self, db: AsyncSession, requests: Sequence[DataRequest], answers: list[Any], now: datetime
     ) -> None:
-        """Insert the proofs' ``jti`` values; a proof seen before (or twice in this batch) is refused.
-
-        The rows go in sorted by hash: the insert locks each key as it goes, so two workers' batches
-        that replay the same proofs in opposite orders would otherwise deadlock on PostgreSQL.
-        """
-        hashes: dict[bytes, int] = {}
-        for i, request in enumerate(requests):
-            if answers[i] is not None:
-                continue
-            key = digest(f"{request.proof.jkt}\x00{request.proof.jti}")
-            if key in hashes:
-                answers[i] = ProofReplayed()
-            else:
-                hashes[key] = i
-        if not hashes:
-            return
-        dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-        until = now + DPOP_JTI_LIFETIME
-        table = SeenJti.__table__
-        statement = dialect.insert(table).on_conflict_do_nothing().returning(table.c.jti_hash)
-        rows = [{"kind": "dpop", "jti_hash": h, "expires_at": until} for h in sorted(hashes)]
-        inserted = {bytes(h) for h in (await (await db.connection()).execute(statement, rows)).scalars()}
-        for key, i in hashes.items():
-            if key not in inserted:
+        """Spend the live requests' proofs (:func:`~vault.consent.replay.spend_proofs`); a replay is refused."""
+        live = [i for i, answer in enumerate(answers) if answer is None]
+        fresh = await spend_proofs(db, [requests[i].proof for i in live], now)
+        for i, new in zip(live, fresh, strict=True):
+            if not new:
                 answers[i] = ProofReplayed()
 
     async def _hold_grants(

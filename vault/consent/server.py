@@ -32,6 +32,7 @@ from vault.consent.proofs import (
     verify_client_assertion,
     verify_dpop_proof,
 )
+from vault.consent.replay import ProofReplayed, spend_proof
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
@@ -48,7 +49,6 @@ REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 PAR_LIFETIME = timedelta(seconds=90)
 CODE_LIFETIME = timedelta(seconds=60)
 ACCESS_LIFETIME = timedelta(seconds=300)
-DPOP_JTI_LIFETIME = timedelta(seconds=120)
 PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 MAX_STATE = 500
@@ -87,23 +87,17 @@ class DocumentsMissing(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """A valid access token with a valid proof: which client, bound to which key, and its grant.
+    """A valid access token with a valid proof, which is spent: which client, bound to which key, and its grant.
 
-    The proof's ``jti`` is not recorded yet: :func:`proof_guard` records it inside the read's own
-    transaction, so a read costs one write transaction, and checks the token (by ``token_hash``,
-    never the token itself) again there.
+    The token was looked up before the read's transaction: :func:`token_guard` checks it (by
+    ``token_hash``, never the token itself) again there.
     """
 
     client_id: str
     grant_id: str
     jkt: str
-    proof_jti: str
     grant: GrantRow
     token_hash: bytes
-
-
-class ProofReplayed(Exception):
-    """The DPoP proof's ``jti`` was used before."""
 
 
 def _now() -> datetime:
@@ -186,6 +180,15 @@ class AuthorizationServer:
         except IntegrityError:
             return False
         return True
+
+    async def _spend(self, proof: DpopProof) -> None:
+        """Spend a DPoP proof in a short transaction of its own; :class:`ProofReplayed` if it was used before."""
+        now = _now()
+        async with self.sessions.begin() as db:
+            if now - self._last_purge > PURGE_EVERY:  # not on every call: concurrent deletes contend
+                self._last_purge = now
+                await db.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+            await spend_proof(db, proof, now)
 
     async def authenticate_client(self, form: dict[str, str]) -> Agency:
         """``private_key_jwt`` only (no secrets, no ``none``); ``invalid_client`` (401) otherwise."""
@@ -404,8 +407,10 @@ class AuthorizationServer:
         proof = verify_dpop_proof(dpop, "POST", url, int(_now().timestamp()))
         self._check_nonce(proof, 400)
         await self._spend_assertion(agency, assertion)
-        if not await self._remember("dpop", f"{proof.jkt}\x00{proof.jti}", _now() + DPOP_JTI_LIFETIME):
-            raise OAuthError("invalid_dpop_proof", "DPoP proof jti was already used")
+        try:
+            await self._spend(proof)
+        except ProofReplayed:
+            raise OAuthError("invalid_dpop_proof", "DPoP proof jti was already used") from None
         if grant_type == "refresh_token":
             return await self._refresh(agency, form.get("refresh_token", ""), proof.jkt)
         return await self._exchange_code(agency, form, proof.jkt)
@@ -537,7 +542,11 @@ class AuthorizationServer:
         }
 
     def presented(self, authorization: str | None, dpop: str | None, method: str, url: str) -> tuple[str, DpopProof]:
-        """The access token of ``Authorization: DPoP <token>`` and its verified proof (not yet looked up)."""
+        """The access token of ``Authorization: DPoP <token>`` and its verified proof (not yet looked up).
+
+        The proof is not spent yet: whoever serves the request spends it, as
+        :class:`~vault.consent.reads.DataReads` does in its batch and :meth:`resolve` does for the others.
+        """
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "dpop" or not token:
             raise _unauthorized("invalid_token", "Authorization: DPoP <access token> is required")
@@ -562,7 +571,10 @@ class AuthorizationServer:
         )
 
     async def resolve(self, authorization: str | None, dpop: str | None, method: str, url: str) -> Access:
-        """The access behind ``Authorization: DPoP <token>`` with a valid proof; ``invalid_token`` (401) else."""
+        """The access behind ``Authorization: DPoP <token>`` with a valid proof, which it spends.
+
+        ``invalid_token`` (401) for a bad token, :class:`ProofReplayed` for a proof used before.
+        """
         token, proof = self.presented(authorization, dpop, method, url)
         async with self.reads() as db:  # one query: token, its grant and whether the agency is enabled
             found = (
@@ -579,7 +591,8 @@ class AuthorizationServer:
             raise problem
         assert row is not None
         assert grant is not None
-        return Access(row.client_id, row.grant_id, row.jkt, proof.jti, grant, bytes(row.token_hash))
+        await self._spend(proof)
+        return Access(row.client_id, row.grant_id, row.jkt, grant, bytes(row.token_hash))
 
 
 def token_problem(
@@ -597,21 +610,15 @@ def token_problem(
     return None
 
 
-def proof_guard(access: Access) -> Any:
-    """Record the proof's ``jti`` in the read's transaction, then check the token again.
+def token_guard(access: Access) -> Any:
+    """Check the token again in the read's transaction.
 
-    A replayed proof rolls the read back. The token was looked up before the transaction
-    (:meth:`AuthorizationServer.resolve`); it is read again once the grant's fair lock is held, which a
-    token revocation holds exclusively: a revocation that committed meanwhile refuses the read.
+    The token was looked up before the transaction (:meth:`AuthorizationServer.resolve`); it is read
+    again once the grant's fair lock is held, which a token revocation holds exclusively: a
+    revocation that committed meanwhile refuses the read.
     """
 
     async def guard(db: AsyncSession) -> None:
-        key = f"{access.jkt}\x00{access.proof_jti}"
-        db.add(SeenJti(kind="dpop", jti_hash=digest(key), expires_at=_now() + DPOP_JTI_LIFETIME))
-        try:
-            await db.flush()
-        except IntegrityError:
-            raise ProofReplayed from None
         await fair_grant_lock(db, access.grant_id, exclusive=False)
         revoked = await db.scalar(select(Token.revoked_at).where(Token.token_hash == access.token_hash))
         if revoked is not None:

@@ -24,7 +24,7 @@ class PushedRequest(Base):
     request_uri_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), ForeignKey("agencies.client_id"))
     params: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
@@ -38,7 +38,7 @@ class AuthorizationCode(Base):
     grant_id: Mapped[str] = mapped_column(String(36), ForeignKey("grants.id"))
     redirect_uri: Mapped[str] = mapped_column(Text)
     code_challenge: Mapped[str] = mapped_column(String(128))
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
@@ -54,7 +54,7 @@ class Token(Base):
     grant_id: Mapped[str] = mapped_column(String(36), ForeignKey("grants.id"), index=True)
     code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True, default=None)
     jkt: Mapped[str] = mapped_column(String(64))
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 

@@ -19,11 +19,17 @@ COMMITMENT_PREFIX = b"vault-log/v1\x00"
 SALT_BYTES = 32
 
 Actor = str  # an agency client id, "citizen" or "operator"
-Action = Literal["read", "write", "grant", "revoke", "export", "erase", "denied", "view", "expire", "register"]
+Action = Literal[
+    "read", "write", "delete", "grant", "revoke", "export", "erase", "denied", "view", "expire", "register"
+]
 
 
 class LogRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=False):
-    """One access or consent event. Contains no personal data in clear."""
+    """One access or consent event. Contains no personal data in clear.
+
+    ``document`` is the id of the one document an entry is about (read, stored or deleted); records
+    without one are committed to exactly as before the field existed (:func:`canonical`).
+    """
 
     pseudonym: str
     actor: Actor
@@ -34,6 +40,7 @@ class LogRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_de
     purpose: str | None = None
     legal_basis: str | None = None
     grant_id: str | None = None
+    document: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.pseudonym) != 64 or any(c not in "0123456789abcdef" for c in self.pseudonym):
@@ -48,8 +55,16 @@ def utc_now_iso() -> str:
 
 
 def canonical(record: LogRecord) -> bytes:
-    """Deterministic JSON of ``record``: sorted keys, no whitespace, UTF-8."""
-    return msgspec.json.encode(record, order="sorted")
+    """Deterministic JSON of ``record``: sorted keys, no whitespace, UTF-8.
+
+    A record about no document has no ``document`` key at all, so the commitments of the entries
+    written before that field existed still open.
+    """
+    if record.document is not None:
+        return msgspec.json.encode(record, order="sorted")
+    fields = msgspec.structs.asdict(record)
+    del fields["document"]
+    return msgspec.json.encode(fields, order="sorted")
 
 
 def decode_record(data: bytes) -> LogRecord:

@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 CITIZEN = "erika.mustermann@example.de"
 SECRETS = ("erika", "mustermann", "1964-08-12", "86095742719")
 AUDITOR = "pruefer@bfdi.example"
-AUDIT_PAGES = ("/audit", "/audit/entries", "/audit/refusals", "/audit/checkpoints", "/audit/anomalies")
+AUDIT_PAGES = (
+    "/audit",
+    "/audit/entries",
+    "/audit/refusals",
+    "/audit/checkpoints",
+    "/audit/anomalies",
+    "/audit/activity",
+)
 
 
 async def _sign_in(web: AsyncTestClient[Any], username: str) -> None:
@@ -145,6 +152,7 @@ async def test_the_auditor_sees_every_page_pseudonymously(web: AsyncTestClient[A
     assert "NOT consistent" not in checkpoints.text
     assert "nicht konsistent" not in checkpoints.text.lower()
     await seen.get("/audit/anomalies")
+    await seen.get("/audit/activity")
     await seen.get("/audit/entries?before=" + "9" * 5000)
     await seen.get("/audit/checkpoints?before=\u0661\u0662")
     await seen.get("/audit/entries?lang=en")

@@ -151,8 +151,9 @@ async def test_too_large_documents_answer_413_on_the_page(web: AsyncTestClient[A
 
 
 async def _verified_history(web: AsyncTestClient[Any]) -> list[dict[str, Any]]:
-    """The history once every entry is integrated and verified (the integrator runs every 0.5 s)."""
-    for _ in range(100):
+    """The history once every entry is integrated and verified (the integrator runs every 0.5 s; a loaded machine may
+    take far longer, so the bound is generous)."""
+    for _ in range(600):
         entries = (await web.get("/api/v1/me/history")).json()["entries"]
         if entries and all(e["verified"] for e in entries):
             return list(entries)

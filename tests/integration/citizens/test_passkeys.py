@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.passkeys import add_passkey, citizen_id, login_options, passkey_login, use_session
 from tests.support.soft_authenticator import UP, SoftAuthenticator
 from tests.support.web import BASE_URL, csrf_header, form_token, register
 from vault.citizens.passkeys import relying_party
@@ -15,36 +16,18 @@ from vault.citizens.passkeys import relying_party
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
 
-
-async def _add_passkey(web: AsyncTestClient[Any], auth: SoftAuthenticator, **tamper: Any) -> Any:
-    h = await csrf_header(web)
-    options = await web.post("/api/v1/me/passkeys/options", headers=h)
-    assert options.status_code == 200, options.text
-    return await web.post("/api/v1/me/passkeys", content=auth.create(options.json(), **tamper), headers=h)
-
-
-async def _login_options(web: AsyncTestClient[Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    page = await web.get("/login")
-    h = {"X-CSRF-Token": form_token(page.text)}
-    options = await web.post("/login/passkey/options", headers=h)
-    assert options.status_code == 200, options.text
-    return options.json(), h
-
-
-async def _passkey_login(web: AsyncTestClient[Any], auth: SoftAuthenticator, **tamper: Any) -> Any:
-    options, h = await _login_options(web)
-    return await web.post("/login/passkey", content=auth.get(options, **tamper), headers=h)
+    from vault.config import Settings
 
 
 async def _citizen_with_passkey(web: AsyncTestClient[Any], name: str) -> SoftAuthenticator:
     await register(web, name)
     auth = SoftAuthenticator(BASE_URL)
-    r = await _add_passkey(web, auth)
+    r = await add_passkey(web, auth)
     assert r.status_code == 201, r.text
     return auth
 
 
-async def test_register_a_passkey_then_sign_in_with_it_at_substantial(web: AsyncTestClient[Any]) -> None:
+async def test_a_passkey_added_after_a_password_sign_in_signs_in_at_basic(web: AsyncTestClient[Any]) -> None:
     auth = await _citizen_with_passkey(web, "passkey@example.de")
     h = await csrf_header(web)
     options = (await web.post("/api/v1/me/passkeys/options", headers=h)).json()
@@ -53,26 +36,52 @@ async def test_register_a_passkey_then_sign_in_with_it_at_substantial(web: Async
     assert options["rp"]["id"] == "testserver.local"
     assert [c["id"] for c in options["excludeCredentials"]] == [json.loads(auth.create(options))["id"]]
     web.cookies.clear()
-    r = await _passkey_login(web, auth)
+    r = await passkey_login(web, auth)
     assert r.status_code == 200, r.text
     assert r.json() == {"redirect": "/"}
     home = await web.get("/")
-    assert "substanziell" in home.text
+    assert "Vertrauensniveau dieser Anmeldung: Basis." in home.text  # not substantial: a password enrolled it
     settings = await web.get("/settings")
-    assert re.search(r"<td>substanziell</td>", settings.text)  # the session list shows the level
+    assert re.search(r"<td>Basis</td>", settings.text)
+    assert "<td>substanziell</td>" not in settings.text
     listed = (await web.get("/api/v1/me/passkeys")).json()["passkeys"]
     assert len(listed) == 1
+    assert listed[0]["assurance"] == "basic"
     assert listed[0]["last_used_at"] is not None
+
+
+async def test_a_passkey_added_from_a_substantial_session_signs_in_at_substantial(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    await register(web, "strong@example.de")
+    await use_session(web, migrated, await citizen_id(migrated, "strong@example.de"), "substantial")
+    auth = SoftAuthenticator(BASE_URL)
+    r = await add_passkey(web, auth)
+    assert r.status_code == 201, r.text
+    assert r.json()["assurance"] == "substantial"
+    web.cookies.clear()
+    assert (await passkey_login(web, auth)).status_code == 200
+    assert "Vertrauensniveau dieser Anmeldung: substanziell." in (await web.get("/")).text
+    settings = await web.get("/settings")
+    assert re.search(r"<td>substanziell</td>", settings.text)  # the passkey and the session list show the level
+
+
+async def test_a_passkey_is_never_above_substantial(web: AsyncTestClient[Any], migrated: Settings) -> None:
+    await register(web, "eid@example.de")
+    await use_session(web, migrated, await citizen_id(migrated, "eid@example.de"), "high")
+    r = await add_passkey(web, SoftAuthenticator(BASE_URL))
+    assert r.status_code == 201, r.text
+    assert r.json()["assurance"] == "substantial"
 
 
 async def test_a_replayed_assertion_is_refused(web: AsyncTestClient[Any]) -> None:
     auth = await _citizen_with_passkey(web, "replay@example.de")
     web.cookies.clear()
-    options, h = await _login_options(web)
+    options, h = await login_options(web)
     assertion = auth.get(options)
     assert (await web.post("/login/passkey", content=assertion, headers=h)).status_code == 200
     web.cookies.clear()
-    _, h = await _login_options(web)
+    _, h = await login_options(web)
     again = await web.post("/login/passkey", content=assertion, headers=h)
     assert again.status_code == 400
     assert "challenge" in again.json()["error"]
@@ -102,9 +111,9 @@ async def test_a_replayed_registration_is_refused(web: AsyncTestClient[Any]) -> 
 async def test_tampered_assertions_are_refused(web: AsyncTestClient[Any], tamper: dict[str, Any]) -> None:
     auth = await _citizen_with_passkey(web, "tamper@example.de")
     web.cookies.clear()
-    assert (await _passkey_login(web, auth)).status_code == 200
+    assert (await passkey_login(web, auth)).status_code == 200
     web.cookies.clear()
-    r = await _passkey_login(web, auth, **tamper)
+    r = await passkey_login(web, auth, **tamper)
     assert r.status_code == 400, r.text
     assert "__Host-vault" not in web.cookies
 
@@ -113,13 +122,13 @@ async def test_a_signature_by_another_key_is_refused(web: AsyncTestClient[Any]) 
     auth = await _citizen_with_passkey(web, "forger@example.de")
     forger = SoftAuthenticator(BASE_URL, credential_id=auth.credential_id, user_handle=auth.user_handle)
     web.cookies.clear()
-    assert (await _passkey_login(web, forger)).status_code == 400
+    assert (await passkey_login(web, forger)).status_code == 400
 
 
 @pytest.mark.parametrize("tamper", [{"origin": "https://evil.example"}, {"flags": UP}], ids=["origin", "no-uv"])
 async def test_tampered_registrations_are_refused(web: AsyncTestClient[Any], tamper: dict[str, Any]) -> None:
     await register(web, "badreg@example.de")
-    r = await _add_passkey(web, SoftAuthenticator(BASE_URL), **tamper)
+    r = await add_passkey(web, SoftAuthenticator(BASE_URL), **tamper)
     assert r.status_code == 400
     assert (await web.get("/api/v1/me/passkeys")).json() == {"passkeys": []}
 
@@ -141,7 +150,7 @@ async def test_passkey_endpoints_need_their_csrf_token(web: AsyncTestClient[Any]
     assert (await web.post("/api/v1/me/passkeys/options")).status_code == 403
     web.cookies.clear()
     assert (await web.post("/login/passkey/options")).status_code == 403
-    options, _ = await _login_options(web)
+    options, _ = await login_options(web)
     r = await web.post("/login/passkey", content=auth.get(options), headers={"X-CSRF-Token": "forged"})
     assert r.status_code == 403
 
@@ -167,21 +176,21 @@ async def test_removing_a_passkey_stops_it_and_another_citizens_id_is_404(web: A
     r = await web.post(f"/settings/passkeys/{passkey_id}/delete", data={"csrf_token": form_token(settings.text)})
     assert r.status_code == 404
     web.cookies.clear()
-    assert (await _passkey_login(web, auth)).status_code == 200  # still there
+    assert (await passkey_login(web, auth)).status_code == 200  # still there
     web.cookies.clear()
     web.cookies.update(owner_cookies)
     settings = await web.get("/settings")
     r = await web.post(f"/settings/passkeys/{passkey_id}/delete", data={"csrf_token": form_token(settings.text)})
     assert r.status_code == 303
     web.cookies.clear()
-    assert (await _passkey_login(web, auth)).status_code == 400
+    assert (await passkey_login(web, auth)).status_code == 400
 
 
 async def test_an_erased_account_cannot_sign_in_with_its_passkey(web: AsyncTestClient[Any]) -> None:
     auth = await _citizen_with_passkey(web, "gone@example.de")
     assert (await web.delete("/api/v1/me", headers=await csrf_header(web))).status_code == 204
     web.cookies.clear()
-    assert (await _passkey_login(web, auth)).status_code == 400
+    assert (await passkey_login(web, auth)).status_code == 400
 
 
 def test_no_passkeys_on_an_ip_address_issuer() -> None:

@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from vault.app import create_app
 from vault.citizens.throttle import (
+    ACCOUNT,
     ACCOUNT_FREE,
     ACCOUNT_MAX_BLOCK,
+    CLIENT,
     CLIENT_BLOCK,
     CLIENT_FREE,
     WINDOW,
-    LoginThrottle,
+    Throttle,
+    ThrottleRow,
     account_key,
     client_key,
 )
@@ -30,39 +34,85 @@ if TYPE_CHECKING:
 PASSWORD = "richtiges Passwort"
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 async def test_account_block_grows_but_stays_short(runtime: Runtime) -> None:
-    throttle = LoginThrottle(runtime.sessions)
+    clock = Clock()
+    throttle = Throttle(runtime.sessions, clock=clock)
     account, client = account_key(b"a" * 32), client_key("198.51.100.7")
-    t0 = datetime.now(UTC)
-    for i in range(ACCOUNT_FREE - 1):
-        await throttle.failed(account, client, now=t0 + timedelta(seconds=i))
-        assert await throttle.retry_after(account, client, now=t0 + timedelta(seconds=i)) == 0
+    for _ in range(ACCOUNT_FREE):
+        assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 0
     waits = []
-    for i in range(ACCOUNT_FREE - 1, ACCOUNT_FREE + 10):
-        moment = t0 + timedelta(seconds=i)
-        await throttle.failed(account, client, now=moment)
-        waits.append(await throttle.retry_after(account, client, now=moment))
-    assert waits == sorted(waits)
-    assert waits[0] >= 1
-    assert max(waits) <= ACCOUNT_MAX_BLOCK.total_seconds() + 1
-    last = t0 + timedelta(seconds=ACCOUNT_FREE + 10)
-    assert await throttle.retry_after(account, client_key("203.0.113.9"), now=last + ACCOUNT_MAX_BLOCK) == 0
-    await throttle.succeeded(account)
-    assert await throttle.retry_after(account, client_key("203.0.113.9"), now=last) == 0
+    for _ in range(10):
+        wait = await throttle.reserve((ACCOUNT, account), (CLIENT, client_key("203.0.113.9")))
+        waits.append(wait)
+        clock.now += timedelta(seconds=wait)
+        assert await throttle.reserve((ACCOUNT, account), (CLIENT, client_key("203.0.113.9"))) == 0
+    cap = int(ACCOUNT_MAX_BLOCK.total_seconds())
+    assert waits == [min(2**k, cap) for k in range(10)]
+    await throttle.succeeded(account, client)
+    assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 0
+
+
+async def test_a_failure_restarts_the_block_from_its_answer(runtime: Runtime) -> None:
+    clock = Clock()
+    throttle = Throttle(runtime.sessions, clock=clock)
+    account, client = account_key(b"f" * 32), client_key("198.51.100.11")
+    for _ in range(ACCOUNT_FREE):
+        assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 0
+    clock.now += timedelta(seconds=3)  # the last password check took longer than the block
+    assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 0
+    clock.now += timedelta(seconds=3)
+    await throttle.failed((ACCOUNT, account), (CLIENT, client))
+    assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 2
 
 
 async def test_client_block_and_window_reset(runtime: Runtime) -> None:
-    throttle = LoginThrottle(runtime.sessions)
+    clock = Clock()
+    throttle = Throttle(runtime.sessions, clock=clock)
     client = client_key("198.51.100.8")
-    t0 = datetime.now(UTC)
     for i in range(CLIENT_FREE):
-        await throttle.failed(account_key(bytes([i]) * 32), client, now=t0)
+        assert await throttle.reserve((ACCOUNT, account_key(bytes([i]) * 32)), (CLIENT, client)) == 0
     other_account = account_key(b"z" * 32)
-    assert 0 < await throttle.retry_after(other_account, client, now=t0) <= CLIENT_BLOCK.total_seconds() + 1
-    later = t0 + WINDOW + CLIENT_BLOCK + timedelta(seconds=1)
-    assert await throttle.retry_after(other_account, client, now=later) == 0
-    await throttle.failed(other_account, client, now=later)
-    assert await throttle.retry_after(other_account, client, now=later) == 0  # a new window
+    assert 0 < await throttle.reserve((ACCOUNT, other_account), (CLIENT, client)) <= CLIENT_BLOCK.total_seconds()
+    clock.now += WINDOW + CLIENT_BLOCK + timedelta(seconds=1)
+    assert await throttle.reserve((ACCOUNT, other_account), (CLIENT, client)) == 0  # a new window
+    assert await throttle.reserve((ACCOUNT, other_account), (CLIENT, client)) == 0
+
+
+async def test_a_refused_attempt_changes_nothing(runtime: Runtime) -> None:
+    throttle = Throttle(runtime.sessions, clock=Clock())
+    client = client_key("198.51.100.9")
+    for i in range(CLIENT_FREE):
+        await throttle.reserve((ACCOUNT, account_key(bytes([i]) * 32)), (CLIENT, client))
+    counters = select(ThrottleRow.key, ThrottleRow.failures).order_by(ThrottleRow.key)
+    async with runtime.sessions() as db:
+        before = (await db.execute(counters)).all()
+    for i in range(5):
+        assert await throttle.reserve((ACCOUNT, account_key(bytes([100 + i]) * 32)), (CLIENT, client)) > 0
+    async with runtime.sessions() as db:
+        assert (await db.execute(counters)).all() == before
+
+
+async def test_correct_sign_ins_clear_the_account_and_never_block_the_address(runtime: Runtime) -> None:
+    throttle = Throttle(runtime.sessions, clock=Clock())
+    account, client = account_key(b"o" * 32), client_key("198.51.100.10")
+    for _ in range(CLIENT_FREE * 2):  # an office behind one address: every sign-in succeeds
+        assert await throttle.reserve((ACCOUNT, account), (CLIENT, client)) == 0
+        await throttle.succeeded(account, client)
+    async with runtime.sessions() as db:
+        assert await db.get(ThrottleRow, account) is None
+        row = await db.get(ThrottleRow, client)
+        assert row is not None
+        assert (row.failures, row.blocked_until) == (0, None)
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.integration.consent.test_data_reads import Reader, _reader
 from tests.support.agency import pkce_pair
 from vault.consent.grants import GrantRow, fair_grant_lock, fair_grant_locks
 from vault.consent.proofs import OAuthError
-from vault.consent.server import proof_guard
+from vault.consent.server import token_guard
 from vault.consent.tables import AuthorizationCode, digest
 
 if TYPE_CHECKING:
@@ -37,6 +37,19 @@ postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect
 
 async def _share(db: AsyncSession, grant_id: str) -> None:
     await db.execute(select(GrantRow.id).where(GrantRow.id == grant_id).with_for_update(read=True))
+
+
+async def _blocked(runtime: Runtime, task: asyncio.Task[Any]) -> None:
+    """Return once ``task`` waits for a lock (PostgreSQL reports it in ``pg_locks``), not after a guessed delay."""
+    for _ in range(400):
+        async with runtime.sessions() as db:
+            waiting = await db.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+        if waiting:
+            assert not task.done()
+            return
+        assert not task.done(), "finished instead of waiting for the lock"
+        await asyncio.sleep(0.025)
+    raise AssertionError("never waited for a lock")
 
 
 @postgres_only
@@ -59,8 +72,7 @@ async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runti
         await fair_grant_locks(db, dict.fromkeys(grants, False))
         await _share(db, grants[first])
         erasure = asyncio.create_task(runtime.accounts.erase(reader.citizen_id))
-        await asyncio.sleep(0.5)  # the erasure is waiting now
-        assert not erasure.done()
+        await _blocked(runtime, erasure)  # the erasure is waiting now
         await _share(db, grants[1 - first])
     await asyncio.wait_for(erasure, timeout=10)
     async with runtime.sessions() as db:
@@ -87,8 +99,7 @@ async def test_issuing_a_token_waits_for_no_read_but_for_a_revoke(runtime: Runti
     async with runtime.sessions.begin() as db:  # a revoke: issuing waits, then sees the grant revoked
         await fair_grant_lock(db, reader.grant_id, exclusive=True)
         issuing = asyncio.create_task(runtime.oauth.issue(agency, reader.grant_id, jkt, code_hash=None, refresh=False))
-        await asyncio.sleep(0.5)
-        assert not issuing.done()
+        await _blocked(runtime, issuing)
         grant = await db.scalar(select(GrantRow).where(GrantRow.id == reader.grant_id).with_for_update())
         assert grant is not None
         grant.status = "revoked"
@@ -105,7 +116,7 @@ async def test_a_document_read_resolved_before_its_token_was_revoked_is_refused(
     await runtime.oauth.revoke({"token": reader.token, **reader.agency.auth()})  # RFC 7009, by the agency
     async with runtime.sessions.begin() as db:
         with pytest.raises(OAuthError) as refused:
-            await proof_guard(access)(db)
+            await token_guard(access)(db)
     assert refused.value.error == "invalid_token"
 
 
@@ -123,8 +134,7 @@ async def test_a_token_revocation_waits_for_a_read_holding_the_grant(runtime: Ru
         await fair_grant_lock(db, reader.grant_id, exclusive=False)
         await _share(db, reader.grant_id)
         revoking = asyncio.create_task(revocation)
-        await asyncio.sleep(0.5)
-        assert not revoking.done()
+        await _blocked(runtime, revoking)
     await asyncio.wait_for(revoking, timeout=10)
     with pytest.raises(OAuthError) as refused:
         await reader.read()

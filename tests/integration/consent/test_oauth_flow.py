@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.agency import TestAgency, pkce_pair
 from tests.support.catalogue import service_toml
-from tests.support.web import BASE_URL, csrf_header, domain, register, session_token
+from tests.support.passkeys import add_passkey, citizen_id, new_authenticator, passkey_login, use_session
+from tests.support.web import BASE_URL, PASSWORD, csrf_header, domain, form_token, register, session_token
 from vault.consent.catalogue import parse_service
 
 if TYPE_CHECKING:
@@ -603,7 +604,7 @@ async def test_an_expired_grant_answers_401(web: AsyncTestClient[Any], migrated:
     assert (await _read(web, agency, token)).status_code == 401
 
 
-async def test_a_service_asking_for_substantial_needs_a_passkey_session(
+async def test_a_service_asking_for_substantial_needs_a_substantial_session(
     web: AsyncTestClient[Any], migrated: Settings
 ) -> None:
     agency = await _agency(migrated, min_assurance='min_assurance = "substantial"')
@@ -611,12 +612,55 @@ async def test_a_service_asking_for_substantial_needs_a_passkey_session(
     request_uri, _, _ = await _push(web, agency)
     page = await web.get(_authorize_url(agency, request_uri))
     assert page.status_code == 403
-    assert "melden Sie sich mit einem Passkey an" in page.text
-    assert "/login?next=%2Foauth%2Fauthorize" in page.text
+    assert "verlangt das Vertrauensniveau substanziell; Ihre Anmeldung hat das Niveau Basis" in page.text
+    assert "Ihr Konto kann dieses Niveau noch nicht erreichen" in page.text  # no promise that a passkey helps
     form = {"client_id": agency.client_id, "request_uri": request_uri, "decision": "approve"}
     r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
     assert r.status_code == 400  # a forged approval from a password session is refused too
     assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}
+
+
+async def test_a_passkey_added_from_a_password_session_does_not_step_up(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(migrated, min_assurance='min_assurance = "substantial"')
+    await _citizen(web, "bootstrap@example.de")
+    auth = new_authenticator()
+    assert (await add_passkey(web, auth)).status_code == 201
+    web.cookies.clear()
+    assert (await passkey_login(web, auth)).status_code == 200
+    request_uri, _, _ = await _push(web, agency)
+    page = await web.get(_authorize_url(agency, request_uri))
+    assert page.status_code == 403
+    assert "Ihre Anmeldung hat das Niveau Basis" in page.text
+    form = {"client_id": agency.client_id, "request_uri": request_uri, "decision": "approve"}
+    r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
+    assert r.status_code == 400
+    assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}
+
+
+async def test_a_passkey_added_from_a_substantial_session_steps_up(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    agency = await _agency(migrated, min_assurance='min_assurance = "substantial"')
+    await _citizen(web, "eid-stepup@example.de")
+    await use_session(web, migrated, await citizen_id(migrated, "eid-stepup@example.de"), "substantial")
+    auth = new_authenticator()
+    assert (await add_passkey(web, auth)).json()["assurance"] == "substantial"
+    web.cookies.clear()
+    page = await web.get("/login")
+    data = {"username": "eid-stepup@example.de", "password": PASSWORD, "csrf_token": form_token(page.text)}
+    assert (await web.post("/login", data=data)).status_code == 303  # a password session: basic
+    request_uri, _, _ = await _push(web, agency)
+    page = await web.get(_authorize_url(agency, request_uri))
+    assert page.status_code == 403
+    assert "Ihr Konto hat einen Passkey dieses Niveaus" in page.text
+    assert "/login?next=%2Foauth%2Fauthorize" in page.text
+    web.cookies.clear()
+    assert (await passkey_login(web, auth)).status_code == 200
+    r = await _approve(web, agency, request_uri)
+    assert r.status_code == 303, r.text
+    assert "code=" in r.headers["location"]
 
 
 async def test_a_disabled_agency_can_no_longer_read(web: AsyncTestClient[Any], migrated: Settings) -> None:

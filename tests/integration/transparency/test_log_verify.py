@@ -26,7 +26,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _wait_for_size(base_url: str, size: int) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         r = httpx.get(base_url + "/log/checkpoint")
         if r.status_code == 200 and int(r.text.split("\n")[1]) >= size:

@@ -220,7 +220,7 @@ def witness_server(tmp_path: Path, state_dir: Path, log_vkey: str) -> Iterator[R
 
 
 def wait_for_checkpoint(base_url: str, size: int, *, cosigned: bool) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         response = httpx.get(base_url + "/log/checkpoint")
         grown = response.status_code == 200 and int(response.text.split("\n")[1]) >= size

@@ -14,15 +14,25 @@ if TYPE_CHECKING:
 
 
 class Recorder:
-    """A batch function that records its batches and answers ``n * 10``, or fails odd numbers when asked."""
+    """A batch function that records its batches and answers ``n * 10``, or fails odd numbers when asked.
 
-    def __init__(self, *, fail_odd: bool = False, delay: float = 0.01) -> None:
+    With ``gated``, every batch waits for ``gate`` (the test opens it), so what arrives during a batch
+    does not depend on how fast the machine is.
+    """
+
+    def __init__(self, *, fail_odd: bool = False, delay: float = 0.01, gated: bool = False) -> None:
         self.batches: list[list[int]] = []
         self.fail_odd = fail_odd
         self.delay = delay
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
 
     async def __call__(self, requests: Sequence[int]) -> list[int | Exception]:
         self.batches.append(list(requests))
+        self.started.set()
+        await self.gate.wait()
         await asyncio.sleep(self.delay)  # a transaction takes a while; requests arriving meanwhile wait
         return [ValueError(f"odd {n}") if self.fail_odd and n % 2 else n * 10 for n in requests]
 
@@ -36,11 +46,14 @@ async def test_a_lone_request_runs_at_once_in_its_own_batch() -> None:
 
 
 async def test_requests_arriving_during_a_batch_share_the_next_one_in_order() -> None:
-    recorder = Recorder()
+    recorder = Recorder(gated=True)
     group = GroupCommit(recorder, max_batch=64)
     first = asyncio.ensure_future(group.submit(0))
-    await asyncio.sleep(0.001)  # its batch is running now
-    answers = await asyncio.gather(*[group.submit(n) for n in range(1, 50)])
+    await recorder.started.wait()  # its batch is running now
+    queued = [asyncio.ensure_future(group.submit(n)) for n in range(1, 50)]
+    await asyncio.sleep(0)  # each has queued its request
+    recorder.gate.set()
+    answers = await asyncio.gather(*queued)
     assert await first == 0
     assert answers == [n * 10 for n in range(1, 50)]
     assert recorder.batches == [[0], list(range(1, 50))]  # the rest waited for the first and went together
@@ -63,19 +76,24 @@ async def test_a_refused_request_fails_alone() -> None:
 
 async def test_a_failed_batch_fails_every_request_in_it_and_the_next_batch_still_runs() -> None:
     calls = 0
+    started, gate = asyncio.Event(), asyncio.Event()
 
     async def flaky(requests: Sequence[int]) -> list[int | Exception]:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)
+        started.set()
+        await gate.wait()
         if calls == 2:
             raise ConnectionError("database went away")
         return list(requests)
 
     group = GroupCommit(flaky)
     first = asyncio.ensure_future(group.submit(0))
-    await asyncio.sleep(0.001)
-    results = [await first, *await asyncio.gather(*[group.submit(n) for n in range(1, 5)], return_exceptions=True)]
+    await started.wait()  # the first batch is running; the next four share the second
+    queued = [asyncio.ensure_future(group.submit(n)) for n in range(1, 5)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = [await first, *await asyncio.gather(*queued, return_exceptions=True)]
     assert results[0] == 0
     assert all(isinstance(r, ConnectionError) for r in results[1:])
     assert await group.submit(7) == 7  # the group is not stuck

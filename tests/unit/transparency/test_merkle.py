@@ -27,9 +27,9 @@ from vault.transparency.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "rfc9162"
+VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "rfc9162"
 
-# The one documented exception (shared/testdata/README.md): this case expects success with 9-byte
+# The one documented exception (tests/testdata/README.md): this case expects success with 9-byte
 # dummy roots, but the vault rejects every hash that is not 32 bytes long, as DESIGN.md §7 requires.
 KNOWN_EXCEPTIONS = {"consistency/additional/sizes-are-equal-one-and-proof-is-empty.json"}
 

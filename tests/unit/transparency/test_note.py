@@ -23,7 +23,7 @@ from vault.transparency.note import (
     sign_checkpoint,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "signed-note.json"
+VECTORS_PATH = Path(__file__).resolve().parents[2] / "testdata" / "signed-note.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 ROOT = bytes(range(32))
 

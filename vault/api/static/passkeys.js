@@ -50,9 +50,16 @@
       headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
       body: body,
     });
+    if (response.status === 403 && (await response.clone().json().catch(() => ({}))).error === "reauthentication_required") {
+      throw new ReauthRequired();
+    }
     if (!response.ok) throw new Error("HTTP " + response.status);
     return response.json();
   }
+
+  // Adding a passkey needs a recent sign-in: the server says so with a 403, and the page sends the
+  // citizen to sign in again (the button's data-reauth), who then comes back to the settings.
+  class ReauthRequired extends Error {}
 
   function wire(button, run) {
     if (!button || !window.PublicKeyCredential || !navigator.credentials) return;
@@ -64,6 +71,10 @@
       try {
         await run(button.dataset.csrf, button.dataset.next || "/");
       } catch (error) {
+        if (error instanceof ReauthRequired && button.dataset.reauth) {
+          window.location.assign(button.dataset.reauth);
+          return;
+        }
         if (status) status.textContent = button.dataset.failed;
         button.disabled = false;
       }
@@ -81,6 +92,7 @@
     const options = await post("/login/passkey/options", csrf, "{}");
     const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
     const result = await post("/login/passkey?next=" + encodeURIComponent(next), csrf, JSON.stringify(credentialJSON(credential)));
-    window.location.assign(result.redirect);
+    const target = new URL(result.redirect, window.location.origin);
+    window.location.assign(target.origin === window.location.origin ? target.href : "/");
   });
 })();

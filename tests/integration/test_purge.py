@@ -1,0 +1,124 @@
+"""Expired rows are deleted: challenges, pushed requests, codes, tokens, seen jtis, throttle counters.
+
+Each table gets rows on both sides of its rule; exactly the ones the rule names go. A code that has
+expired stays while a live token issued from it remains, so replaying it still revokes that token.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from tests.support.catalogue import agency_key, service_toml
+from tests.support.server import vault_cmd
+from vault.citizens.passkeys import PasskeyChallenge
+from vault.citizens.throttle import LONGEST, ThrottleRow
+from vault.consent.catalogue import parse_service
+from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token
+from vault.purge import purge_expired
+
+if TYPE_CHECKING:
+    from vault.config import Settings
+    from vault.runtime import Runtime
+
+NOW = datetime.now(UTC)
+PAST, FUTURE = NOW - timedelta(seconds=1), NOW + timedelta(minutes=5)
+
+
+def _id(name: str) -> bytes:
+    return name.encode().ljust(32, b".")
+
+
+async def _grant(runtime: Runtime) -> tuple[str, str]:
+    assert runtime.accounts is not None
+    assert runtime.catalogue is not None
+    assert runtime.grants is not None
+    citizen = await runtime.accounts.register("purge@example.de", "ein sehr gutes Passwort")
+    client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", ["https://amt.example/cb"], agency_key()[1])
+    service = parse_service(service_toml(client_id))
+    await runtime.catalogue.add_service(service)
+    agency = await runtime.catalogue.agency(client_id)
+    grant = await runtime.grants.create(citizen, agency, service, ("given_name",), ())
+    return client_id, grant.id
+
+
+def _code(name: str, client_id: str, grant_id: str, expires: datetime) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=_id(name),
+        client_id=client_id,
+        grant_id=grant_id,
+        redirect_uri="https://amt.example/cb",
+        code_challenge="x" * 43,
+        expires_at=expires,
+        used_at=NOW - timedelta(minutes=1),
+    )
+
+
+def _token(name: str, client_id: str, grant_id: str, code: str, expires: datetime, *, revoked: bool = False) -> Token:
+    return Token(
+        token_hash=_id(name),
+        kind="refresh" if name.startswith("refresh") else "access",
+        client_id=client_id,
+        grant_id=grant_id,
+        code_hash=_id(code),
+        jkt="j" * 43,
+        expires_at=expires,
+        revoked_at=NOW if revoked else None,
+    )
+
+
+async def _keys(runtime: Runtime, column: object) -> set[bytes]:
+    async with runtime.sessions() as db:
+        return set((await db.execute(select(column))).scalars())  # type: ignore[call-overload]
+
+
+async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
+    client_id, grant_id = await _grant(runtime)
+    async with runtime.sessions.begin() as db:
+        for name, expires in (("challenge-old", PAST), ("challenge-new", FUTURE)):
+            db.add(PasskeyChallenge(challenge_hash=_id(name), purpose="login", expires_at=expires))
+        for name, expires in (("par-old", PAST), ("par-new", FUTURE)):
+            db.add(PushedRequest(request_uri_hash=_id(name), client_id=client_id, params="{}", expires_at=expires))
+        for name, expires in (("code-bare", PAST), ("code-live", PAST), ("code-dead", PAST), ("code-new", FUTURE)):
+            db.add(_code(name, client_id, grant_id, expires))
+        await db.flush()
+        db.add(_token("access-old", client_id, grant_id, "code-dead", PAST))
+        db.add(_token("refresh-revoked", client_id, grant_id, "code-dead", FUTURE, revoked=True))
+        db.add(_token("refresh-live", client_id, grant_id, "code-live", FUTURE))
+        db.add(_token("access-new", client_id, grant_id, "code-new", FUTURE))
+        for name, expires in (("jti-old", PAST), ("jti-new", FUTURE)):
+            db.add(SeenJti(kind="dpop", jti_hash=_id(name), expires_at=expires))
+        stale = NOW - LONGEST - timedelta(seconds=1)
+        db.add(ThrottleRow(key=_id("throttle-stale"), failures=3, window_start=stale))
+        db.add(ThrottleRow(key=_id("throttle-blocked"), failures=30, window_start=stale, blocked_until=FUTURE))
+        db.add(ThrottleRow(key=_id("throttle-recent"), failures=3, window_start=NOW - timedelta(minutes=10)))
+
+    deleted = await purge_expired(runtime.sessions, NOW)
+
+    assert deleted == {
+        "passkey_challenges": 1,
+        "pushed_requests": 1,
+        "tokens": 1,
+        "codes": 2,
+        "seen_jtis": 1,
+        "throttle": 1,
+    }
+    assert await _keys(runtime, PasskeyChallenge.challenge_hash) == {_id("challenge-new")}
+    assert await _keys(runtime, PushedRequest.request_uri_hash) == {_id("par-new")}
+    assert await _keys(runtime, AuthorizationCode.code_hash) == {_id("code-live"), _id("code-new")}
+    assert await _keys(runtime, Token.token_hash) == {_id(n) for n in ("refresh-revoked", "refresh-live", "access-new")}
+    assert await _keys(runtime, SeenJti.jti_hash) == {_id("jti-new")}
+    assert await _keys(runtime, ThrottleRow.key) == {_id("throttle-blocked"), _id("throttle-recent")}
+    assert set((await purge_expired(runtime.sessions, NOW)).values()) == {0}
+
+
+def test_vault_db_purge_runs_once_and_reports(migrated: Settings) -> None:
+    env = {"VAULT_DATA_DIR": str(migrated.data_dir), "VAULT_DATABASE_URL": migrated.database_url}
+    result = vault_cmd("db", "purge", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == dict.fromkeys(
+        ("passkey_challenges", "pushed_requests", "tokens", "codes", "seen_jtis", "throttle"), 0
+    )
