@@ -139,6 +139,7 @@ class Runtime:
                         self.log,
                         max_document_bytes=self.settings.max_document_bytes,
                         reads=read_session_factory(self.engine),
+                        after_delete=functools.partial(forget_erased, self.engine),
                     )
                     lookup_key = await service_secret(self.engine, self.keys.root, "login-lookup")
                     if self.hasher is None:

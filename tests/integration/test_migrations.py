@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from vault.bootstrap import SchemaNotReady, check_root_key, prepare, prepare_data_dir
 from vault.config import Settings, load_settings
@@ -62,5 +63,39 @@ async def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: 
             assert (await conn.scalar(text("PRAGMA journal_mode"))) == "wal"
             assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
             assert (await conn.scalar(text("PRAGMA busy_timeout"))) >= 5000
+    finally:
+        await engine.dispose()
+
+
+async def test_passkeys_and_passkey_sessions_from_before_0011_drop_to_basic(settings: Settings) -> None:
+    """Under the old rule every passkey sign-in claimed substantial; nothing proved it, so nothing keeps it."""
+    prepare_data_dir(settings)
+    engine = create_engine(settings)
+    now = datetime.now(UTC)
+    try:
+        await upgrade(engine, "0010")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO citizens (id, created_at) VALUES ('c1', :now)"), {"now": now})
+            await conn.execute(
+                text(
+                    "INSERT INTO passkeys (id, citizen_id, credential_id, public_key, sign_count, created_at)"
+                    " VALUES ('p1', 'c1', :cred, :key, 0, :now)"
+                ),
+                {"cred": b"credential", "key": b"cose key", "now": now},
+            )
+            for token, assurance in ((b"a" * 32, "substantial"), (b"b" * 32, "basic")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO sessions (token_hash, citizen_id, csrf_token, assurance, created_at, last_seen_at)"
+                        " VALUES (:token, 'c1', 'csrf', :assurance, :now, :now)"
+                    ),
+                    {"token": token, "assurance": assurance, "now": now},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            passkeys = (await conn.execute(text("SELECT assurance FROM passkeys"))).scalars().all()
+            sessions = (await conn.execute(text("SELECT assurance FROM sessions"))).scalars().all()
+        assert passkeys == ["basic"]
+        assert sessions == ["basic", "basic"]
     finally:
         await engine.dispose()

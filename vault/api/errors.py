@@ -12,6 +12,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from vault.api.audit_pages import BadFilter, NotAnAuditor, not_an_auditor
 from vault.api.citizen_only import AuditorAccount, to_audit
+from vault.api.cross_site import CrossSiteRequest, cross_site_refused
 from vault.api.oauth import oauth_error
 from vault.api.reauth import reauthentication_required
 from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
@@ -116,6 +117,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         CatalogueError: _status(422),
         SignInRequired: sign_in_redirect,
         ReauthenticationRequired: reauthentication_required,
+        CrossSiteRequest: cross_site_refused,
         NotAnAuditor: not_an_auditor,
         AuditorAccount: to_audit,
         BadFilter: _bad_request,

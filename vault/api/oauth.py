@@ -210,6 +210,8 @@ class OAuthController(Controller):
                 lang_code=i18n.choose(request)[0],
                 reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[pending.service.min_assurance],
                 assurance_labels=ASSURANCE_LABELS,
+                client_id=client_id,
+                request_uri=request_uri,
             )
         return await _consent_page(request, me, pending, client_id, request_uri)
 

@@ -68,6 +68,7 @@ class ErrorOut(msgspec.Struct):
     extra: list[dict[str, Any]] | dict[str, Any] | None = None
     max_age: int | None = None
     level: str | None = None
+    error_description: str | None = None
 
 
 class OAuthErrorOut(msgspec.Struct):

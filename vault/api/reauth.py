@@ -57,6 +57,7 @@ def reauthentication_required(request: Request[Any, Any, Any], exc: Reauthentica
             "status": 403,
             "max_age": int(RECENT.total_seconds()),
             "level": exc.level,
+            "error_description": f"sign in again (at level {exc.level}, at most 5 minutes ago) before this step",
         }
         return Response(body, status_code=403, media_type=MediaType.JSON)
     return Redirect(reauth_url(exc.level, exc.back or request.url.path), status_code=303)

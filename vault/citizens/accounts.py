@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from vault.citizens.vault import CitizenVault
     from vault.crypto.passwords import PasswordHasher
+    from vault.transparency.log import TransparencyLog
 
 MAX_LOGIN_LENGTH = 254
 
@@ -165,7 +166,7 @@ class AccountService:
             await self.vault.require_citizen(session, citizen_id)
         self._journal(citizen_id)
         async with self.vault.sessions.begin() as session:
-            await erase_in(session, citizen_id)
+            await erase_in(session, citizen_id, self.vault.log)
             record = LogRecord(
                 pseudonym=pseudonym(self.vault.log.pseudonym_key, citizen_id),
                 actor=actor,
@@ -186,7 +187,7 @@ class AccountService:
             os.close(fd)
 
 
-async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
+async def erase_in(session: AsyncSession, citizen_id: str, log: TransparencyLog | None = None) -> bool:
     """Destroy one citizen's key and data in ``session``'s transaction; False if already erased.
 
     Takes the citizen row ``FOR UPDATE`` first: the same lock every write holds, so no write can
@@ -204,7 +205,7 @@ async def erase_in(session: AsyncSession, citizen_id: str) -> bool:
     await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))
     await session.execute(delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id))
     await erase_passkeys(session, citizen_id)
-    await end_grants(session, citizen_id)
+    await end_grants(session, citizen_id, log)
     result = await session.execute(
         update(Citizen)
         .where(Citizen.id == citizen_id)
@@ -224,7 +225,7 @@ async def reapply_erasures(vault: CitizenVault, journal: Path) -> tuple[int, int
         citizen_id = json.loads(line)["citizen"]
         async with vault.sessions.begin() as session:
             try:
-                if await erase_in(session, citizen_id):
+                if await erase_in(session, citizen_id, vault.log):
                     again += 1
                 else:
                     already += 1

@@ -103,12 +103,16 @@ class CitizenVault:
         *,
         max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
         reads: async_sessionmaker[AsyncSession] | None = None,
+        after_delete: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.reads = reads or sessions
         self.root = root
         self.log = log
         self.max_document_bytes = max_document_bytes
+        # After a delete has committed, e.g. vault.db.engine.forget_erased (must not raise): the deleted
+        # ciphertext leaves SQLite's WAL at once instead of at some later checkpoint.
+        self.after_delete = after_delete
 
     # -- the one path to a citizen's key ----------------------------------------------------
 
@@ -257,6 +261,8 @@ class CitizenVault:
             if not getattr(result, "rowcount", 0):
                 raise UnknownRecord(name)
             await self.log.append(session, self.log_record(citizen_id, CITIZEN_DELETE, (name,)), subject=citizen_id)
+        if self.after_delete is not None:
+            await self.after_delete()
 
     # -- documents --------------------------------------------------------------------------
 
@@ -390,6 +396,8 @@ class CitizenVault:
             await session.execute(delete(StoredDocument).where(StoredDocument.id == document_id))
             record = self.log_record(citizen_id, CITIZEN_DELETE, (f"document:{kind}",), document_id)
             await self.log.append(session, record, subject=citizen_id)
+        if self.after_delete is not None:
+            await self.after_delete()
 
     async def read_document(
         self, citizen_id: str, document_id: str, reason: AccessReason, guard: Guard | None = None

@@ -334,9 +334,11 @@ def _expire_record(key: bytes, row: GrantRow) -> LogRecord:
     )
 
 
-async def end_grants(db: AsyncSession, citizen_id: str) -> None:
-    """Revoke every active grant of the citizen (part of the account's erasure).
+async def end_grants(db: AsyncSession, citizen_id: str, log: TransparencyLog | None = None) -> None:
+    """End every active grant of the citizen (part of the account's erasure).
 
+    A grant whose time was already up (the expiry sweep had not reached it) is stored ``expired`` at
+    its own end, with its ``expire`` entry when ``log`` is given; the others are revoked now.
     Locks as a revoke does, for each grant: the fair lock first (all of them, in the one fixed
     order), then the rows ``FOR UPDATE`` in id order. A bare ``UPDATE`` would lock the rows in scan
     order without queueing, and deadlock with a read batch that holds two of the citizen's grants.
@@ -347,8 +349,14 @@ async def end_grants(db: AsyncSession, citizen_id: str) -> None:
     if not ids:
         return
     await fair_grant_locks(db, dict.fromkeys(ids, True))
-    locked = list(await db.scalars(select(GrantRow.id).where(*active).order_by(GrantRow.id).with_for_update()))
-    if locked:
-        await db.execute(
-            update(GrantRow).where(GrantRow.id.in_(locked)).values(status="revoked", ended_at=datetime.now(UTC))
-        )
+    query = select(GrantRow).where(*active).order_by(GrantRow.id).with_for_update()
+    now = datetime.now(UTC)
+    expired: list[GrantRow] = []
+    for row in await db.scalars(query.execution_options(populate_existing=True)):
+        if row.expires_at <= now:
+            row.status, row.ended_at = "expired", row.expires_at
+            expired.append(row)
+        else:
+            row.status, row.ended_at = "revoked", now
+    if log is not None and expired:
+        await log.append_many(db, [(_expire_record(log.pseudonym_key, row), row.citizen_id) for row in expired])

@@ -170,3 +170,33 @@ async def test_an_old_reader_delays_the_cleanup_but_never_fails_the_erasure(
     await register(web, "naechste@example.de")
     assert (await web.delete("/api/v1/me", headers=await csrf_header(web))).status_code == 204
     assert _scan(tmp_path, secrets) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's WAL
+async def test_a_deleted_document_or_value_leaves_no_ciphertext_in_the_database_files(
+    web: AsyncTestClient[Any], migrated: Settings, tmp_path: Path
+) -> None:
+    """The citizen's key stays live after deleting one document or value: its ciphertext must not outlive it."""
+    await register(web, "aufraeumen@example.de")
+    h = await csrf_header(web)
+    assert (await web.put("/api/v1/me/attributes/family_name", json={"value": FAMILY_NAME}, headers=h)).is_success
+    r = await web.post(
+        "/api/v1/me/documents",
+        files={"file": ("loeschen.pdf", DOCUMENT, "application/pdf")},
+        data={"kind": "id_card"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    document_id = r.json()["id"]
+    async with domain(migrated) as runtime, runtime.sessions() as s:
+        stored = [
+            *await s.scalars(select(StoredAttribute.ciphertext)),
+            *await s.scalars(select(StoredDocument.name_ct)),
+        ]
+        stored += list(await s.scalars(select(DocumentChunk.ciphertext)))
+    deleted = Secrets(b"-" * 40, 0, stored)  # no key to look for: it stays
+    del deleted.needles["wrapped DEK"]
+    assert len(_scan(tmp_path, deleted)) > 0, "control: the scan must see the ciphertexts"
+    assert (await web.delete(f"/api/v1/me/documents/{document_id}", headers=h)).status_code == 204
+    assert (await web.delete("/api/v1/me/attributes/family_name", headers=h)).status_code == 204
+    assert _scan(tmp_path, deleted) == {}

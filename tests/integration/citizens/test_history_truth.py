@@ -25,6 +25,7 @@ from vault.citizens.history import history
 from vault.citizens.tables import DocumentChunk, StoredDocument
 from vault.consent.catalogue import parse_service
 from vault.consent.grants import GrantRow
+from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -164,3 +165,38 @@ async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) 
     statuses = {g.id: (g.status, g.ended_at) for g in await runtime.grants.for_citizen(cid)}
     assert statuses[due.id] == ("expired", past)
     assert statuses[running.id] == ("active", None)
+
+
+async def test_erasure_records_a_grant_whose_time_was_already_up_as_expired_not_revoked(runtime: Runtime) -> None:
+    """The sweep had not reached the grant yet: it ended with its time, not with the erasure."""
+    assert runtime.accounts is not None
+    assert runtime.catalogue is not None
+    assert runtime.grants is not None
+    cid = await runtime.accounts.register("expired-then-erased@example.de", "ein sehr gutes Passwort")
+    agency = TestAgency(BASE_URL)
+    agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+    service = parse_service(service_toml(agency.client_id, access='access = "ongoing"'))
+    await runtime.catalogue.add_service(service)
+    registered = await runtime.catalogue.agency(agency.client_id)
+    due = await runtime.grants.create(cid, registered, service, ("given_name",), ())
+    running = await runtime.grants.create(cid, registered, service, ("family_name",), ())
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with runtime.sessions.begin() as db:
+        await db.execute(update(GrantRow).where(GrantRow.id == due.id).values(expires_at=past))
+
+    await runtime.accounts.erase(cid)
+
+    async with runtime.sessions() as db:
+        rows = {
+            g.id: (g.status, g.ended_at) for g in await db.scalars(select(GrantRow).where(GrantRow.citizen_id == cid))
+        }
+        actions = {
+            grant: sorted(
+                a for g, a in (await db.execute(select(LogEntry.grant_id, LogEntry.action))).all() if g == grant
+            )
+            for grant in (due.id, running.id)
+        }
+    assert rows[due.id] == ("expired", past)
+    assert rows[running.id][0] == "revoked"
+    assert actions[due.id].count("expire") == 1
+    assert "expire" not in actions[running.id]

@@ -618,6 +618,13 @@ async def test_a_service_asking_for_substantial_needs_a_substantial_session(
     r = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
     assert r.status_code == 400  # a forged approval from a password session is refused too
     assert (await web.get("/api/v1/me/grants")).json() == {"grants": []}
+    # The page's way out: the agency learns the citizen declined (no dead end).
+    assert 'name="decision" value="deny"' in page.text
+    assert "Abbrechen und zurück zur Behörde" in page.text
+    r = await web.post("/oauth/authorize", data={**form, "decision": "deny", "csrf_token": form_token(page.text)})
+    assert r.status_code == 303
+    assert r.headers["location"].startswith(agency.redirect_uri)
+    assert "error=access_denied" in r.headers["location"]
 
 
 async def test_a_passkey_added_from_a_password_session_does_not_step_up(

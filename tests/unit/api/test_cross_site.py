@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vault.api.cross_site import origin_of, started_elsewhere
+from vault.api.cross_site import API_SITES, origin_of, started_elsewhere
 
 OWN = frozenset({"https://vault.example", "http://testserver"})
 
@@ -36,6 +36,13 @@ OWN = frozenset({"https://vault.example", "http://testserver"})
 )
 def test_started_elsewhere(headers: dict[str, str], elsewhere: bool) -> None:
     assert started_elsewhere(headers, OWN) is elsewhere
+
+
+@pytest.mark.parametrize(
+    ("site", "elsewhere"), [("same-origin", False), ("none", True), ("same-site", True), ("cross-site", True)]
+)
+def test_the_api_trusts_only_its_own_pages(site: str, elsewhere: bool) -> None:
+    assert started_elsewhere({"sec-fetch-site": site}, OWN, API_SITES) is elsewhere
 
 
 def test_origin_of() -> None:
