@@ -95,6 +95,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 decode_root_key(item.strip().rpartition(":")[2], env_name("root_key"))
         _check_ranges(self)
         _check_metrics(self)
+        _check_proxies(self.trusted_proxies)
         if not self.issuer:
             self.issuer = f"http://{self.host}:{self.port}"
         self.issuer = _check_issuer(self.issuer)
@@ -186,6 +187,18 @@ def _check_metrics(settings: Settings) -> None:
         raise ConfigError(
             env_name("metrics_token"), f"must be at least {METRICS_TOKEN_MIN} letters or digits (openssl rand -hex 32)"
         )
+
+
+def _check_proxies(trusted_proxies: str) -> None:
+    for entry in (p.strip() for p in trusted_proxies.split(",")):
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                env_name("trusted_proxies"), f"{entry!r} is not an IP address or network (e.g. 10.0.0.2, 10.0.0.0/8)"
+            ) from None
 
 
 def _is_loopback(host: str) -> bool:

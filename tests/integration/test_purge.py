@@ -15,10 +15,12 @@ from sqlalchemy import select
 from tests.support.catalogue import agency_key, service_toml
 from tests.support.server import vault_cmd
 from vault.citizens.passkeys import PasskeyChallenge
+from vault.citizens.sessions import ABSOLUTE, IDLE, SessionRow
+from vault.citizens.tables import Citizen
 from vault.citizens.throttle import LONGEST, ThrottleRow
 from vault.consent.catalogue import parse_service
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token
-from vault.purge import purge_expired
+from vault.purge import CODE_GRACE, purge_expired
 
 if TYPE_CHECKING:
     from vault.config import Settings
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 NOW = datetime.now(UTC)
 PAST, FUTURE = NOW - timedelta(seconds=1), NOW + timedelta(minutes=5)
+CODE_PAST = NOW - CODE_GRACE - timedelta(seconds=1)  # a code is kept an hour past its expiry
 
 
 def _id(name: str) -> bytes:
@@ -82,7 +85,8 @@ async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
             db.add(PasskeyChallenge(challenge_hash=_id(name), purpose="login", expires_at=expires))
         for name, expires in (("par-old", PAST), ("par-new", FUTURE)):
             db.add(PushedRequest(request_uri_hash=_id(name), client_id=client_id, params="{}", expires_at=expires))
-        for name, expires in (("code-bare", PAST), ("code-live", PAST), ("code-dead", PAST), ("code-new", FUTURE)):
+        codes = (("code-bare", CODE_PAST), ("code-live", CODE_PAST), ("code-dead", CODE_PAST), ("code-new", FUTURE))
+        for name, expires in (*codes, ("code-just-expired", PAST)):  # its tokens may be being issued right now
             db.add(_code(name, client_id, grant_id, expires))
         await db.flush()
         db.add(_token("access-old", client_id, grant_id, "code-dead", PAST))
@@ -95,6 +99,25 @@ async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
         db.add(ThrottleRow(key=_id("throttle-stale"), failures=3, window_start=stale))
         db.add(ThrottleRow(key=_id("throttle-blocked"), failures=30, window_start=stale, blocked_until=FUTURE))
         db.add(ThrottleRow(key=_id("throttle-recent"), failures=3, window_start=NOW - timedelta(minutes=10)))
+        citizen = await db.scalar(select(Citizen.id))
+        sessions = {
+            "session-ended": (NOW - timedelta(minutes=1), NOW - timedelta(minutes=1), PAST),
+            "session-idle": (NOW - timedelta(hours=1), NOW - IDLE - timedelta(seconds=1), None),
+            "session-too-old": (NOW - ABSOLUTE - timedelta(seconds=1), NOW, None),
+            "session-live": (NOW - timedelta(hours=1), NOW - timedelta(minutes=1), None),
+        }
+        for name, (created, seen, ended) in sessions.items():
+            db.add(
+                SessionRow(
+                    token_hash=_id(name),
+                    citizen_id=citizen,
+                    csrf_token="c",
+                    assurance="basic",
+                    created_at=created,
+                    last_seen_at=seen,
+                    ended_at=ended,
+                )
+            )
 
     deleted = await purge_expired(runtime.sessions, NOW)
 
@@ -104,14 +127,18 @@ async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
         "tokens": 1,
         "codes": 2,
         "seen_jtis": 1,
+        "sessions": 3,
         "throttle": 1,
     }
     assert await _keys(runtime, PasskeyChallenge.challenge_hash) == {_id("challenge-new")}
     assert await _keys(runtime, PushedRequest.request_uri_hash) == {_id("par-new")}
-    assert await _keys(runtime, AuthorizationCode.code_hash) == {_id("code-live"), _id("code-new")}
+    assert await _keys(runtime, AuthorizationCode.code_hash) == {
+        _id(n) for n in ("code-live", "code-new", "code-just-expired")
+    }
     assert await _keys(runtime, Token.token_hash) == {_id(n) for n in ("refresh-revoked", "refresh-live", "access-new")}
     assert await _keys(runtime, SeenJti.jti_hash) == {_id("jti-new")}
     assert await _keys(runtime, ThrottleRow.key) == {_id("throttle-blocked"), _id("throttle-recent")}
+    assert await _keys(runtime, SessionRow.token_hash) == {_id("session-live")}
     assert set((await purge_expired(runtime.sessions, NOW)).values()) == {0}
 
 
@@ -120,5 +147,5 @@ def test_vault_db_purge_runs_once_and_reports(migrated: Settings) -> None:
     result = vault_cmd("db", "purge", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == dict.fromkeys(
-        ("passkey_challenges", "pushed_requests", "tokens", "codes", "seen_jtis", "throttle"), 0
+        ("passkey_challenges", "pushed_requests", "tokens", "codes", "seen_jtis", "sessions", "throttle"), 0
     )

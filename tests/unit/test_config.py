@@ -49,6 +49,8 @@ def test_none_flags_do_not_override() -> None:
         ({"VAULT_METRICS_PORT": "8000"}, "VAULT_METRICS_PORT"),  # the public port
         ({"VAULT_METRICS_TOKEN": "short"}, "VAULT_METRICS_TOKEN"),
         ({"VAULT_METRICS_HOST": "0.0.0.0"}, "VAULT_METRICS_HOST"),  # the listener has no authentication
+        ({"VAULT_TRUSTED_PROXIES": "10.0.0.2,proxy.internal"}, "VAULT_TRUSTED_PROXIES"),
+        ({"VAULT_TRUSTED_PROXIES": "10.0.0.0/33"}, "VAULT_TRUSTED_PROXIES"),
         ({"VAULT_METRICS_HOST": "192.0.2.7"}, "VAULT_METRICS_HOST"),
         ({"VAULT_METRICS_HOST": "metrics.example"}, "VAULT_METRICS_HOST"),
         ({"VAULT_METRICS_TOKEN": "a" * 31 + " " + "b" * 8}, "VAULT_METRICS_TOKEN"),

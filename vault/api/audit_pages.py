@@ -110,7 +110,15 @@ def parse_filter(params: dict[str, str]) -> EntryFilter:
 
 
 def _query(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    """The query parameters, the first value of a repeated one (as ``query_params.get``).
+
+    So what is recorded (:func:`vault.audit.activity.what`) is exactly what the pages apply.
+    """
+    first: dict[str, str] = {}
+    for name, value in request.query_params.items():
+        if isinstance(value, str):
+            first.setdefault(name, value)
+    return first
 
 
 def _spreadsheet_safe(value: object) -> str:

@@ -7,6 +7,7 @@ afterwards the session's token. A new session (new token) is issued on every sig
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -121,16 +122,46 @@ def _throttle_keys(runtime: Runtime, request: Request[Any, Any, Any], username: 
 
 
 def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str:
-    """The client's address: the socket peer, or behind a trusted proxy the last hop it reports."""
+    """The client's address: the socket peer, or behind a trusted proxy the last hop it reports.
+
+    ``trusted_proxies`` lists addresses or networks (CIDR). Hops are read as IP addresses (a port,
+    brackets or a zone id dropped), so one client cannot count as many by spelling its address
+    differently; a hop that is no address at all is not believed: the proxy's own address counts.
+    """
     peer = request.client.host if request.client else "unknown"
-    trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
-    if peer not in trusted:
+    trusted = proxy_networks(trusted_proxies)
+    peer_ip = hop_address(peer)
+    if peer_ip is None or not any(peer_ip in net for net in trusted):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    hops = [h for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
     for hop in reversed(hops):
-        if hop not in trusted:
-            return hop
+        ip = hop_address(hop)
+        if ip is None:
+            return peer
+        if not any(ip in net for net in trusted):
+            return str(ip)
     return peer
+
+
+def proxy_networks(trusted_proxies: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``VAULT_TRUSTED_PROXIES`` as networks (a bare address is a /32 or /128); checked at start-up."""
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies.split(",") if p.strip()]
+
+
+def hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address in an ``X-Forwarded-For`` hop (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``fe80::1%eth0``)."""
+    text = hop.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 async def _over_limit(runtime: Runtime, request: Request[Any, Any, Any], limit: Limit) -> int:

@@ -16,6 +16,7 @@ from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotati
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from vault.api.auth import signed_in
+from vault.api.cross_site import same_site_only
 from vault.api.openapi import errors
 from vault.api.reauth import require_recent_sign_in
 from vault.api.render import ready
@@ -45,6 +46,7 @@ class PasskeyApi(Controller):
     path = "/api/v1/me/passkeys"
     tags = ["citizen"]  # noqa: RUF012
     dependencies = {"me": Provide(signed_in)}  # noqa: RUF012
+    guards = [same_site_only]  # noqa: RUF012  like the rest of the citizen API
 
     @get("/", summary="Your passkeys", responses=errors(401, 503))
     async def list_passkeys(self, request: Request[Any, Any, Any], me: Me) -> PasskeysOut:

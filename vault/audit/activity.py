@@ -45,9 +45,11 @@ class Activity:
 def what(path: str, params: Iterable[tuple[str, str]]) -> tuple[str, str]:
     """``(path, query)`` as recorded: every parameter a page applies, in a fixed order, and nothing else.
 
-    The last value of a repeated parameter counts, as it does for the pages.
+    The first value of a repeated parameter counts, as it does for the pages (``MultiDict.get``).
     """
-    given = dict(params)
+    given: dict[str, str] = {}
+    for name, value in params:
+        given.setdefault(name, value)
     query = urlencode([(name, given[name][:MAX_VALUE]) for name in RECORDED if given.get(name)])
     return path[:MAX_PATH], query
 

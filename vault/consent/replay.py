@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.dialects import postgresql, sqlite
 
+from vault.consent.proofs import CLOCK_SKEW
 from vault.consent.tables import SeenJti, digest
 
 if TYPE_CHECKING:
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
     from vault.consent.proofs import DpopProof
 
-DPOP_JTI_LIFETIME = timedelta(seconds=120)
+#: A proof passes while ``|iat - now| <= CLOCK_SKEW``: one spent now with ``iat`` up to CLOCK_SKEW ahead stays
+#: acceptable until ``now + 2 * CLOCK_SKEW``, and ``now`` is compared in whole seconds: 5 s to spare.
+DPOP_JTI_LIFETIME = timedelta(seconds=2 * CLOCK_SKEW + 5)
 
 
 class ProofReplayed(Exception):

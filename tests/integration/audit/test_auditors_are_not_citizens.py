@@ -158,3 +158,21 @@ async def test_auditor_activity_is_pruned_with_the_logs_retention(
         assert await activity.prune(datetime.now(UTC) - timedelta(days=1)) == 0
         assert await activity.prune(datetime.now(UTC) + timedelta(seconds=1)) == 1
         assert await activity.recent() == []
+
+
+async def test_a_padded_or_repeated_filter_is_recorded_as_the_page_applies_it(
+    web: AsyncTestClient[Any], migrated: Settings
+) -> None:
+    """Junk before the filter cannot push it out of the record; of two values, the one the page used is recorded."""
+    await _story(web, migrated)
+    await _sign_in(web, AUDITOR)
+    assert (await web.get("/audit/entries", params=[("a", "x" * 5000), ("action", "export")])).status_code == 200
+    assert (await web.get("/audit/refusals", params=[("agency", "the-real-one"), ("agency", "decoy")])).is_success
+    activity = await web.get("/audit/activity")
+    rows = re.findall(r"<tr><td>.*?</tr>", activity.text)
+    assert "/audit/refusals" in rows[1]
+    assert "agency=the-real-one" in rows[1]
+    assert "decoy" not in activity.text
+    assert "/audit/entries" in rows[2]
+    assert "action=export" in rows[2]
+    assert "xxxx" not in activity.text

@@ -143,3 +143,24 @@ async def test_the_settings_page_exports_with_a_form_and_its_token(
     assert "attachment" in r.headers["content-disposition"]
     assert r.json()["attributes"]["given_name"]["value"] == SECRET
     assert await log_entries(migrated) > before
+
+
+async def test_every_citizen_api_operation_refuses_another_sites_request(web: AsyncTestClient[Any]) -> None:
+    """Walks the OpenAPI document: each /api/v1/me operation answers 403 cross_site_request to a foreign request."""
+    document_id = await _citizen(web)
+    h = await csrf_header(web)
+    schema = (await web.get("/schema/openapi.json")).json()
+    tried = []
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/v1/me"):
+            continue
+        concrete = re.sub(r"\{[^}]+\}", document_id, path.replace("{entry_id}", "1"))
+        for method in operations:
+            if method not in {"get", "post", "put", "delete"}:
+                continue
+            r = await web.request(method.upper(), concrete, headers={**h, "Sec-Fetch-Site": "cross-site"})
+            assert r.status_code == 403, (method, path, r.text)
+            assert r.json()["error"] == "cross_site_request", (method, path)
+            tried.append((method, path))
+    assert ("get", "/api/v1/me/passkeys") in tried
+    assert len(tried) >= 10

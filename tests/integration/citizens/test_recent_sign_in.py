@@ -49,7 +49,9 @@ async def _page_refusals(web: AsyncTestClient[Any], passkey_id: str) -> dict[str
 def _assert_refused(api: list[Any], pages: dict[str, Any], level: str) -> None:
     for r in api:
         assert r.status_code == 403, (r.request.method, r.request.url, r.text)
-        assert r.json() == {"error": "reauthentication_required", "status": 403, "max_age": 300, "level": level}
+        body = r.json()
+        assert body.pop("error_description").startswith(f"sign in again (at level {level}")
+        assert body == {"error": "reauthentication_required", "status": 403, "max_age": 300, "level": level}
     back = {"confirm delete": "/settings/delete", "delete": "/settings/delete"}
     for name, r in pages.items():
         assert r.status_code == 303, (name, r.text)

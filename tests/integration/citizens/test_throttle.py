@@ -164,3 +164,13 @@ def test_client_address_trusts_forwarded_for_only_from_trusted_proxies() -> None
     assert client_address(request("10.0.0.2", "198.51.100.1, 10.0.0.3"), "10.0.0.2,10.0.0.3") == "198.51.100.1"
     assert client_address(request("10.0.0.2", "6.6.6.6, 198.51.100.1"), "10.0.0.2") == "198.51.100.1"
     assert client_address(request("10.0.0.2"), "10.0.0.2") == "10.0.0.2"
+    # One client is one address however a proxy spells it: ports, brackets, zone ids, mapped IPv4.
+    for spelled in ("198.51.100.1:4711", "198.51.100.1", " 198.51.100.1 ", "::ffff:198.51.100.1"):
+        assert client_address(request("10.0.0.2", spelled), "10.0.0.2") == "198.51.100.1", spelled
+    for spelled in ("[2001:db8::1]:443", "[2001:db8::1]", "2001:db8::1", "2001:db8:0:0::1%eth0"):
+        assert client_address(request("10.0.0.2", spelled), "10.0.0.2") == "2001:db8::1", spelled
+    # Proxies may be named by network; a hop that is no address is not believed.
+    assert client_address(request("10.1.2.3", "198.51.100.7, 10.9.9.9"), "10.0.0.0/8") == "198.51.100.7"
+    assert client_address(request("10.1.2.3", "unknown"), "10.0.0.0/8") == "10.1.2.3"
+    assert client_address(request("10.1.2.3", "198.51.100.7, _hidden"), "10.0.0.0/8") == "10.1.2.3"
+    assert client_address(request("192.0.2.1", "198.51.100.7"), "10.0.0.0/8") == "192.0.2.1"
