@@ -176,7 +176,7 @@ def _check_metrics(settings: Settings) -> None:
     port = settings.metrics_port
     if port is not None and not (1 <= port <= 65535 and port != settings.port):
         raise ConfigError(env_name("metrics_port"), f"{port} is not a port between 1 and 65535 other than VAULT_PORT")
-    if not _is_loopback(settings.metrics_host):
+    if not is_loopback(settings.metrics_host):
         raise ConfigError(
             env_name("metrics_host"),
             f"{settings.metrics_host!r} is not a loopback address: the metrics listener has no authentication"
@@ -201,7 +201,8 @@ def _check_proxies(trusted_proxies: str) -> None:
             ) from None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:

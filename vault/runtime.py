@@ -37,6 +37,8 @@ from vault.transparency.note import Signer
 from vault.transparency.witnessing import Witnessing
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from vault.bootstrap import Keys
@@ -76,7 +78,7 @@ class Runtime:
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
-        self._purge: asyncio.Task[None] | None = None
+        self._purging: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
 
     @property
@@ -100,15 +102,19 @@ class Runtime:
         await self.ready()
         if integrate and self.settings.log_integrator:
             self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
-            self._purge = asyncio.create_task(self._purge_forever(), name="purge-expired")
-            self._expiry = asyncio.create_task(self._expire_forever(), name="grant-expiry")
+            self._purging = asyncio.create_task(self._every(PURGE_INTERVAL_S, self._purge, "purge"), name="purge")
+            self._expiry = asyncio.create_task(
+                self._every(EXPIRY_INTERVAL_S, self._expire, "grant expiry"), name="grant-expiry"
+            )
             if self.settings.log_retention_days:
-                self._retention = asyncio.create_task(self._retain_forever(), name="log-retention")
+                self._retention = asyncio.create_task(
+                    self._every(RETENTION_INTERVAL_S, self._retain, "retention"), name="log-retention"
+                )
         log.info("vault started", ready=self.keys_checked)
 
     async def close(self) -> None:
         """Stop the background tasks and dispose of the engine's connections."""
-        for task in (self._purge, self._retention, self._expiry):
+        for task in (self._purging, self._retention, self._expiry):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -182,56 +188,43 @@ class Runtime:
             return False
         return True
 
-    async def _retain_forever(self) -> None:
-        """Apply the log's retention period now and then once a day (docs/audit.md)."""
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``job`` now and then every ``seconds`` (every minute until the start-up checks passed).
+
+        A failure is logged and the next round tries again; only cancellation ends the loop.
+        """
         while True:
             try:
                 if self.keys_checked:
-                    before = retention.cutoff(self.settings.log_retention_days)
-                    assert before is not None
-                    result = await retention.prune(self.sessions, before)
-                    refusals = await prune_refusals(self.sessions, before)
-                    assert self.auditors is not None
-                    looked = await self.auditors.activity.prune(before)
-                    if result.pruned or refusals or looked:
-                        log.info(
-                            "retention applied",
-                            pruned=result.pruned,
-                            refusals_deleted=refusals,
-                            activity_deleted=looked,
-                        )
+                    await job()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("retention failed", error_type=type(exc).__name__, exc_info=exc)
-            await asyncio.sleep(RETENTION_INTERVAL_S if self.keys_checked else 60)
+                log.error(f"{what} failed", error_type=type(exc).__name__, exc_info=exc)
+            await asyncio.sleep(seconds if self.keys_checked else 60)
 
-    async def _purge_forever(self) -> None:
-        """Delete expired rows (:mod:`vault.purge`) now and then every ``PURGE_INTERVAL_S``."""
-        while True:
-            try:
-                if self.keys_checked:
-                    deleted = await purge_expired(self.sessions)
-                    if any(deleted.values()):
-                        log.info("expired rows deleted", **deleted)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("purge failed", error_type=type(exc).__name__, exc_info=exc)
-            await asyncio.sleep(PURGE_INTERVAL_S if self.keys_checked else 60)
+    async def _retain(self) -> None:
+        """Apply the log's retention period (docs/audit.md)."""
+        before = retention.cutoff(self.settings.log_retention_days)
+        assert before is not None
+        assert self.auditors is not None
+        result = await retention.prune(self.sessions, before)
+        refusals = await prune_refusals(self.sessions, before)
+        looked = await self.auditors.activity.prune(before)
+        if result.pruned or refusals or looked:
+            log.info("retention applied", pruned=result.pruned, refusals_deleted=refusals, activity_deleted=looked)
 
-    async def _expire_forever(self) -> None:
-        """Store the expiry of grants whose time is up, with their ``expire`` entries, every ``EXPIRY_INTERVAL_S``."""
-        while True:
-            try:
-                if self.keys_checked and self.grants is not None:
-                    while await self.grants.expire_due() >= EXPIRE_BATCH:  # a backlog: batch after batch
-                        continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("grant expiry failed", error_type=type(exc).__name__, exc_info=exc)
-            await asyncio.sleep(EXPIRY_INTERVAL_S if self.keys_checked else 60)
+    async def _purge(self) -> None:
+        """Delete expired rows (:mod:`vault.purge`)."""
+        deleted = await purge_expired(self.sessions)
+        if any(deleted.values()):
+            log.info("expired rows deleted", **deleted)
+
+    async def _expire(self) -> None:
+        """Store the expiry of grants whose time is up, with their ``expire`` entries (a backlog batch after batch)."""
+        if self.grants is not None:
+            while await self.grants.expire_due() >= EXPIRE_BATCH:
+                continue
 
     async def _integrate_forever(self) -> None:
         """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts).

@@ -8,7 +8,6 @@ and access mode come only from here, never from an agency's request (DESIGN.md Â
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import secrets
@@ -22,6 +21,7 @@ from sqlalchemy import ForeignKey, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.citizens.attributes import BUILTIN_ATTRIBUTES
+from vault.config import is_loopback
 from vault.db.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def check_redirect_uri(uri: str) -> str:
         raise CatalogueError("redirect_uri", f"{uri!r} has a fragment")
     if parts.username is not None or parts.password is not None:
         raise CatalogueError("redirect_uri", f"{uri!r} has userinfo")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise CatalogueError("redirect_uri", f"{uri!r}: http is only allowed on localhost/loopback")
     return uri
 
@@ -243,15 +243,6 @@ def _check_jwk(where: str, key: object, kids: set[str]) -> None:
     if not isinstance(kid, str) or not kid or kid in kids:
         raise CatalogueError(f"{where}.kid", "every key needs its own kid")
     kids.add(kid)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_jwks(data: bytes) -> dict[str, Any]:

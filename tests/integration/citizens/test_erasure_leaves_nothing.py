@@ -57,18 +57,23 @@ class Secrets:
         return [name for name, parts in self.needles.items() if any(part in blob for part in parts)]
 
 
+async def _upload(web: AsyncTestClient[Any], headers: dict[str, str]) -> Any:
+    r = await web.post(
+        "/api/v1/me/documents",
+        files={"file": ("loeschen.pdf", DOCUMENT, "application/pdf")},
+        data={"kind": "id_card"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r
+
+
 async def _store_and_capture(web: AsyncTestClient[Any], settings: Settings) -> Secrets:
     await register(web, "schredder@example.de")
     h = await csrf_header(web)
     r = await web.put("/api/v1/me/attributes/family_name", json={"value": FAMILY_NAME}, headers=h)
     assert r.status_code == 200, r.text
-    r = await web.post(
-        "/api/v1/me/documents",
-        files={"file": ("loeschen.pdf", DOCUMENT, "application/pdf")},
-        data={"kind": "id_card"},
-        headers=h,
-    )
-    assert r.status_code == 201, r.text
+    r = await _upload(web, h)
     async with domain(settings) as runtime, runtime.sessions() as s:
         citizen = await s.scalar(select(Citizen).where(Citizen.erased_at.is_(None)))
         assert citizen is not None
@@ -180,13 +185,7 @@ async def test_a_deleted_document_or_value_leaves_no_ciphertext_in_the_database_
     await register(web, "aufraeumen@example.de")
     h = await csrf_header(web)
     assert (await web.put("/api/v1/me/attributes/family_name", json={"value": FAMILY_NAME}, headers=h)).is_success
-    r = await web.post(
-        "/api/v1/me/documents",
-        files={"file": ("loeschen.pdf", DOCUMENT, "application/pdf")},
-        data={"kind": "id_card"},
-        headers=h,
-    )
-    assert r.status_code == 201, r.text
+    r = await _upload(web, h)
     document_id = r.json()["id"]
     async with domain(migrated) as runtime, runtime.sessions() as s:
         stored = [

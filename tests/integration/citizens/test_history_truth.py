@@ -137,11 +137,14 @@ async def test_an_agencys_document_read_names_the_document_it_released(
     assert first != second
 
 
-async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) -> None:
+async def _a_grant_past_its_time_and_a_running_one(
+    runtime: Runtime, login: str
+) -> tuple[str, TestAgency, Any, Any, datetime]:
+    """A citizen with two ongoing grants of one agency: one whose time ran out a second ago, one running."""
     assert runtime.accounts is not None
     assert runtime.catalogue is not None
     assert runtime.grants is not None
-    cid = await runtime.accounts.register("expiry@example.de", "ein sehr gutes Passwort")
+    cid = await runtime.accounts.register(login, "ein sehr gutes Passwort")
     agency = TestAgency(BASE_URL)
     agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
     service = parse_service(service_toml(agency.client_id, access='access = "ongoing"'))
@@ -152,6 +155,12 @@ async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) 
     past = datetime.now(UTC) - timedelta(seconds=1)
     async with runtime.sessions.begin() as db:
         await db.execute(update(GrantRow).where(GrantRow.id == due.id).values(expires_at=past))
+    return cid, agency, due, running, past
+
+
+async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) -> None:
+    assert runtime.grants is not None
+    cid, agency, due, running, past = await _a_grant_past_its_time_and_a_running_one(runtime, "expiry@example.de")
     before = await _entries(runtime, cid)
 
     swept = await asyncio.gather(*[runtime.grants.expire_due() for _ in range(3)])
@@ -170,19 +179,9 @@ async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) 
 async def test_erasure_records_a_grant_whose_time_was_already_up_as_expired_not_revoked(runtime: Runtime) -> None:
     """The sweep had not reached the grant yet: it ended with its time, not with the erasure."""
     assert runtime.accounts is not None
-    assert runtime.catalogue is not None
-    assert runtime.grants is not None
-    cid = await runtime.accounts.register("expired-then-erased@example.de", "ein sehr gutes Passwort")
-    agency = TestAgency(BASE_URL)
-    agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
-    service = parse_service(service_toml(agency.client_id, access='access = "ongoing"'))
-    await runtime.catalogue.add_service(service)
-    registered = await runtime.catalogue.agency(agency.client_id)
-    due = await runtime.grants.create(cid, registered, service, ("given_name",), ())
-    running = await runtime.grants.create(cid, registered, service, ("family_name",), ())
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    async with runtime.sessions.begin() as db:
-        await db.execute(update(GrantRow).where(GrantRow.id == due.id).values(expires_at=past))
+    cid, _, due, running, past = await _a_grant_past_its_time_and_a_running_one(
+        runtime, "expired-then-erased@example.de"
+    )
 
     await runtime.accounts.erase(cid)
 
