@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tests.e2e.helpers import REPO, add_virtual_authenticator, assert_accessible, screenshot
 from tests.e2e.test_journey import PASSWORD, register
+from tests.integration.audit.test_auditor_pages import AUDIT_PAGES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,15 +19,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
     from tests.e2e.conftest import VaultServer
-
-AUDIT_PAGES = (
-    "/audit",
-    "/audit/entries",
-    "/audit/refusals",
-    "/audit/checkpoints",
-    "/audit/anomalies",
-    "/audit/activity",
-)
 
 
 def _vault(server: VaultServer, *args: str, stdin: str | None = None) -> str:

@@ -7,6 +7,7 @@ afterwards the session's token. A new session (new token) is issued on every sig
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -143,9 +144,10 @@ def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str
     return peer
 
 
-def proxy_networks(trusted_proxies: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """``VAULT_TRUSTED_PROXIES`` as networks (a bare address is a /32 or /128); checked at start-up."""
-    return [ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies.split(",") if p.strip()]
+@functools.lru_cache(maxsize=4)
+def proxy_networks(trusted_proxies: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``VAULT_TRUSTED_PROXIES`` as networks (a bare address is a /32 or /128); checked at start-up, parsed once."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies.split(",") if p.strip())
 
 
 def hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
