@@ -72,12 +72,21 @@ class Tokens(msgspec.Struct, frozen=True):
         return now >= self.expires_at - margin
 
 
+class VerifiedBy(msgspec.Struct, frozen=True):
+    """The identity provider (the citizen's eID) that vouched for a value."""
+
+    provider: str
+    issuer: str
+    kind: str
+
+
 class Attribute(msgspec.Struct, frozen=True):
-    """One granted attribute."""
+    """One granted attribute; ``verified_by`` is set when an identity provider confirmed the value."""
 
     value: Any
     source: str
     updated_at: datetime
+    verified_by: VerifiedBy | None = None
 
 
 class GrantInfo(msgspec.Struct, frozen=True):

@@ -19,6 +19,7 @@ from vault.api.audit_pages import AuditPages
 from vault.api.citizen import CitizenApi, DocumentUploadApi
 from vault.api.errors import exception_handlers
 from vault.api.health import HealthController, MetricsController, export_schema
+from vault.api.identity_pages import IdentityPages
 from vault.api.limits import FORM_BODY_LIMIT, document_body_limit
 from vault.api.log import LogController
 from vault.api.middleware import RequestContextMiddleware
@@ -65,6 +66,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
             OAuthController,
             AgencyApi,
             Pages,
+            IdentityPages,
             Router(  # see vault.api.limits: only the uploads in here take more than FORM_BODY_LIMIT
                 "/",
                 route_handlers=[CitizenApi, DocumentUploadApi, AccountPages, DocumentUploadPage],

@@ -571,8 +571,10 @@ def main(argv: list[str] | None = None) -> int:
 def _add_catalogue_commands() -> None:
     from vault.cli_audit import auditor_group, log_prune
     from vault.cli_catalogue import agency_group, service_group
+    from vault.cli_idp import idp_group
 
     cli.add_command(agency_group)
+    cli.add_command(idp_group)
     cli.add_command(service_group)
     cli.add_command(auditor_group)
     log_group.add_command(log_prune)

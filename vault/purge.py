@@ -13,6 +13,8 @@ What goes, and why it is safe (each table is indexed on the column the rule read
   being issued in the next transaction;
 * sign-in sessions that can no longer be used: ended, past ``IDLE`` since last use or past
   ``ABSOLUTE`` since sign-in (a successful sign-in adds a row: nothing else would remove it);
+* sign-ins started at an identity provider past ``expires_at`` (ten minutes), and consumed SAML
+  assertion ids past their assertion's end (a replay that late is refused for its age anyway);
 * throttle counters whose window and block have both ended (:func:`~vault.citizens.throttle.purge_throttle`).
 
 The serving processes run :func:`purge_expired` hourly (:mod:`vault.runtime`); ``vault db purge`` once.
@@ -29,6 +31,7 @@ from vault.citizens.passkeys import PasskeyChallenge
 from vault.citizens.sessions import ABSOLUTE, IDLE, SessionRow
 from vault.citizens.throttle import purge_throttle
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token
+from vault.identity.tables import IdentityRequest, SeenAssertion
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,6 +51,8 @@ async def purge_expired(sessions: async_sessionmaker[AsyncSession], now: datetim
         "tokens": delete(Token).where(Token.expires_at < now),
         "codes": delete(AuthorizationCode).where(AuthorizationCode.expires_at < now - CODE_GRACE, ~live_token),
         "seen_jtis": delete(SeenJti).where(SeenJti.expires_at < now),
+        "identity_requests": delete(IdentityRequest).where(IdentityRequest.expires_at < now),
+        "saml_assertions_seen": delete(SeenAssertion).where(SeenAssertion.expires_at < now),
         "sessions": delete(SessionRow).where(
             or_(
                 SessionRow.ended_at.is_not(None),

@@ -11,6 +11,7 @@ import contextlib
 import functools
 from typing import TYPE_CHECKING
 
+import httpx
 import structlog
 
 from vault.audit.auditors import Auditors, prune_refusals
@@ -30,6 +31,11 @@ from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
 from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
+from vault.identity.binding import IdentityBinding
+from vault.identity.oidc_client import OidcClient
+from vault.identity.providers import Providers
+from vault.identity.requests import IdentityRequests
+from vault.identity.saml import SamlClient
 from vault.purge import purge_expired
 from vault.transparency import retention
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
@@ -51,6 +57,13 @@ INTEGRATION_INTERVAL_S = 0.5
 RETENTION_INTERVAL_S = 24 * 3600
 PURGE_INTERVAL_S = 3600
 EXPIRY_INTERVAL_S = 60
+#: Calls to identity providers (discovery, JWKS, PAR, token): none may hold a sign-in longer.
+PROVIDER_TIMEOUT_S = 10.0
+
+
+def provider_http_client() -> httpx.AsyncClient:
+    """An HTTP client for calls to identity providers (no redirects followed, bounded time)."""
+    return httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S, follow_redirects=False)
 
 
 class Runtime:
@@ -75,6 +88,13 @@ class Runtime:
         self.data_reads: DataReads | None = None
         self.audit: AuditQueries | None = None
         self.auditors: Auditors | None = None
+        self.providers: Providers | None = None
+        self.identity_requests: IdentityRequests | None = None
+        self.oidc: OidcClient | None = None
+        self.saml: SamlClient | None = None
+        self.binding: IdentityBinding | None = None
+        #: Makes the HTTP client for identity providers (tests put an in-process provider here).
+        self.http_client: Callable[[], httpx.AsyncClient] = provider_http_client
         self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
         self._integrator: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
@@ -177,6 +197,7 @@ class Runtime:
                     self.data_reads = DataReads(self.sessions, self.vault)
                     self.audit = AuditQueries(read_session_factory(self.engine), self.log)
                     self.auditors = Auditors(self.sessions)
+                    await self._open_identity()
                     self.keys_checked = True
         except RootKeyError:
             raise
@@ -187,6 +208,19 @@ class Runtime:
             log.warning("not ready", reason=type(exc).__name__)
             return False
         return True
+
+    async def _open_identity(self) -> None:
+        """Identity providers, the sign-ins started at them, and the accounts bound to them."""
+        assert self.vault is not None
+        assert self.accounts is not None
+        secret = await service_secret(self.engine, self.keys.root, "idp-secrets")
+        self.providers = Providers(self.sessions, secret)
+        self.identity_requests = IdentityRequests(self.sessions)
+        issuer = self.settings.issuer
+        self.oidc = OidcClient(self.providers, self.identity_requests, issuer, lambda: self.http_client())
+        self.saml = SamlClient(self.providers, self.identity_requests, self.sessions, issuer)
+        subject_key = await service_secret(self.engine, self.keys.root, "idp-subject")
+        self.binding = IdentityBinding(self.vault, self.accounts, subject_key)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``job`` now and then every ``seconds`` (every minute until the start-up checks passed).

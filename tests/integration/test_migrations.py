@@ -99,3 +99,33 @@ async def test_passkeys_and_passkey_sessions_from_before_0011_drop_to_basic(sett
         assert sessions == ["basic", "basic"]
     finally:
         await engine.dispose()
+
+
+async def test_accounts_and_sessions_from_before_0014_are_proven_at_basic(settings: Settings) -> None:
+    """Every account before identity providers was self-registered: its identity level is basic, and a
+    session keeps how it signed in while its effective level is the lower of the two."""
+    from vault.citizens.reauth import effective_level
+
+    prepare_data_dir(settings)
+    engine = create_engine(settings)
+    now = datetime.now(UTC)
+    try:
+        await upgrade(engine, "0013")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO citizens (id, created_at) VALUES ('c1', :now)"), {"now": now})
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (token_hash, citizen_id, csrf_token, assurance, created_at, last_seen_at)"
+                    " VALUES (:token, 'c1', 'csrf', 'basic', :now, :now)"
+                ),
+                {"token": b"a" * 32, "now": now},
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            level = (await conn.execute(text("SELECT identity_level FROM citizens"))).scalar_one()
+            method = (await conn.execute(text("SELECT assurance FROM sessions"))).scalar_one()
+            links = (await conn.execute(text("SELECT count(*) FROM identity_links"))).scalar_one()
+        assert (level, method, links) == ("basic", "basic", 0)
+        assert effective_level(method, level) == "basic"
+    finally:
+        await engine.dispose()

@@ -30,6 +30,7 @@ from vault.citizens.errors import DocumentRejected
 from vault.citizens.history import history
 from vault.citizens.sessions import SignedIn
 from vault.citizens.vault import CITIZEN_VIEW
+from vault.identity.binding import source_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -97,15 +98,25 @@ ACTION_LABELS = {
     "view": N_("viewed"),
     "expire": N_("access expired"),
     "register": N_("account created"),
+    "link": N_("ID linked"),
+    "unlink": N_("ID unlinked"),
 }
 ASSURANCE_LABELS = {"basic": N_("basic"), "substantial": N_("substantial"), "high": N_("high")}
 ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
 
 
 async def agency_names(runtime: Runtime) -> dict[str, str]:
-    """Agency client id → name, so the history says who read, not an opaque id."""
+    """Agency client id → name, so the history says who read, not an opaque id.
+
+    Identity providers are named too: as the writer of confirmed values (``idp:<id>``) and as the
+    ``service`` of ``link``/``unlink`` entries (``<id>``).
+    """
     assert runtime.catalogue is not None
-    return {agency.client_id: agency.name for agency in await runtime.catalogue.agencies()}
+    assert runtime.providers is not None
+    names = {agency.client_id: agency.name for agency in await runtime.catalogue.agencies()}
+    for provider in await runtime.providers.all():
+        names[source_of(provider.id)] = names[provider.id] = provider.name
+    return names
 
 
 #: What the history templates need to describe an entry.
@@ -182,6 +193,8 @@ class AccountPages(Controller):
         runtime = ready(request)
         assert runtime.vault is not None
         current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
+        assert runtime.providers is not None
+        names = {p.id: p.name for p in await runtime.providers.all()} if current else {}
         return render(
             request,
             "data.html",
@@ -197,6 +210,7 @@ class AccountPages(Controller):
             invalid=invalid,
             entered=entered or {},
             saved=request.query_params.get("saved") == "1",
+            provider_names=names,
         )
 
     @get("/data")
@@ -328,6 +342,11 @@ class AccountPages(Controller):
         assert runtime.session_service is not None
         assert runtime.passkeys is not None
         recent, highest = await is_recent(request, me)
+        assert runtime.binding is not None
+        assert runtime.providers is not None
+        providers = {p.id: p for p in await runtime.providers.all()}
+        links = await runtime.binding.links(me.citizen_id)
+        linked = {link.provider_id for link in links}
         return render(
             request,
             "settings.html",
@@ -342,6 +361,11 @@ class AccountPages(Controller):
             recent=recent,
             reauth=reauth_url(highest, "/settings"),
             auditor=await is_auditor_account(request, me.citizen_id),
+            links=links,
+            provider_names={pid: p.name for pid, p in providers.items()},
+            linkable=[p for p in providers.values() if not p.disabled and p.id not in linked],
+            linked_now=request.query_params.get("linked") == "1",
+            unlinked_now=request.query_params.get("unlinked") == "1",
         )
 
     @post("/settings/passkeys/{passkey_id:str}/delete", dependencies={"me": Provide(page_session)})

@@ -30,6 +30,7 @@ from vault.consent.proofs import OAuthError
 from vault.consent.reads import agency_reason
 from vault.consent.replay import ProofReplayed
 from vault.consent.server import grant_guard, token_guard
+from vault.identity.binding import provider_of
 from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
@@ -44,12 +45,35 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class AttributeRead(msgspec.Struct):
-    """One granted attribute."""
+class VerifiedBy(msgspec.Struct):
+    """The identity provider that vouched for a value (the citizen's eID), when one did."""
+
+    provider: str
+    issuer: str
+    kind: str
+
+
+class AttributeRead(msgspec.Struct, omit_defaults=True):
+    """One granted attribute; ``verified_by`` names the identity provider a confirmed value came from."""
 
     value: Any
     source: str
     updated_at: datetime
+    verified_by: VerifiedBy | None = None
+
+
+async def _verified_by(runtime: Runtime, sources: set[str]) -> dict[str, VerifiedBy]:
+    """The providers behind ``sources`` written by an identity provider (no lookup when there are none)."""
+    wanted = {s: pid for s in sources if (pid := provider_of(s)) is not None}
+    if not wanted:
+        return {}
+    assert runtime.providers is not None
+    out = {}
+    for source, provider_id in wanted.items():
+        provider = await runtime.providers.get(provider_id, enabled_only=False)
+        if provider is not None:
+            out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind)
+    return out
 
 
 class GrantInfo(msgspec.Struct):
@@ -188,8 +212,12 @@ class AgencyApi(Controller):
         except (OAuthError, ProofReplayed) as exc:
             raise await _refused(runtime, "data", exc, authorization) from None
         grant = read.grant
+        verified = await _verified_by(runtime, {v.source for v in read.values.values()})
         body = DataOut(
-            attributes={k: AttributeRead(v.value, v.source, v.updated_at) for k, v in read.values.items()},
+            attributes={
+                k: AttributeRead(v.value, v.source, v.updated_at, verified.get(v.source))
+                for k, v in read.values.items()
+            },
             grant=GrantInfo(grant.id, grant.service, grant.expires_at),
             receipt=_receipt(read.logged),
         )

@@ -198,6 +198,9 @@ class OAuthController(Controller):
         if ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
             assert runtime.passkeys is not None
             highest = await runtime.passkeys.highest_assurance(me.citizen_id)
+            assert runtime.providers is not None
+            assert runtime.binding is not None
+            needed = pending.service.min_assurance
             return render(
                 request,
                 "step_up.html",
@@ -208,7 +211,11 @@ class OAuthController(Controller):
                 login=f"/login?next={quote(here, safe='')}",
                 service=pending.service,
                 lang_code=i18n.choose(request)[0],
-                reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[pending.service.min_assurance],
+                reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[needed],
+                passkey_enough=ASSURANCE_ORDER[needed] <= ASSURANCE_ORDER["substantial"],
+                providers=await runtime.providers.enabled(),
+                linked=bool(await runtime.binding.links(me.citizen_id)),
+                here=here,
                 assurance_labels=ASSURANCE_LABELS,
                 client_id=client_id,
                 request_uri=request_uri,

@@ -86,10 +86,11 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _login_page(
+async def _login_page(
     request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
 ) -> Response[str]:
     runtime = ready(request)
+    assert runtime.providers is not None
     assert runtime.passkeys is not None
     reauth = request.query_params.get("reauth")
     notice = ERASED if request.query_params.get("erased") == "1" else REAUTH.get(reauth or "")
@@ -101,15 +102,20 @@ def _login_page(
         error,
         username=username,
         passkeys=runtime.passkeys.available,
+        providers=await runtime.providers.enabled(),
         notice=notice,
         next=safe_next(request.query_params.get("next") or None),
     )
 
 
-def _register_page(
+async def _register_page(
     request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
 ) -> Response[str]:
-    return form_page(request, "register.html", REGISTER, status, error, username=username)
+    providers = ready(request).providers
+    assert providers is not None
+    return form_page(
+        request, "register.html", REGISTER, status, error, username=username, providers=await providers.enabled()
+    )
 
 
 def _throttle_keys(runtime: Runtime, request: Request[Any, Any, Any], username: str) -> tuple[bytes, bytes]:
@@ -201,45 +207,45 @@ class Pages(Controller):
     @get("/register")
     async def register_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The registration form."""
-        return _register_page(request)
+        return await _register_page(request)
 
     @post("/register")
     async def register(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Create the account and sign in; errors re-render the form with a message."""
         if not form_csrf_ok(request, data.get("csrf_token")):
-            return _register_page(request, 403, EXPIRED)
+            return await _register_page(request, 403, EXPIRED)
         username, password = data.get("username", ""), data.get("password", "")
         if password != data.get("password_confirm"):
-            return _register_page(request, 422, N_("The passwords do not match."), username)
+            return await _register_page(request, 422, N_("The passwords do not match."), username)
         problem = password_problem(password, username)
         if problem is not None:
-            return _register_page(request, 422, PASSWORD_MESSAGES[problem], username)
+            return await _register_page(request, 422, PASSWORD_MESSAGES[problem], username)
         runtime = ready(request)
         assert runtime.accounts is not None
         wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
         if wait:
-            page = _register_page(request, 429, (TOO_MANY_ACCOUNTS, {"minutes": -(-wait // 60)}), username)
+            page = await _register_page(request, 429, (TOO_MANY_ACCOUNTS, {"minutes": -(-wait // 60)}), username)
             page.headers["Retry-After"] = str(wait)
             return page
         try:
             citizen_id = await runtime.accounts.register(username, password)
         except LoginTaken:
-            return _register_page(request, 409, N_("This login name is taken."), username)
+            return await _register_page(request, 409, N_("This login name is taken."), username)
         except ValueError:
             message = N_("A login name has 3 to 254 characters.")
-            return _register_page(request, 422, message, username)
+            return await _register_page(request, 422, message, username)
         return await _signed_in_redirect(request, runtime, citizen_id)
 
     @get("/login")
     async def login_page(self, request: Request[Any, Any, Any]) -> Response[str]:
         """The sign-in form."""
-        return _login_page(request)
+        return await _login_page(request)
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         """Sign in with a fresh session; wrong name and wrong password answer alike; bursts get 429."""
         if not form_csrf_ok(request, data.get("csrf_token")):
-            return _login_page(request, 403, EXPIRED)
+            return await _login_page(request, 403, EXPIRED)
         runtime = ready(request)
         assert runtime.accounts is not None
         assert runtime.throttle is not None
@@ -248,14 +254,14 @@ class Pages(Controller):
         wait = await runtime.throttle.reserve((ACCOUNT, account), (CLIENT, client))
         if wait:
             message = (N_("Too many attempts. Please try again in %(seconds)s seconds."), {"seconds": wait})
-            page = _login_page(request, 429, message, username)
+            page = await _login_page(request, 429, message, username)
             page.headers["Retry-After"] = str(wait)
             return page
         try:
             citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
         except (InvalidCredentials, ValueError):
             await runtime.throttle.failed((ACCOUNT, account), (CLIENT, client))
-            return _login_page(request, 401, N_("Wrong login name or password."), username)
+            return await _login_page(request, 401, N_("Wrong login name or password."), username)
         await runtime.throttle.succeeded(account, client)
         return await _signed_in_redirect(request, runtime, citizen_id, data.get("next", "/"))
 

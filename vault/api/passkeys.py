@@ -71,7 +71,7 @@ class PasskeyApi(Controller):
         runtime = ready(request)
         assert runtime.passkeys is not None
         assert runtime.accounts is not None
-        name = await runtime.accounts.login_name(me.citizen_id)
+        name = await runtime.accounts.login_name(me.citizen_id) or "Bürgertresor"  # an account without a login name
         options = await runtime.passkeys.registration_options(me.citizen_id, name)
         return Response(msgspec.json.decode(options))
 

@@ -30,6 +30,7 @@ from vault.citizens.vault import AccessReason
 from vault.consent.grants import end_grants
 from vault.crypto import aead
 from vault.crypto.datakeys import create_data_key, destroy_data_key
+from vault.identity.tables import IdentityLink
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
 if TYPE_CHECKING:
@@ -100,6 +101,19 @@ class AccountService:
         await self._seal_login(citizen_id, login.strip())
         return citizen_id
 
+    async def register_without_login(self) -> str:
+        """Create an account that signs in through an identity provider only (no login name, no password).
+
+        The ``register`` log entry names no field: nothing of the person is stored yet.
+        """
+        citizen_id = str(uuid.uuid4())
+        async with self.vault.sessions.begin() as session:
+            session.add(Citizen(id=citizen_id, created_at=datetime.now(UTC)))
+            await session.flush()
+            await create_data_key(session, self.vault.root, citizen_id)
+            await self.vault.log_access(session, citizen_id, AccessReason(actor="citizen", action="register"), ())
+        return citizen_id
+
     async def _seal_login(self, citizen_id: str, login: str) -> None:
         reason = AccessReason(actor="citizen", action="register")
         async with self.vault.sessions.begin() as session:
@@ -146,10 +160,12 @@ class AccountService:
         return AccountInfo(name, created)
 
     async def login_name(self, citizen_id: str) -> str:
-        """Decrypt the login name for display (logged like any other view)."""
+        """Decrypt the login name for display (logged like any other view); ``""`` for an account without one."""
         async with self.vault.sessions.begin() as session:
             await self.vault.require_citizen(session, citizen_id)
             sealed = await session.scalar(select(Citizen.login_ct).where(Citizen.id == citizen_id))
+            if sealed is None:
+                return ""
             access, wrapped = await self.vault.log_access(
                 session, citizen_id, AccessReason(actor="citizen", action="view"), ("login_name",)
             )
@@ -205,11 +221,12 @@ async def erase_in(session: AsyncSession, citizen_id: str, log: TransparencyLog 
     await session.execute(delete(StoredDocument).where(StoredDocument.citizen_id == citizen_id))
     await session.execute(delete(StoredAttribute).where(StoredAttribute.citizen_id == citizen_id))
     await erase_passkeys(session, citizen_id)
+    await session.execute(delete(IdentityLink).where(IdentityLink.citizen_id == citizen_id))
     await end_grants(session, citizen_id, log)
     result = await session.execute(
         update(Citizen)
         .where(Citizen.id == citizen_id)
-        .values(login_hash=None, login_ct=None, password_hash=None, erased_at=datetime.now(UTC))
+        .values(login_hash=None, login_ct=None, password_hash=None, identity_level="basic", erased_at=datetime.now(UTC))
     )
     if not getattr(result, "rowcount", 0):
         raise UnknownCitizen(citizen_id)

@@ -53,6 +53,7 @@ from vault.citizens.reauth import enrolled_assurance, highest_level
 from vault.citizens.tables import Citizen
 from vault.citizens.vault import CitizenVault
 from vault.db.models import Base, UTCDateTime
+from vault.identity.tables import IdentityLink
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -312,10 +313,17 @@ class PasskeyService:
         return [PasskeyInfo(r.id, r.created_at, r.last_used_at, r.assurance) for r in rows]
 
     async def highest_assurance(self, citizen_id: str) -> str:
-        """The best level the account can sign in at (:func:`~vault.citizens.reauth.highest_level`)."""
+        """The best level the account can sign in at now (:func:`~vault.citizens.reauth.highest_level`).
+
+        Its password, its passkeys and its identity provider links count, none above its identity level.
+        """
         async with self.sessions() as db:
             levels = (await db.execute(select(Passkey.assurance).where(Passkey.citizen_id == citizen_id))).scalars()
-            return highest_level(levels)
+            links = (
+                await db.execute(select(IdentityLink.level).where(IdentityLink.citizen_id == citizen_id))
+            ).scalars()
+            identity = await db.scalar(select(Citizen.identity_level).where(Citizen.id == citizen_id))
+            return highest_level(list(levels), identity or "basic", list(links))
 
     async def remove(self, citizen_id: str, passkey_id: str) -> None:
         """Remove one of the citizen's passkeys; another citizen's id is :class:`UnknownRecord`."""

@@ -4,11 +4,16 @@ Pure functions, no I/O. Levels follow eIDAS (basic < substantial < high); a leve
 the person behind a sign-in is known, which depends on how the account's means of sign-in were
 enrolled, not only on the means itself:
 
-* A passkey carries at most the level of the session that enrolled it, and never more than
-  ``substantial`` (a passkey with user verification is a substantial-grade authenticator). So a
-  password (``basic``) session cannot mint a ``substantial`` passkey for itself.
-* An account's highest level is the best it can sign in at: ``basic`` (its password) or the best
-  of its passkeys.
+* An account has an *identity level*: how well the person behind it was proven at enrolment.
+  ``basic`` for a self-registered account; the level an eID provider vouched for once the account is
+  bound to it (:mod:`vault.identity.binding`). A session is effective at the lower of how the
+  person signed in and the account's identity level (:func:`effective_level`).
+* A passkey carries at most the effective level of the session that enrolled it, and never more
+  than ``substantial`` (a passkey with user verification is a substantial-grade authenticator). So
+  a password (``basic``) session cannot mint a ``substantial`` passkey for itself, and a passkey
+  enrolled before the account's identity was proven stays ``basic``.
+* An account's highest level is the best it can sign in at: ``basic`` (its password), the best of
+  its passkeys (each no higher than the identity level now) or the best of its provider links.
 * Adding or removing a passkey, ending other sessions, exporting and erasing need a *recent*
   sign-in: at most :data:`RECENT` old and at the account's highest level, so a stolen password
   cannot undo what a stronger passkey protects.
@@ -47,6 +52,13 @@ def rank(level: str) -> int:
     return LEVELS.index(level) if level in LEVELS else -1
 
 
+def effective_level(method_level: str, identity_level: str) -> str:
+    """A session's level: the lower of how the person signed in and the account's identity level."""
+    if rank(method_level) < 0 or rank(identity_level) < 0:
+        return "basic"
+    return min(method_level, identity_level, key=rank)
+
+
 def enrolled_assurance(session_assurance: str) -> str:
     """The level a passkey gets when the session at ``session_assurance`` enrols it."""
     if rank(session_assurance) < 0:
@@ -54,9 +66,11 @@ def enrolled_assurance(session_assurance: str) -> str:
     return min(session_assurance, PASSKEY_CEILING, key=rank)
 
 
-def highest_level(passkey_levels: Iterable[str]) -> str:
-    """The best level the account can sign in at: ``basic`` (the password) or its best passkey's."""
-    return max(["basic", *passkey_levels], key=rank)
+def highest_level(passkey_levels: Iterable[str], identity_level: str = "basic", link_levels: Iterable[str] = ()) -> str:
+    """The best level the account can sign in at now: its password, passkeys or provider links."""
+    passkeys = [effective_level(level, identity_level) for level in passkey_levels]
+    links = [effective_level(level, identity_level) for level in link_levels]
+    return max(["basic", *passkeys, *links], key=rank)
 
 
 class SignIn(Protocol):

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, LargeBinary, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vault.citizens.reauth import effective_level
+from vault.citizens.tables import Citizen
 from vault.db.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ class SessionRow(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizens.id"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
-    assurance: Mapped[str] = mapped_column(String(16))
+    assurance: Mapped[str] = mapped_column(String(16))  # how the person signed in (the means' level)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -44,7 +46,12 @@ class SessionRow(Base):
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    """A live session as the HTTP layer sees it."""
+    """A live session as the HTTP layer sees it.
+
+    ``assurance`` is the effective level: the lower of how the person signed in (``method_level``) and
+    the level at which the account's identity was proven (``identity_level``, read at every request,
+    so lowering it, e.g. by unlinking the last eID, lowers every session at once).
+    """
 
     citizen_id: str
     csrf_token: str
@@ -52,6 +59,21 @@ class SignedIn:
     session_id: str
     created_at: datetime
     last_seen_at: datetime
+    method_level: str = "basic"
+    identity_level: str = "basic"
+
+
+def _signed_in(row: SessionRow, identity_level: str, digest: bytes) -> SignedIn:
+    return SignedIn(
+        row.citizen_id,
+        row.csrf_token,
+        effective_level(row.assurance, identity_level),
+        session_id(digest),
+        row.created_at,
+        row.last_seen_at,
+        row.assurance,
+        identity_level,
+    )
 
 
 def _hash(token: str) -> bytes:
@@ -93,16 +115,23 @@ class SessionService:
         now = now or datetime.now(UTC)
         digest = _hash(token)
         async with self.sessions.begin() as db:
-            row = await db.scalar(select(SessionRow).where(SessionRow.token_hash == digest))
-            if row is None or row.ended_at is not None:
+            found = (
+                await db.execute(
+                    select(SessionRow, Citizen.identity_level)
+                    .join(Citizen, Citizen.id == SessionRow.citizen_id)
+                    .where(SessionRow.token_hash == digest)
+                )
+            ).first()
+            if found is None or found[0].ended_at is not None:
                 return None
+            row, identity_level = found
             created, seen = row.created_at, row.last_seen_at
             if now - seen > IDLE or now - created > ABSOLUTE:
                 row.ended_at = now
                 return None
             if now - seen > TOUCH_EVERY:
-                row.last_seen_at = seen = now
-            return SignedIn(row.citizen_id, row.csrf_token, row.assurance, session_id(digest), created, seen)
+                row.last_seen_at = now
+            return _signed_in(row, identity_level, digest)
 
     async def end(self, token: str) -> None:
         """Sign out this session."""
@@ -127,24 +156,18 @@ class SessionService:
         now = now or datetime.now(UTC)
         async with self.sessions() as db:
             rows = (
-                (
-                    await db.execute(
-                        select(SessionRow)
-                        .where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))
-                        .order_by(SessionRow.created_at.desc())
-                    )
+                await db.execute(
+                    select(SessionRow, Citizen.identity_level)
+                    .join(Citizen, Citizen.id == SessionRow.citizen_id)
+                    .where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))
+                    .order_by(SessionRow.created_at.desc())
                 )
-                .scalars()
-                .all()
-            )
-        out = []
-        for row in rows:
-            created, seen = row.created_at, row.last_seen_at
-            if now - seen <= IDLE and now - created <= ABSOLUTE:
-                out.append(
-                    SignedIn(row.citizen_id, row.csrf_token, row.assurance, session_id(row.token_hash), created, seen)
-                )
-        return out
+            ).all()
+        return [
+            _signed_in(row, identity_level, row.token_hash)
+            for row, identity_level in rows
+            if now - row.last_seen_at <= IDLE and now - row.created_at <= ABSOLUTE
+        ]
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:

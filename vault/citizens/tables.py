@@ -27,6 +27,9 @@ class Citizen(Base):
     login_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, default=None)
     login_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: The level at which the account's identity was proven (eIDAS enrolment): ``basic`` for a
+    #: self-registered account, else the best level of its identity provider links (vault.identity).
+    identity_level: Mapped[str] = mapped_column(String(16), default="basic", server_default="basic")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

@@ -214,42 +214,68 @@ class CitizenVault:
         self, citizen_id: str, name: str, value: object, *, source: str = "self", reason: AccessReason = CITIZEN_WRITE
     ) -> AttributeValue:
         """Validate, seal and store a new version of ``name``; :class:`AttributeInvalid` names the field."""
-        normalised = validate_attribute(name, value)
+        return (await self.set_attributes(citizen_id, {name: value}, source=source, reason=reason))[name]
+
+    async def set_attributes(
+        self,
+        citizen_id: str,
+        values: dict[str, object],
+        *,
+        source: str = "self",
+        reason: AccessReason = CITIZEN_WRITE,
+    ) -> dict[str, AttributeValue]:
+        """Store new versions of several attributes under one log entry; every value is validated first."""
+        normalised = {name: validate_attribute(name, value) for name, value in values.items()}
+        if not normalised:
+            return {}
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
-            access, wrapped = await self.log_access(session, citizen_id, reason, (name,))
+            access, wrapped = await self.log_access(session, citizen_id, reason, tuple(normalised))
         key = self.release_key(wrapped, access)
-        row_id = str(uuid.uuid4())
-        sealed = aead.seal(
-            key.key, msgspec.json.encode(normalised), aead.Context(citizen_id, row_id, name), key_version=key.version
-        )
         now = datetime.now(UTC)
+        stored: dict[str, AttributeValue] = {}
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id, lock=True)
-            latest = await session.scalar(
-                select(func.max(StoredAttribute.version)).where(
-                    StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name
+            for name, value in normalised.items():
+                row_id = str(uuid.uuid4())
+                sealed = aead.seal(
+                    key.key, msgspec.json.encode(value), aead.Context(citizen_id, row_id, name), key_version=key.version
+                )
+                latest = await session.scalar(
+                    select(func.max(StoredAttribute.version)).where(
+                        StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name
+                    )
+                )
+                await session.execute(
+                    update(StoredAttribute)
+                    .where(StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name)
+                    .values(current=False)
+                )
+                version = (latest or 0) + 1
+                session.add(
+                    StoredAttribute(
+                        id=row_id,
+                        citizen_id=citizen_id,
+                        name=name,
+                        version=version,
+                        current=True,
+                        ciphertext=sealed,
+                        source=source,
+                        updated_at=now,
+                    )
+                )
+                stored[name] = AttributeValue(value, source, now, version)
+        return stored
+
+    async def attribute_sources(self, citizen_id: str) -> dict[str, str]:
+        """The source of each current attribute (metadata in clear; nothing is decrypted, nothing logged)."""
+        async with self.reads() as session:
+            rows = await session.execute(
+                select(StoredAttribute.name, StoredAttribute.source).where(
+                    StoredAttribute.citizen_id == citizen_id, StoredAttribute.current.is_(True)
                 )
             )
-            await session.execute(
-                update(StoredAttribute)
-                .where(StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name)
-                .values(current=False)
-            )
-            version = (latest or 0) + 1
-            session.add(
-                StoredAttribute(
-                    id=row_id,
-                    citizen_id=citizen_id,
-                    name=name,
-                    version=version,
-                    current=True,
-                    ciphertext=sealed,
-                    source=source,
-                    updated_at=now,
-                )
-            )
-        return AttributeValue(normalised, source, now, version)
+            return {name: source for name, source in rows}
 
     async def delete_attribute(self, citizen_id: str, name: str) -> None:
         """Delete every version of ``name``, logged as a ``delete``; :class:`UnknownRecord` if there is none."""

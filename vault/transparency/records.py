@@ -20,7 +20,19 @@ SALT_BYTES = 32
 
 Actor = str  # an agency client id, "citizen" or "operator"
 Action = Literal[
-    "read", "write", "delete", "grant", "revoke", "export", "erase", "denied", "view", "expire", "register"
+    "read",
+    "write",
+    "delete",
+    "grant",
+    "revoke",
+    "export",
+    "erase",
+    "denied",
+    "view",
+    "expire",
+    "register",
+    "link",
+    "unlink",
 ]
 
 

@@ -13,6 +13,7 @@ import vault.consent.catalogue
 import vault.consent.grants
 import vault.consent.tables
 import vault.crypto.datakeys
+import vault.identity.tables
 import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata
 from vault.db.models import Base
 

@@ -1,0 +1,204 @@
+"""`vault idp …` as an operator runs it, against the test eID provider served on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from examples.eid_provider.app import create_app
+from examples.eid_provider.clients import Client
+from examples.eid_provider.personas import ACR
+from tests.support.postgres import free_port
+from tests.support.server import vault_cmd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from vault.config import Settings
+
+ACR_MAP = f"{ACR['high']}=high,{ACR['substantial']}=substantial"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: these tests are about the command line, not the database (the registry is tested elsewhere)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[str]:
+    """The test eID provider on a free loopback port, in a thread."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(url, [Client("vault", ("https://vault.example/login/idp/callback",), client_secret="x")])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {"VAULT_DATA_DIR": str(settings.data_dir), "VAULT_DATABASE_URL": settings.database_url}
+
+
+def listed(env: dict[str, str]) -> list[dict[str, object]]:
+    result = vault_cmd("idp", "list", env=env)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> None:
+    env = _env(migrated)
+    key = pem(ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "vault.pem").write_bytes(key)
+    (tmp_path / "secret.txt").write_text("s3cret-value\n")
+    added = vault_cmd(
+        "idp", "add", "--name", "Test-eID", "--issuer", issuer, "--client-id", "vault",
+        "--private-key", str(tmp_path / "vault.pem"), "--acr-map", ACR_MAP, env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    provider_id = json.loads(added.stdout)["id"]
+    second = vault_cmd(
+        "idp", "add", "--name", "BundID (Test)", "--issuer", issuer, "--client-id", "vault-2",
+        "--client-secret-file", str(tmp_path / "secret.txt"), "--acr-map", ACR_MAP,
+        "--claims-map", "given_name=given_name,family_name=family_name", env=env,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+
+    rows = listed(env)
+    assert [r["name"] for r in rows] == ["BundID (Test)", "Test-eID"]
+    assert rows[1] == {
+        "id": provider_id,
+        "name": "Test-eID",
+        "kind": "oidc",
+        "issuer": issuer,
+        "client_id": "vault",
+        "acr_map": {ACR["high"]: "high", ACR["substantial"]: "substantial"},
+        "disabled": False,
+    }
+    everything = json.dumps(rows)
+    assert "PRIVATE KEY" not in everything
+    assert "s3cret-value" not in everything
+
+    assert vault_cmd("idp", "disable", provider_id, env=env).returncode == 0
+    assert [r["disabled"] for r in listed(env)] == [False, True]
+    again = vault_cmd("idp", "disable", provider_id, env=env)
+    assert again.returncode == 2
+    assert again.stderr.startswith("vault: error: id:")
+
+
+def test_each_bad_field_exits_2_and_stores_nothing(migrated: Settings, tmp_path: Path, issuer: str) -> None:
+    env = _env(migrated)
+    files = {
+        "good.pem": pem(ec.generate_private_key(ec.SECP256R1())),
+        "p384.pem": pem(ec.generate_private_key(ec.SECP384R1())),
+        "rsa1024.pem": pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+        "garbage.pem": b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+        "public.pem": ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "empty.txt": b"\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+
+    def add(*changes: str, issuer_url: str = issuer, key: str = "good.pem") -> list[str]:
+        args = ["--name", "X", "--issuer", issuer_url, "--client-id", "vault", "--acr-map", ACR_MAP]
+        if key:
+            args += ["--private-key", str(tmp_path / key)]
+        return ["idp", "add", *args, *changes]
+
+    cases = [
+        (add(issuer_url="http://eid.example"), "issuer"),  # http off loopback
+        (add(issuer_url="ftp://127.0.0.1"), "issuer"),
+        (add(issuer_url=unreachable), "issuer"),
+        (add(issuer_url=issuer + "/"), "issuer"),  # discovery names the issuer without the slash: not equal
+        (add(issuer_url=issuer + "/other"), "issuer"),  # 404
+        (add("--acr-map", "urn:x=highest"), "acr-map"),
+        (add("--acr-map", ""), "acr-map"),
+        (add("--acr-map", "urn:x=high,urn:x=substantial"), "acr-map"),
+        (add("--acr-map", "no-level"), "acr-map"),
+        (add("--claims-map", "given_name=shoe_size"), "claims-map"),
+        (add(key="p384.pem"), "private-key"),
+        (add(key="rsa1024.pem"), "private-key"),
+        (add(key="garbage.pem"), "private-key"),
+        (add(key="public.pem"), "private-key"),
+        (add(key="missing.pem"), "private-key"),
+        (add(key=""), "private-key"),  # neither a key nor a secret
+        (add("--client-secret-file", str(tmp_path / "empty.txt")), "private-key"),  # both
+        (add("--client-secret-file", str(tmp_path / "empty.txt"), key=""), "client-secret-file"),
+        (["idp", "add", "--name", "X", "--issuer", issuer, "--acr-map", ACR_MAP], "client-id"),
+        (add("--saml-metadata", f"{issuer}/saml/metadata"), "saml-metadata"),  # not together with --issuer
+        (["idp", "add", "--name", "X", "--saml-metadata", str(tmp_path / "nope.xml"), "--acr-map", ACR_MAP],
+         "saml-metadata"),
+    ]  # fmt: skip
+    for args, field in cases:
+        result = vault_cmd(*args, env=env)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, result.stderr)
+        assert lines[0].startswith(f"vault: error: {field}: "), (args, result.stderr)
+    assert listed(env) == []
+
+
+def test_keys_of_each_allowed_kind_are_accepted(migrated: Settings, tmp_path: Path, issuer: str) -> None:
+    env = _env(migrated)
+    keys = {
+        "rsa.pem": pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        "ed.pem": pem(ed25519.Ed25519PrivateKey.generate()),
+    }
+    for name, content in keys.items():
+        (tmp_path / name).write_bytes(content)
+    rsa_added = vault_cmd(
+        "idp", "add", "--name", "R", "--issuer", issuer, "--client-id", "vault",
+        "--private-key", str(tmp_path / "rsa.pem"), "--acr-map", ACR_MAP, env=env,
+    )  # fmt: skip
+    assert rsa_added.returncode == 0, rsa_added.stderr
+    # The test provider accepts ES256, PS256 and RS256 client assertions only: an Ed25519 key is refused for it.
+    ed = vault_cmd(
+        "idp", "add", "--name", "E", "--issuer", issuer, "--client-id", "vault",
+        "--private-key", str(tmp_path / "ed.pem"), "--acr-map", ACR_MAP, env=env,
+    )  # fmt: skip
+    assert ed.returncode == 2
+    assert ed.stderr.startswith("vault: error: private-key: the provider does not accept EdDSA")
+    assert [r["name"] for r in listed(env)] == ["R"]
+
+
+def test_saml_metadata_registers_a_saml_provider(migrated: Settings, issuer: str) -> None:
+    env = {**_env(migrated), "VAULT_ISSUER": "https://vault.example"}
+    added = vault_cmd(
+        "idp", "add", "--name", "BundID SAML", "--saml-metadata", f"{issuer}/saml/metadata",
+        "--acr-map", "STORK-QAA-Level-4=high,STORK-QAA-Level-3=substantial", env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    answer = json.loads(added.stdout)
+    assert answer["sp_metadata"] == f"https://vault.example/login/idp/saml/{answer['id']}/metadata"
+    rows = listed(env)
+    assert [(r["id"], r["kind"], r["issuer"]) for r in rows] == [(answer["id"], "saml", f"{issuer}/saml/metadata")]

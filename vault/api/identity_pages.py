@@ -1,0 +1,314 @@
+"""Sign-in through an upstream identity provider (the online ID card through BundID or an eID server).
+
+``POST /login/idp/{id}`` starts a sign-in for one of four purposes:
+
+* ``login``: sign in to the account bound to the eID (none bound: a page offers to create one);
+* ``register``: create an account from the eID (already bound: sign in to that account);
+* ``link``: bind the eID to the signed-in account (needs a recent sign-in; an eID bound to another
+  account is refused);
+* ``step_up``: raise the signed-in account's session for a service that needs a higher level; the
+  eID must be the one bound to this account, and a lower level than asked does not raise the session.
+
+The provider sends the browser back to ``GET /login/idp/callback`` (OIDC) or ``POST
+/login/idp/saml/acs`` (SAML). Any fault shows a page naming what went wrong; no session starts and
+nothing is stored. A new session carries the provider's level as its means of sign-in; its
+effective level is capped by the account's identity level (:mod:`vault.citizens.reauth`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
+from litestar.response import Redirect
+
+from vault.api import i18n
+from vault.api.account_pages import ASSURANCE_LABELS
+from vault.api.auth import SESSION_COOKIE, form_csrf_cookie, session_cookie
+from vault.api.pages import _over_limit, _start_session, safe_next
+from vault.api.reauth import require_recent_sign_in
+from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready
+from vault.citizens.reauth import LEVELS, rank
+from vault.citizens.sessions import SignedIn, csrf_matches
+from vault.citizens.throttle import register_limit
+from vault.identity.binding import LastMeansOfSignIn, LinkedElsewhere, NotLinked
+from vault.identity.model import PURPOSES, IdentityError
+from vault.identity.requests import BROWSER_COOKIE
+
+if TYPE_CHECKING:
+    from vault.identity.model import ProvenIdentity, StartedRequest
+    from vault.identity.providers import ProviderConfig
+    from vault.runtime import Runtime
+
+log = structlog.get_logger("vault.identity")
+Page = NamedDependency[SignedIn]
+
+FAILED = N_("Signing in with your ID did not work")
+NOT_LINKED_TITLE = N_("No account is linked to this ID yet")
+ELSEWHERE_TITLE = N_("This ID belongs to another account")
+TOO_LOW_TITLE = N_("The assurance level is too low")
+TOO_MANY = N_("Too many new accounts from your network. Please try again in %(minutes)s minutes.")
+
+#: What the page says for each :data:`vault.identity.model.ERROR_CODES`, and the status it answers.
+ERRORS: dict[str, tuple[str, int]] = {
+    "unknown_state": (
+        N_(
+            "This sign-in is unknown, was already used, took longer than ten minutes or was started in another"
+            " browser. Please start again."
+        ),
+        400,
+    ),
+    "provider_error": (N_("The identity provider did not confirm your identity (for example, you cancelled)."), 400),
+    "wrong_issuer": (N_("The answer did not come from the identity provider it was sent to."), 400),
+    "provider_unreachable": (
+        N_("The identity provider cannot be reached or gave an answer the vault cannot use. Please try again later."),
+        502,
+    ),
+    "token_rejected": (
+        N_("The identity provider refused to confirm this sign-in (it may have been used already)."),
+        400,
+    ),
+    "invalid_id_token": (N_("The identity provider's confirmation failed the vault's checks."), 400),
+    "invalid_assertion": (N_("The identity provider's confirmation failed the vault's checks."), 400),
+    "replayed": (N_("This confirmation was already used. Please start again."), 400),
+    "provider_disabled": (N_("This identity provider is no longer offered."), 400),
+}
+
+
+def browser_cookie(value: str) -> Cookie:
+    """The cookie that binds a started sign-in to this browser (sent back on the provider's cross-site POST)."""
+    return Cookie(key=BROWSER_COOKIE, value=value, path="/", secure=True, httponly=True, samesite="none", max_age=600)
+
+
+async def enabled_providers(request: Request[Any, Any, Any]) -> list[ProviderConfig]:
+    """The providers the sign-in, registration, settings and step-up pages offer."""
+    providers = ready(request).providers
+    assert providers is not None
+    return await providers.enabled()
+
+
+def _client(runtime: Runtime, provider: ProviderConfig) -> Any:
+    client = runtime.oidc if provider.kind == "oidc" else runtime.saml
+    assert client is not None
+    return client
+
+
+def _label(request: Request[Any, Any, Any], level: str) -> str:
+    """A level's name in the page's language."""
+    return i18n.translations(i18n.choose(request)[0]).gettext(ASSURANCE_LABELS.get(level, level))
+
+
+def _outcome(
+    request: Request[Any, Any, Any], title: str, status: int, *paragraphs: Any, **context: Any
+) -> Response[str]:
+    return form_page(request, "idp_outcome.html", title, status, paragraphs=paragraphs, **context)
+
+
+class IdentityPages(Controller):
+    """``/login/idp/*``: start a sign-in at a provider, and come back from it."""
+
+    include_in_schema = False
+
+    @post("/login/idp/{provider_id:str}")
+    async def start(self, request: Request[Any, Any, Any], provider_id: FromPath[str], data: Form) -> Response[Any]:
+        """Check the form, remember the sign-in, send the browser to the provider."""
+        runtime = ready(request)
+        assert runtime.providers is not None
+        assert runtime.session_service is not None
+        me = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+        token = data.get("csrf_token")
+        if not (form_csrf_ok(request, token) or (me is not None and csrf_matches(me.csrf_token, token))):
+            return _outcome(request, FAILED, 403, N_("Your form expired, please send it again."), back="/login")
+        purpose = data.get("purpose", "login")
+        level = data.get("level", "high")
+        if purpose not in PURPOSES or level not in LEVELS:
+            return _outcome(request, FAILED, 400, N_("This sign-in request is not valid."), back="/login")
+        provider = await runtime.providers.get(provider_id)
+        if provider is None:
+            raise NotFoundException("no such identity provider")
+        next_path = safe_next(data.get("next") or "/")
+        citizen_id = None
+        if purpose in {"link", "step_up"}:
+            if me is None:
+                return Redirect("/login", status_code=303)
+            if purpose == "link":
+                await require_recent_sign_in(request, me, next_path if next_path != "/" else "/settings")
+            citizen_id = me.citizen_id
+        if purpose == "register":
+            wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
+            if wait:
+                page = _outcome(request, FAILED, 429, (TOO_MANY, {"minutes": -(-wait // 60)}), back="/register")
+                page.headers["Retry-After"] = str(wait)
+                return page
+        try:
+            url, browser = await _client(runtime, provider).begin(
+                provider,
+                purpose=purpose,
+                level=level,
+                next_path=next_path,
+                citizen_id=citizen_id,
+                browser=request.cookies.get(BROWSER_COOKIE),
+            )
+        except IdentityError as exc:
+            return self._failed(request, exc)
+        return Redirect(url, status_code=303, cookies=[browser_cookie(browser)])
+
+    @get("/login/idp/callback")
+    async def oidc_callback(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The OIDC provider's answer (``code``, ``state``, ``iss``; or ``error``)."""
+        runtime = ready(request)
+        assert runtime.oidc is not None
+        params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        try:
+            started, proven = await runtime.oidc.finish(params, request.cookies.get(BROWSER_COOKIE))
+        except IdentityError as exc:
+            return self._failed(request, exc)
+        return await self._complete(request, started, proven)
+
+    @post("/login/idp/saml/acs")
+    async def saml_acs(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        """The SAML IdP's answer (HTTP-POST binding: ``SAMLResponse`` and ``RelayState``)."""
+        runtime = ready(request)
+        assert runtime.saml is not None
+        try:
+            started, proven = await runtime.saml.finish(
+                data.get("SAMLResponse", ""), data.get("RelayState", ""), request.cookies.get(BROWSER_COOKIE)
+            )
+        except IdentityError as exc:
+            return self._failed(request, exc)
+        return await self._complete(request, started, proven)
+
+    @get("/login/idp/saml/{provider_id:str}/metadata", media_type="application/samlmetadata+xml")
+    async def saml_metadata(self, request: Request[Any, Any, Any], provider_id: FromPath[str]) -> Response[str]:
+        """The vault's SP metadata for one SAML provider (its entity id is this URL)."""
+        runtime = ready(request)
+        assert runtime.providers is not None
+        assert runtime.saml is not None
+        provider = await runtime.providers.get(provider_id)
+        if provider is None or provider.kind != "saml":
+            raise NotFoundException("no such SAML identity provider")
+        return Response(runtime.saml.sp_metadata(provider), media_type="application/samlmetadata+xml")
+
+    @post("/settings/identity/{link_id:str}/unlink", dependencies={"me": Provide(page_session)})
+    async def unlink(self, request: Request[Any, Any, Any], me: Page, link_id: FromPath[str]) -> Response[Any]:
+        """Remove a link; 404 for another account's link, 409 for the account's last way to sign in.
+
+        Needs a recent sign-in at the account's highest level: else a stolen password could unlink the
+        eID and link the thief's own.
+        """
+        await require_recent_sign_in(request, me, "/settings")
+        runtime = ready(request)
+        assert runtime.binding is not None
+        try:
+            await runtime.binding.unlink(me.citizen_id, link_id)
+        except LastMeansOfSignIn:
+            message = N_(
+                "This ID is the only way to sign in to your account (it has no password and no passkey), so it"
+                " cannot be unlinked. Add a passkey first, or delete the account."
+            )
+            return _outcome(request, N_("The link was kept"), 409, message, back="/settings")
+        return Redirect("/settings?unlinked=1", status_code=303)
+
+    # -- after the provider -----------------------------------------------------------------
+
+    def _failed(self, request: Request[Any, Any, Any], exc: IdentityError) -> Response[str]:
+        log.info("identity provider sign-in refused", code=exc.code, detail=exc.detail)
+        message, status = ERRORS[exc.code]
+        return _outcome(request, FAILED, status, message, back="/login")
+
+    async def _complete(
+        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity
+    ) -> Response[Any]:
+        runtime = ready(request)
+        assert runtime.binding is not None
+        assert runtime.providers is not None
+        binding = runtime.binding
+        provider = await runtime.providers.get(proven.provider_id)
+        if provider is None:
+            return self._failed(request, IdentityError("provider_disabled"))
+        name = provider.name
+        if started.purpose == "register":
+            try:
+                citizen_id = await binding.register(proven)
+            except LinkedElsewhere:
+                citizen_id = await binding.sign_in(proven)  # the eID has an account already: sign in to it
+            return await self._signed_in(request, citizen_id, proven, started.next)
+        if started.purpose == "login":
+            try:
+                citizen_id = await binding.sign_in(proven)
+            except NotLinked:
+                return _outcome(
+                    request,
+                    NOT_LINKED_TITLE,
+                    409,
+                    N_(
+                        "Your ID was confirmed by %(provider)s, but no account of this vault is linked to it. Create"
+                        " an account with your ID, or sign in to your existing account and link your ID under"
+                        " Settings."
+                    ),
+                    provider=name,
+                    register_with=provider,
+                    next=started.next,
+                    back="/login",
+                )
+            return await self._signed_in(request, citizen_id, proven, started.next)
+        assert started.citizen_id is not None
+        if started.purpose == "link":
+            try:
+                await binding.link(started.citizen_id, proven)
+            except LinkedElsewhere:
+                return _outcome(
+                    request,
+                    ELSEWHERE_TITLE,
+                    409,
+                    N_(
+                        "This ID is already linked to another account of this vault. An ID can belong to one account"
+                        " only; nothing was changed."
+                    ),
+                    back="/settings",
+                )
+            target = started.next if started.next != "/" else "/settings?linked=1"
+            return await self._signed_in(request, started.citizen_id, proven, target)
+        # step_up
+        owner = await binding.owner(proven)
+        if owner != started.citizen_id:
+            message = (
+                N_("This ID is linked to another account, so it cannot raise this sign-in; nothing was changed.")
+                if owner
+                else N_("Your ID is not linked to this account yet. Link it under Settings first; nothing was changed.")
+            )
+            return _outcome(request, ELSEWHERE_TITLE if owner else NOT_LINKED_TITLE, 409, message, back="/settings")
+        if rank(proven.level) < rank(started.level):
+            await binding.sign_in(proven)  # the link is still used; the session is not raised
+            return _outcome(
+                request,
+                TOO_LOW_TITLE,
+                403,
+                (
+                    N_(
+                        "%(provider)s confirmed your ID at assurance level %(got)s, but level %(needed)s is needed."
+                        " Your sign-in was not raised."
+                    ),
+                    {"provider": name, "got": _label(request, proven.level), "needed": _label(request, started.level)},
+                ),
+                back=started.next,
+            )
+        citizen_id = await binding.sign_in(proven)
+        return await self._signed_in(request, citizen_id, proven, started.next)
+
+    async def _signed_in(
+        self, request: Request[Any, Any, Any], citizen_id: str, proven: ProvenIdentity, target: str
+    ) -> Response[Any]:
+        """A fresh session at the level the provider proved; back to where the citizen was going."""
+        runtime = ready(request)
+        token = await _start_session(request, runtime, citizen_id, proven.level)
+        return Redirect(
+            safe_next(target),
+            status_code=303,
+            cookies=[session_cookie(token), form_csrf_cookie(""), browser_cookie("")],
+        )
