@@ -27,13 +27,30 @@ e2e-deps: $(AXE)
 run: $(STAMP)
 	VAULT_ISSUER=$${VAULT_ISSUER:-http://localhost:8000} $(BIN)/vault serve --demo --host 127.0.0.1 --port 8000
 
-## The vault's demo (port 8000) and the example agency app "Bürgeramt — Ummeldung" (port 8001) together
+## The vault's demo (port 8000), the example agency app "Bürgeramt" (port 8001) and the test eID provider (port 8002).
+## The vault's client at the provider (key and clients file in var/) is made once; the provider is registered once.
+EID_ISSUER  := http://localhost:8002
+EID_KEY     := var/eid-client-key.pem
+EID_CLIENTS := var/eid-clients.json
+EID_ACR_MAP := http://eidas.europa.eu/LoA/high=high,http://eidas.europa.eu/LoA/substantial=substantial
 demo: $(STAMP)
-	@echo "Starting the vault (http://localhost:8000) and the agency app; Ctrl-C stops both."
-	@VAULT_ISSUER=http://localhost:8000 $(BIN)/vault serve --demo --host 127.0.0.1 --port 8000 & vault=$$!; \
-	trap 'kill $$vault 2>/dev/null; wait $$vault 2>/dev/null' EXIT INT TERM; \
+	@echo "Starting the vault (http://localhost:8000), the agency app (:8001) and the test eID provider (:8002); Ctrl-C stops all three."
+	@test -f $(EID_KEY) || { mkdir -p -m 700 var && $(BIN)/python -m examples.eid_provider.make_client --clients $(EID_CLIENTS) \
+		--client-id buergertresor --redirect-uri http://localhost:8000/login/idp/callback --key-out $(EID_KEY) >/dev/null; }
+	@export VAULT_ISSUER=http://localhost:8000; \
+	$(BIN)/vault serve --demo --host 127.0.0.1 --port 8000 & vault=$$!; \
+	$(BIN)/python -m examples.eid_provider --issuer $(EID_ISSUER) --port 8002 --clients $(EID_CLIENTS) & eid=$$!; \
+	trap 'kill $$vault $$eid 2>/dev/null; wait $$vault $$eid 2>/dev/null' EXIT INT TERM; \
+	for _ in $$(seq 120); do \
+		$(BIN)/python -c 'import sys, httpx; sys.exit(any(httpx.get(u, timeout=2).status_code != 200 for u in sys.argv[1:]))' \
+			http://127.0.0.1:8000/readyz http://127.0.0.1:8002/healthz 2>/dev/null && break; sleep 0.5; \
+	done; \
+	$(BIN)/vault idp list | grep -q '"issuer": "$(EID_ISSUER)"' || \
+		$(BIN)/vault idp add --name Test-eID --issuer $(EID_ISSUER) --client-id buergertresor --private-key $(EID_KEY) \
+			--acr-map '$(EID_ACR_MAP)' >/dev/null || exit 1; \
 	$(BIN)/python -m examples.agency_app --vault http://localhost:8000 --agency var/demo-agency.json --port 8001 \
-		--announce "Open http://localhost:8001 and press 'Aus Bürgertresor ausfüllen'; sign in to the vault as erika.mustermann@example.de / Demo-Passwort-2026"
+		--service 'adressabgleich=Ummeldung mit Adressabgleich' --service 'wohnsitz-anmelden=Wohnsitz anmelden (Online-Ausweis)' \
+		--announce "Open http://localhost:8001 and press a button 'Aus Bürgertresor ausfüllen'; sign in to the vault as erika.mustermann@example.de / Demo-Passwort-2026, or with the online ID card (Test-eID, persona Erika Mustermann)"
 
 ## Lint, types and the whole test suite
 test: lint types unit

@@ -171,8 +171,11 @@ def _demo_banner(settings: Settings) -> str:
             "                   (data, documents, access history with receipts, passkeys, export, delete)",
             f"  auditor pages:   {base}/audit   as {DEMO_AUDITOR} / {DEMO_AUDITOR_PASSWORD}",
             f"  demo agency:     {settings.data_dir.resolve() / 'demo-agency.json'}  (client_id and private key)",
-            "                   services 'ummeldung' (once) and 'adressabgleich' (ongoing); `vault service list`",
+            "                   services 'ummeldung' (once), 'adressabgleich' (ongoing) and 'wohnsitz-anmelden'",
+            "                   (level high: sign in with the online ID card); `vault service list`",
             "  agency app:      `make demo` runs the example agency app (examples/agency_app) on :8001 beside this",
+            "  eID provider:    `make demo` runs the test eID provider (examples/eid_provider) on :8002 and registers",
+            "                   it (`vault idp list`); on its page choose Erika Mustermann (level high)",
             "  Stop with Ctrl-C.",
             "",
         ]

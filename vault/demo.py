@@ -1,8 +1,9 @@
 """Demo data for ``vault serve --demo`` (idempotent).
 
 One citizen with attributes and a document; one agency whose private key (JWK) is written to the
-data dir, so an agency client can sign its ``private_key_jwt`` assertions; and its service, the
-DESIGN.md §5 example "Wohnsitz ummelden".
+data dir, so an agency client can sign its ``private_key_jwt`` assertions; and its services: the
+DESIGN.md §5 example "Wohnsitz ummelden", an ``ongoing`` one, and "Wohnsitz anmelden" at level high
+(the online Anmeldung under § 23a BMG, reached by signing in with the online ID card).
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ DEMO_AGENCY_FILE = "demo-agency.json"
 
 
 def demo_services(client_id: str) -> list[ServiceDefinition]:
-    """The demo agency's services: the DESIGN.md §5 example (``once``) and an ``ongoing`` one.
+    """The demo agency's services: the DESIGN.md §5 example (``once``), an ``ongoing`` one, and one at level high.
 
-    ``adressabgleich`` is what the example agency app (``make demo``) asks for: it may read again
-    until the citizen revokes, so a revoke visibly ends the agency's reads.
+    ``adressabgleich`` is what the example agency app (``make demo``) asks for first: it may read again
+    until the citizen revokes, so a revoke visibly ends the agency's reads. ``wohnsitz-anmelden`` (its
+    second button) needs level high, which only a sign-in through the eID provider reaches.
     """
     ummeldung = ServiceDefinition(
         id="ummeldung",
@@ -81,7 +83,21 @@ def demo_services(client_id: str) -> list[ServiceDefinition]:
         max_duration_days=90,
         min_assurance="basic",
     )
-    return [ummeldung, abgleich]
+    anmeldung = ServiceDefinition(
+        id="wohnsitz-anmelden",
+        agency=client_id,
+        title=Text2(de="Wohnsitz anmelden", en="Register your new home"),
+        purpose=Text2(
+            de="Anmeldung einer Wohnung (elektronische Wohnsitzanmeldung)", en="Registering a new home online"
+        ),
+        legal_basis="§ 23a Bundesmeldegesetz (BMG)",
+        fields=("given_name", "family_name", "birth_date", "birth_place", "nationality", "address"),
+        documents=(),
+        access="once",
+        max_duration_days=30,
+        min_assurance="high",
+    )
+    return [ummeldung, abgleich, anmeldung]
 
 
 async def seed_agency(runtime: Runtime, settings: Settings) -> str:

@@ -2,8 +2,9 @@
 
 ``--agency`` names a JSON file with ``client_id``, ``redirect_uri`` and ``private_jwk`` (what
 ``vault serve --demo`` writes to ``<data dir>/demo-agency.json``); or give ``--client-id``, ``--key``
-(PEM or JWK file, e.g. from ``python -m agency_sdk keygen``) and ``--redirect-uri``. The app waits
-until the vault is ready and pins the log key it first sees (or ``--log-key``).
+(PEM or JWK file, e.g. from ``python -m agency_sdk keygen``) and ``--redirect-uri``. ``--service ID``
+or ``--service ID=Title`` (repeatable; default ``adressabgleich``) names the services the form offers,
+one button each. The app waits until the vault is ready and pins the log key it first sees (or ``--log-key``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from examples.agency_app.app import Config, create_app
+from examples.agency_app.app import Config, create_app, parse_service
 
 
 def _wait_ready(vault_url: str, agency_file: Path | None, timeout: float = 60) -> None:
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id")
     parser.add_argument("--key", type=Path, help="the agency's private key (PEM or JWK)")
     parser.add_argument("--redirect-uri")
-    parser.add_argument("--service", default="adressabgleich")
+    parser.add_argument("--service", action="append", type=parse_service,
+                        help="ID or ID=Title of a service to offer (repeatable; default: adressabgleich)")  # fmt: skip
     parser.add_argument("--log-key", help="the log's verifier key to pin (default: the first one seen)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         client_id, key, redirect_uri = args.client_id, args.key.read_bytes(), args.redirect_uri
     else:
         parser.error("give --agency FILE, or --client-id, --key and --redirect-uri")
-    config = Config(vault_url, client_id, key, redirect_uri, args.service, args.log_key)
+    services = tuple(args.service or [parse_service("adressabgleich")])
+    config = Config(vault_url, client_id, key, redirect_uri, services, args.log_key)
     app = create_app(config)
     import uvicorn  # the example's server (a dev dependency); the vault itself runs on granian
 

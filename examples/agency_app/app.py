@@ -1,7 +1,8 @@
 """The Ummeldung form, filled from Bürgertresor with a verified receipt.
 
 "Fill from Bürgertresor" sends the citizen to the vault; after the approval the form comes back
-filled, and the read's receipt is verified against the log's pinned key and shown.
+filled, and the read's receipt is verified against the log's pinned key and shown. The app may offer
+several of the agency's services (one button each, labelled by the service); the first is the default.
 
 Everything that talks to the vault is :class:`agency_sdk.AsyncAgencyClient`; the rest is a small
 Litestar app with a server-side session (an in-memory dict behind an ``HttpOnly``, ``SameSite=Lax``
@@ -52,16 +53,47 @@ class Session:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class Service:
+    """A service the app offers: its id in the vault and the label of its button (the id if none)."""
+
+    id: str
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        """What its button says after "Aus Bürgertresor ausfüllen"."""
+        return self.title or self.id
+
+
+def parse_service(text: str) -> Service:
+    """``ID`` or ``ID=Title`` (the ``--service`` option).
+
+    Raises:
+        ValueError: The id is empty.
+    """
+    service_id, _, title = text.partition("=")
+    if not service_id.strip():
+        raise ValueError(f"not a service: {text!r} (give ID or ID=Title)")
+    return Service(service_id.strip(), title.strip())
+
+
 @dataclass
 class Config:
-    """Where the vault is, who this agency is, which service it asks for, the pinned log key."""
+    """Where the vault is, who this agency is, which services it offers (the first is the default), the log key."""
 
     vault_url: str
     client_id: str
     private_key: Any
     redirect_uri: str
-    service: str = "adressabgleich"
+    services: tuple[Service, ...] = (Service("adressabgleich"),)
     log_vkey: str | None = None
+
+    def service(self, service_id: str | None) -> Service | None:
+        """The offered service called ``service_id`` (``None``: the first), or ``None`` if not offered."""
+        if service_id is None:
+            return self.services[0]
+        return next((s for s in self.services if s.id == service_id), None)
 
 
 @dataclass
@@ -99,7 +131,10 @@ def _form_values(data: DataResult | None) -> dict[str, str]:
 
 def _page(app: AgencyApp, sid: str, session: Session, status: int = 200) -> Response[str]:
     html = TEMPLATES.get_template("form.html").render(
-        values=_form_values(session.data), session=session, vault_url=app.config.vault_url
+        values=_form_values(session.data),
+        session=session,
+        vault_url=app.config.vault_url,
+        services=app.config.services,
     )
     session.message = session.problem = None  # shown once
     cookie = Cookie(key=COOKIE, value=sid, httponly=True, samesite="lax", path="/")
@@ -129,11 +164,16 @@ async def form(request: Request[Any, Any, Any]) -> Response[str]:
 
 @post("/fill")
 async def fill(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Push the request to the vault and send the citizen there."""
+    """Push the request for the chosen service (form field ``service``, default the first); send the citizen there."""
     state = _state(request)
     sid, session = state.session(request)
+    chosen = (await request.form()).get("service")
+    service = state.config.service(chosen if isinstance(chosen, str) else None)
+    if service is None:
+        session.problem = "Diesen Dienst bietet das Bürgeramt hier nicht an."
+        return _page(state, sid, session, 400)
     try:
-        start = await state.client.start_authorization(state.config.service)
+        start = await state.client.start_authorization(service.id)
     except SdkError as exc:
         session.problem = f"Bürgertresor ist gerade nicht erreichbar oder lehnt die Anfrage ab: {exc.description}"
         return _page(state, sid, session, 502)

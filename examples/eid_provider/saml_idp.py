@@ -6,10 +6,14 @@ against the SP's metadata) and shows the personas; ``POST /saml/sso/choose`` ans
 that posts a signed Response with a signed assertion to the SP's ACS (a visible "Weiter" button, no
 JavaScript). The NameID is a persistent pseudonym, pairwise per SP; AuthnContextClassRef is the
 persona's BundID level (``STORK-QAA-Level-3/4``); attributes carry eIDAS natural-person names.
+As BundID does, the pages *encrypt* the signed assertion to the SP's encryption certificate from its
+metadata (:mod:`examples.eid_provider.saml_encrypt`: RSA-OAEP key transport, AES-256-GCM) unless the
+IdP is made with ``encrypt_assertions=False``.
 
-:class:`SamlIdp` also builds responses directly (:meth:`SamlIdp.build_response`) so tests can take a
-genuine signed response and tamper with it. Its key and certificate live in a private temporary
-directory (0700) for as long as the object does: pysaml2 signs through ``xmlsec1``, which reads files.
+:class:`SamlIdp` also builds responses directly (:meth:`SamlIdp.build_response`, plain unless asked
+to encrypt) so tests can take a genuine signed response and tamper with it. Its key and certificate
+are written, on first use, to a private temporary directory (0700, key 0600) removed with the object:
+pysaml2 signs through ``xmlsec1``, which reads files.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import hmac
 import html
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -31,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from litestar import MediaType, Request, Response, get, post
 from saml2 import (  # type: ignore[import-untyped]
     BINDING_HTTP_POST,
@@ -45,7 +52,9 @@ from saml2.sigver import pre_signature_part  # type: ignore[import-untyped]
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # type: ignore[import-untyped]
 
 from examples.eid_provider.personas import PERSONAS, STORK, Persona, persona
+from examples.eid_provider.saml_encrypt import encrypt_assertion_to
 from vault.identity import saml_checks as names
+from vault.identity import saml_encryption as xenc
 from vault.identity.saml import certificate_base64, new_signing_key
 
 if TYPE_CHECKING:
@@ -55,6 +64,7 @@ MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 ASSERTION_NODE = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
 RESPONSE_NODE = "urn:oasis:names:tc:SAML:2.0:protocol:Response"
 LIFETIME = timedelta(minutes=5)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 
 
 def _instant(moment: datetime) -> str:
@@ -107,23 +117,30 @@ class AuthnRequestInfo:
 class SamlIdp:
     """The test IdP: keys, SP metadata, request checking and response building."""
 
-    def __init__(self, issuer: str, service_providers: Sequence[str] = ()) -> None:
+    def __init__(self, issuer: str, service_providers: Sequence[str] = (), *, encrypt_assertions: bool = True) -> None:
         self.issuer = issuer.rstrip("/")
+        self.encrypt_assertions = encrypt_assertions
         self.entity_id = f"{self.issuer}/saml/metadata"
         self.sso_url = f"{self.issuer}/saml/sso"
         self._sources = list(service_providers)
         self._sp_metadata: list[str] | None = None
         self._server: Server | None = None
         self._pairwise_secret = secrets.token_bytes(32)
-        key_pem, self.cert_pem = new_signing_key(self.entity_id)
-        self._dir = tempfile.mkdtemp(prefix="eid-saml-")  # mode 0700
-        weakref.finalize(self, shutil.rmtree, self._dir, True)
-        self._key_file = os.path.join(self._dir, "key.pem")
-        self._cert_file = os.path.join(self._dir, "cert.pem")
-        fd = os.open(self._key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key_pem)
-        Path(self._cert_file).write_bytes(self.cert_pem)
+        self._key_pem, self.cert_pem = new_signing_key(self.entity_id)
+        self._files: tuple[str, str] | None = None
+
+    def _key_files(self) -> tuple[str, str]:
+        """Key and certificate as files for ``xmlsec1``, in a private directory removed with this object."""
+        if self._files is None:
+            directory = tempfile.mkdtemp(prefix="eid-saml-")  # mode 0700
+            weakref.finalize(self, shutil.rmtree, directory, True)
+            key_file, cert_file = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(self._key_pem)
+            Path(cert_file).write_bytes(self.cert_pem)
+            self._files = (key_file, cert_file)
+        return self._files
 
     def metadata_xml(self) -> str:
         """The IdP's metadata: signing certificate, persistent NameID, SSO by HTTP-Redirect."""
@@ -176,12 +193,13 @@ class SamlIdp:
     def server(self) -> Server:
         """The pysaml2 IdP over the current SP metadata."""
         if self._server is None:
+            key_file, cert_file = self._key_files()
             config = IdPConfig()
             config.load(
                 {
                     "entityid": self.entity_id,
-                    "key_file": self._key_file,
-                    "cert_file": self._cert_file,
+                    "key_file": key_file,
+                    "cert_file": cert_file,
                     "metadata": {"inline": self._sp_documents()},
                     "accepted_time_diff": 60,
                     "service": {
@@ -246,11 +264,16 @@ class SamlIdp:
         class_ref: str | None = None,
         sign_response: bool = True,
         sign_assertion: bool = True,
+        encrypt_assertion: bool = False,
+        key_transport: str = xenc.RSA_OAEP_MGF1P,
+        content_encryption: str = xenc.AES256_GCM,
     ) -> str:
         """A Response (base64) for ``persona_key`` to ``in_response_to``, valid five minutes from ``now``.
 
         Defaults are what a correct IdP sends; each keyword changes one field for attack tests, and the
-        result is still signed with this IdP's key (unless a ``sign_*`` flag is false).
+        result is still signed with this IdP's key (unless a ``sign_*`` flag is false). With
+        ``encrypt_assertion`` the (signed) assertion is encrypted to the SP's encryption certificate
+        from its metadata, with the algorithms named (BundID's pages always encrypt).
         """
         person = persona(persona_key)
         if person is None:
@@ -269,9 +292,37 @@ class SamlIdp:
             destination=destination or acs,
             issuer=s.Issuer(text=issuer, format=s.NAMEID_FORMAT_ENTITY),
             status=success_status_factory(),
-            assertion=assertion,
+            assertion=None if encrypt_assertion else assertion,
         )
-        return self._sign(response, sign_response=sign_response, sign_assertion=sign_assertion)
+        if not encrypt_assertion:
+            return self._sign(response, sign_response=sign_response, sign_assertion=sign_assertion)
+        encrypted = encrypt_assertion_to(
+            self._signed_assertion(assertion, sign=sign_assertion),
+            self.sp_encryption_cert(sp_entity_id),
+            key_transport=key_transport,
+            content=content_encryption,
+        )
+        return self._sign(response, sign_response=sign_response, sign_assertion=False, encrypted=encrypted)
+
+    def sp_encryption_cert(self, sp_entity_id: str) -> bytes:
+        """The SP's encryption certificate (PEM) from its metadata (a key descriptor for encryption or any use)."""
+        certs = self.server().metadata.certs(sp_entity_id, "spsso", "encryption")
+        if not certs:
+            raise ValueError(f"no encryption certificate for {sp_entity_id!r}")
+        der = base64.b64decode("".join(certs[0][1].split()))
+        return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+    def _signed_assertion(self, assertion: Any, *, sign: bool) -> bytes:
+        """The assertion as a document of its own (signed unless ``sign`` is false), without XML declaration."""
+        sec = self.server().sec
+        xml = str(assertion)
+        if sign:
+            assertion.signature = pre_signature_part(
+                assertion.id, sec.my_cert, 1, digest_alg=DIGEST_SHA256, sign_alg=SIG_RSA_SHA256
+            )
+            xml = sec.sign_statement(str(assertion), ASSERTION_NODE, node_id=assertion.id)
+        text = xml.decode() if isinstance(xml, bytes) else xml
+        return _XML_DECLARATION.sub("", text, count=1).encode()
 
     def build_failure(self, sp_entity_id: str, in_response_to: str, *, acs_url: str | None = None) -> str:
         """A signed Response with status Responder/AuthnFailed (the citizen pressed "Abbrechen")."""
@@ -351,7 +402,7 @@ class SamlIdp:
             attribute_statement=[s.AttributeStatement(attribute=attributes)],
         )
 
-    def _sign(self, response: Any, *, sign_response: bool, sign_assertion: bool) -> str:
+    def _sign(self, response: Any, *, sign_response: bool, sign_assertion: bool, encrypted: str = "") -> str:
         sec = self.server().sec
         if sign_assertion and response.assertion:
             response.assertion.signature = pre_signature_part(
@@ -362,6 +413,9 @@ class SamlIdp:
                 response.id, sec.my_cert, 2, digest_alg=DIGEST_SHA256, sign_alg=SIG_RSA_SHA256
             )
         xml = str(response)
+        if encrypted:  # the last child of the Response, after Status
+            end = xml.rindex("</")
+            xml = xml[:end] + encrypted + xml[end:]
         if sign_assertion and response.assertion:
             xml = sec.sign_statement(xml, ASSERTION_NODE, node_id=response.assertion.id)
         if sign_response:
@@ -428,9 +482,13 @@ def _html(content: str, status_code: int = 200) -> Response[str]:
     )
 
 
-def saml_handlers(issuer: str, service_providers: Sequence[str]) -> list[Any]:
-    """Route handlers of the SAML IdP mode at ``issuer`` for the given SP metadata (URLs, paths or XML)."""
-    return handlers_for(SamlIdp(issuer, service_providers))
+def saml_handlers(issuer: str, service_providers: Sequence[str], *, encrypt_assertions: bool = True) -> list[Any]:
+    """Route handlers of the SAML IdP mode at ``issuer`` for the given SP metadata (URLs, paths or XML).
+
+    The assertions they send are encrypted to each SP's encryption certificate, as BundID's are,
+    unless ``encrypt_assertions`` is false.
+    """
+    return handlers_for(SamlIdp(issuer, service_providers, encrypt_assertions=encrypt_assertions))
 
 
 def handlers_for(idp: SamlIdp) -> list[Any]:
@@ -463,7 +521,13 @@ def handlers_for(idp: SamlIdp) -> list[Any]:
         if persona(choice) is None:
             answer = idp.build_failure(info.sp_entity_id, info.request_id, acs_url=info.acs_url)
         else:
-            answer = idp.build_response(info.sp_entity_id, info.request_id, choice, acs_url=info.acs_url)
+            answer = idp.build_response(
+                info.sp_entity_id,
+                info.request_id,
+                choice,
+                acs_url=info.acs_url,
+                encrypt_assertion=idp.encrypt_assertions,
+            )
         return _html(_post_page(info.acs_url, answer, params.get("RelayState")))
 
     return [saml_metadata, saml_sso, saml_choose]

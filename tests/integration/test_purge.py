@@ -20,6 +20,7 @@ from vault.citizens.tables import Citizen
 from vault.citizens.throttle import LONGEST, ThrottleRow
 from vault.consent.catalogue import parse_service
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token
+from vault.identity.tables import IdentityProvider, IdentityRequest, SeenAssertion
 from vault.purge import CODE_GRACE, purge_expired
 
 if TYPE_CHECKING:
@@ -106,6 +107,21 @@ async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
             "session-too-old": (NOW - ABSOLUTE - timedelta(seconds=1), NOW, None),
             "session-live": (NOW - timedelta(hours=1), NOW - timedelta(minutes=1), None),
         }
+        db.add(
+            IdentityProvider(
+                id="idp", name="eID", kind="oidc", issuer="https://eid.example", client_id="vault",
+                auth_method="client_secret_basic", secret_sealed=b"x", acr_map="{}", claims_map="{}",
+                metadata_doc="{}", created_at=NOW,
+            )
+        )  # fmt: skip
+        for name, expires in (("idp-expired", PAST), ("idp-new", FUTURE)):
+            db.add(
+                IdentityRequest(
+                    state_hash=_id(name), browser_hash=_id("browser"), provider_id="idp", purpose="login",
+                    level="high", nonce="n", code_verifier="v", next="/", created_at=NOW, expires_at=expires,
+                )
+            )  # fmt: skip
+            db.add(SeenAssertion(id_hash=_id(name), expires_at=expires))
         for name, (created, seen, ended) in sessions.items():
             db.add(
                 SessionRow(
@@ -127,9 +143,13 @@ async def test_purge_deletes_exactly_what_has_expired(runtime: Runtime) -> None:
         "tokens": 1,
         "codes": 2,
         "seen_jtis": 1,
+        "identity_requests": 1,
+        "saml_assertions_seen": 1,
         "sessions": 3,
         "throttle": 1,
     }
+    assert await _keys(runtime, IdentityRequest.state_hash) == {_id("idp-new")}
+    assert await _keys(runtime, SeenAssertion.id_hash) == {_id("idp-new")}
     assert await _keys(runtime, PasskeyChallenge.challenge_hash) == {_id("challenge-new")}
     assert await _keys(runtime, PushedRequest.request_uri_hash) == {_id("par-new")}
     assert await _keys(runtime, AuthorizationCode.code_hash) == {
@@ -147,5 +167,16 @@ def test_vault_db_purge_runs_once_and_reports(migrated: Settings) -> None:
     result = vault_cmd("db", "purge", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == dict.fromkeys(
-        ("passkey_challenges", "pushed_requests", "tokens", "codes", "seen_jtis", "sessions", "throttle"), 0
+        (
+            "passkey_challenges",
+            "pushed_requests",
+            "tokens",
+            "codes",
+            "seen_jtis",
+            "identity_requests",
+            "saml_assertions_seen",
+            "sessions",
+            "throttle",
+        ),
+        0,
     )

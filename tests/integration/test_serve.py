@@ -30,6 +30,7 @@ def test_first_start_creates_private_data_dir_and_keys_then_serves(tmp_path: Pat
         assert {(s["id"], s["agency"]) for s in services} == {
             ("ummeldung", demo_agency["client_id"]),
             ("adressabgleich", demo_agency["client_id"]),
+            ("wohnsitz-anmelden", demo_agency["client_id"]),
         }
         assert httpx.get(vault.base_url + "/oauth/jwks").json()["keys"][0]["kty"] == "EC"
         assert httpx.get(vault.base_url + "/healthz").json() == {"status": "ok"}

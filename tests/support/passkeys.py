@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import update
+
 from tests.support.soft_authenticator import SoftAuthenticator
 from tests.support.web import BASE_URL, PASSWORD, csrf_header, domain, form_token
 from vault.api.auth import SESSION_COOKIE
+from vault.citizens.tables import Citizen
 
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
@@ -57,9 +60,16 @@ async def citizen_id(settings: Settings, login: str) -> str:
 async def use_session(
     web: AsyncTestClient[Any], settings: Settings, cid: str, assurance: str = "basic", *, age: timedelta = timedelta(0)
 ) -> str:
-    """Give the client a session of ``cid`` at ``assurance`` that began ``age`` ago; returns its token."""
+    """Give the client a session of ``cid`` at ``assurance`` that began ``age`` ago; returns its token.
+
+    A session above ``basic`` comes from an eID sign-in, which proves the account's identity too: the
+    account's identity level is raised to ``assurance`` (as a link would), else the session is capped.
+    """
     async with domain(settings) as runtime:
         assert runtime.session_service is not None
+        if assurance != "basic":
+            async with runtime.sessions.begin() as db:
+                await db.execute(update(Citizen).where(Citizen.id == cid).values(identity_level=assurance))
         token, _ = await runtime.session_service.start(cid, assurance, now=datetime.now(UTC) - age)
     web.cookies.delete(SESSION_COOKIE)
     web.cookies.set(SESSION_COOKIE, token, domain=urlsplit(BASE_URL).hostname or "")  # as the server sets it

@@ -35,7 +35,7 @@ from vault.api.reauth import require_recent_sign_in
 from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready
 from vault.citizens.reauth import LEVELS, rank
 from vault.citizens.sessions import SignedIn, csrf_matches
-from vault.citizens.throttle import register_limit
+from vault.citizens.throttle import challenge_limit, register_limit
 from vault.identity.binding import LastMeansOfSignIn, LinkedElsewhere, NotLinked
 from vault.identity.model import PURPOSES, IdentityError
 from vault.identity.requests import BROWSER_COOKIE
@@ -52,6 +52,7 @@ FAILED = N_("Signing in with your ID did not work")
 NOT_LINKED_TITLE = N_("No account is linked to this ID yet")
 ELSEWHERE_TITLE = N_("This ID belongs to another account")
 TOO_LOW_TITLE = N_("The assurance level is too low")
+TOO_MANY_STARTS = N_("Too many sign-in attempts from your network. Please try again in %(seconds)s seconds.")
 TOO_MANY = N_("Too many new accounts from your network. Please try again in %(minutes)s minutes.")
 
 #: What the page says for each :data:`vault.identity.model.ERROR_CODES`, and the status it answers.
@@ -139,6 +140,13 @@ class IdentityPages(Controller):
             if purpose == "link":
                 await require_recent_sign_in(request, me, next_path if next_path != "/" else "/settings")
             citizen_id = me.citizen_id
+        # Each start stores a row before anyone signed in: counted like passkey challenges (and
+        # new accounts like registrations), per client address.
+        wait = await _over_limit(runtime, request, challenge_limit(runtime.settings.challenge_limit))
+        if wait:
+            page = _outcome(request, FAILED, 429, (TOO_MANY_STARTS, {"seconds": wait}), back="/login")
+            page.headers["Retry-After"] = str(wait)
+            return page
         if purpose == "register":
             wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
             if wait:

@@ -17,6 +17,7 @@ from litestar.response import Redirect
 
 from vault.api import i18n
 from vault.api.auth import FORM_CSRF_COOKIE, SESSION_COOKIE, form_csrf_cookie, new_form_token, runtime_of
+from vault.api.idp_csp import csp_for
 from vault.citizens.sessions import SignedIn, csrf_matches
 
 if TYPE_CHECKING:
@@ -71,7 +72,13 @@ def render(
         lang=lang, title=tr.gettext(title), error=error, path=request.url.path, **context
     )
     cookies = [*(cookies or []), *([lang_cookie] if lang_cookie else [])]
-    return Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies)
+    response = Response(html, status_code=status, media_type=TEXT_HTML, cookies=cookies)
+    # Identity provider buttons redirect to the provider after the form: the CSP's form-action must allow it.
+    offered = [*(context.get("providers") or ()), *(context.get("linkable") or ())]
+    offered += [context["register_with"]] if context.get("register_with") else []
+    if offered and (csp := csp_for(offered)):
+        response.headers["Content-Security-Policy"] = csp
+    return response
 
 
 def form_page(

@@ -7,7 +7,12 @@ made at :func:`register_saml` and stored sealed with the provider (PEM key, then
 
 The key never touches the disk: pysaml2 only builds the AuthnRequest XML, and the HTTP-Redirect
 signature (``SigAlg`` rsa-sha256 over ``SAMLRequest&RelayState&SigAlg``) is computed here in memory
-with ``cryptography``. Verifying a response needs no SP key (assertions are not encrypted).
+with ``cryptography``. The same key is the SP's encryption key (BundID encrypts assertions): the SP
+metadata names the certificate for both uses, and an ``EncryptedAssertion`` is decrypted in memory
+(:mod:`vault.identity.saml_encryption`, RSA-OAEP and AES only) before the very checks a plain one gets.
+One key for both uses keeps every provider registered before encryption working (its sealed secret
+holds exactly one key); PKCS#1 v1.5 decryption, the one use that could turn into a signing oracle, is
+refused.
 
 What pysaml2 checks and what is checked here besides is listed in :mod:`vault.identity.saml_checks`.
 A consumed assertion's id is kept (SHA-256, with the IdP's entity id) until it expires: a second use
@@ -42,7 +47,7 @@ from saml2.xmldsig import SIG_RSA_SHA256  # type: ignore[import-untyped]
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from vault.identity import saml_checks
+from vault.identity import saml_checks, saml_encryption
 from vault.identity.claims import to_attributes
 from vault.identity.model import IdentityError, ProvenIdentity
 from vault.identity.providers import ProviderInvalid
@@ -111,16 +116,27 @@ def certificate_base64(cert_pem: bytes) -> str:
 
 
 def sp_metadata_xml(entity_id: str, acs: str, cert_pem: bytes) -> str:
-    """SP metadata: signed AuthnRequests, signed assertions wanted, persistent NameID, ACS by HTTP-POST."""
-    cert = certificate_base64(cert_pem)
+    """SP metadata: signed AuthnRequests, signed assertions wanted, persistent NameID, ACS by HTTP-POST.
+
+    The one certificate is named for signing and for encryption; the encryption key descriptor lists
+    the accepted algorithms (:mod:`vault.identity.saml_encryption`), AES-GCM first.
+    """
+    key_info = (
+        "<ds:KeyInfo><ds:X509Data>"
+        f"<ds:X509Certificate>{certificate_base64(cert_pem)}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo>"
+    )
+    methods = "".join(
+        f'<md:EncryptionMethod Algorithm="{algorithm}"/>'
+        for algorithm in (*saml_encryption.CONTENT_ENCRYPTION, *saml_encryption.KEY_TRANSPORT)
+    )
     return (
         f'<md:EntityDescriptor xmlns:md="{MD}" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" '
         f"entityID={quoteattr(entity_id)}>"
         '<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" '
         'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
-        '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
-        f"<ds:X509Certificate>{cert}</ds:X509Certificate>"
-        "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+        f'<md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>'
+        f'<md:KeyDescriptor use="encryption">{key_info}{methods}</md:KeyDescriptor>'
         f"<md:NameIDFormat>{NAMEID_FORMAT_PERSISTENT}</md:NameIDFormat>"
         f'<md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location={quoteattr(acs)} index="0" '
         'isDefault="true"/>'
@@ -242,12 +258,18 @@ def authn_request_url(
     return f"{destination}{separator}{query}&{urlencode({'Signature': base64.b64encode(signature).decode()})}"
 
 
-def verify_response(provider: ProviderConfig, xml: bytes, expected: saml_checks.Expected) -> saml_checks.AssertionFacts:
-    """Check a decoded response: structure, pysaml2 (signatures through ``xmlsec1``), then the vault's rules.
+def verify_response(
+    provider: ProviderConfig, xml: bytes, expected: saml_checks.Expected, *, key_pem: bytes | None = None
+) -> saml_checks.AssertionFacts:
+    """Check a decoded response: decryption, structure, pysaml2 (signatures through ``xmlsec1``), the vault's rules.
+
+    An ``EncryptedAssertion`` is decrypted with ``key_pem`` (the SP key) first; the plain response
+    that results passes exactly the checks a plain response passes.
 
     Raises:
         IdentityError: ``provider_error`` for a non-success status, ``invalid_assertion`` for anything else.
     """
+    xml = saml_encryption.plain_response(xml, key_pem)
     assertion_id = saml_checks.check_structure(xml)
     client = Saml2Client(_config(expected.sp_entity_id, expected.acs_url, provider.metadata_doc))
     try:
@@ -332,6 +354,9 @@ class SamlClient:
     ) -> tuple[StartedRequest, ProvenIdentity]:
         """Check the IdP's HTTP-POST response to a request this browser started; consume its assertion.
 
+        An encrypted assertion is decrypted with the provider's SP key (unsealed for this call only,
+        kept in memory) and then checked exactly as a plain one.
+
         Raises:
             IdentityError: ``unknown_state``, ``provider_disabled``, ``provider_error``,
                 ``invalid_assertion`` or ``replayed``; nothing is stored then.
@@ -342,6 +367,7 @@ class SamlClient:
             raise IdentityError("provider_disabled", "provider disabled or removed")
         if provider.kind != "saml":
             raise IdentityError("invalid_assertion", "not a SAML provider")
+        key_pem, _ = _split_secret(self.providers.secret(provider))
         xml = saml_checks.decode_response(saml_response)
         expected = saml_checks.Expected(
             idp_entity_id=provider.issuer,
@@ -350,7 +376,7 @@ class SamlClient:
             request_id=started.nonce,
             now=now or datetime.now(UTC),
         )
-        facts = await asyncio.to_thread(verify_response, provider, xml, expected)
+        facts = await asyncio.to_thread(verify_response, provider, xml, expected, key_pem=key_pem)
         await self._consume(provider.issuer, facts, expected)
         return started, proven_identity(provider, facts)
 

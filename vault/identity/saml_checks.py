@@ -8,8 +8,10 @@ only keeps the first of several assertions it processed. So every response passe
 1. :func:`decode_response` — size before decoding, strict base64, no ``<!DOCTYPE`` / entity at all.
 2. :func:`check_structure` — one ``Response`` with exactly one ``Assertion``, a direct child, signed
    by an enveloped signature that references its own ``ID``; IDs unique in the whole document; no
-   signature anywhere else; no encrypted assertions (not supported). This pins the assertion
-   ``xmlsec1`` verified to the one that is read (signature wrapping).
+   signature anywhere else; no ``EncryptedAssertion`` left (an encrypted assertion is first
+   decrypted by :func:`vault.identity.saml_encryption.plain_response` and then passes these same
+   gates as a plain one). This pins the assertion ``xmlsec1`` verified to the one that is read
+   (signature wrapping).
 3. :func:`check_assertion` — after pysaml2: the assertion read is the one pysaml2 verified (pysaml2
    7.5.5 returns a response *without* checking the assertion's signature when the response's
    IssueInstant is a day off or its Destination is wrong), and Destination, InResponseTo, Issuer,
@@ -105,13 +107,19 @@ def decode_response(saml_response: str) -> bytes:
         xml = base64.b64decode(saml_response, validate=False)
     except (binascii.Error, ValueError) as exc:
         raise _refuse("SAMLResponse is not base64") from exc
-    upper = xml.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise _refuse("document type declarations are not accepted")
+    refuse_dtd(xml)
     return xml
 
 
-def _parse(xml: bytes) -> Element:
+def refuse_dtd(xml: bytes) -> None:
+    """Refuse a document type declaration (``<!DOCTYPE``, ``<!ENTITY``) outright, whatever it declares."""
+    upper = xml.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise _refuse("document type declarations are not accepted")
+
+
+def parse_xml(xml: bytes) -> Element:
+    """``xml`` parsed by defusedxml (no DTD, entities or external references); refused if malformed."""
     try:
         root: Element = safe_xml.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
@@ -141,14 +149,14 @@ def check_structure(xml: bytes) -> str:
     anywhere else; every ``ID`` attribute value unique; no ``EncryptedAssertion``. A response whose
     status is not Success is ``provider_error`` (it carries no assertion; trusting its status costs nothing).
     """
-    root = _parse(xml)
+    root = parse_xml(xml)
     if root.tag != f"{{{SAMLP}}}Response":
         raise _refuse("not a samlp:Response")
     status = root.find(f"{{{SAMLP}}}Status/{{{SAMLP}}}StatusCode")
     if status is None or status.get("Value") != STATUS_SUCCESS:
         raise IdentityError("provider_error", "the IdP answered a non-success status")
     if any(True for _ in root.iter(f"{{{SAML}}}EncryptedAssertion")):
-        raise _refuse("encrypted assertions are not supported")
+        raise _refuse("an encrypted assertion was not decrypted")
     ids = [element.get("ID") for element in root.iter() if element.get("ID") is not None]
     if len(ids) != len(set(ids)):
         raise _refuse("duplicate ID attributes")

@@ -327,3 +327,75 @@ async def test_bad_start_forms_are_refused(web: AsyncTestClient[Any], eid: Eid) 
     done = await web.get(back)
     assert done.status_code == 303
     assert done.headers["location"] == "/"
+
+
+async def test_register_through_a_saml_provider_and_the_assertion_works_once(
+    web: AsyncTestClient[Any], migrated: Settings, tmp_path: Any
+) -> None:
+    """The BundID profile over the vault's pages: AuthnRequest out, a signed assertion back at the ACS."""
+    import base64
+    import zlib
+    from urllib.parse import parse_qsl
+    from xml.etree import ElementTree as ET
+
+    from litestar import Litestar as App
+
+    from examples.eid_provider.personas import STORK
+    from examples.eid_provider.saml_idp import SamlIdp, handlers_for
+    from vault.identity.saml import register_saml
+
+    idp_url = "https://saml-idp.test"
+    sp_file = tmp_path / "sp-metadata.xml"
+    idp = SamlIdp(idp_url, [str(sp_file)])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=App(handlers_for(idp))),  # type: ignore[arg-type]
+        base_url=idp_url,
+    ) as idp_browser:
+        metadata = (await idp_browser.get("/saml/metadata")).text
+    async with domain(migrated) as runtime:
+        assert runtime.providers is not None
+        levels = {STORK["high"]: "high", STORK["substantial"]: "substantial"}
+        provider_id = await register_saml(
+            runtime.providers, name="BundID-Test", metadata_xml=metadata, acr_map=levels, claims_map=None,
+            vault_issuer=BASE_URL,
+        )  # fmt: skip
+        provider = await runtime.providers.get(provider_id)
+        assert provider is not None
+    served = await web.get(f"/login/idp/saml/{provider_id}/metadata")
+    assert served.status_code == 200
+    assert provider.client_id == BASE_URL + f"/login/idp/saml/{provider_id}/metadata"
+    sp_file.write_text(served.text)
+    token = form_token((await web.get("/register")).text)
+    started = await web.post(f"/login/idp/{provider_id}", data={"csrf_token": token, "purpose": "register"})
+    assert started.status_code == 303
+    assert started.headers["location"].startswith(idp_url + "/saml/sso?")
+    params = dict(parse_qsl(urlsplit(started.headers["location"]).query))
+    request = ET.fromstring(zlib.decompress(base64.b64decode(params["SAMLRequest"]), -15))
+    assert "STORK-QAA-Level-4" in ET.tostring(request, encoding="unicode")  # RequestedAuthnContext minimum
+    answer = idp.build_response(provider.client_id, request.get("ID") or "", "erika")
+    form = {"SAMLResponse": answer, "RelayState": params["RelayState"]}
+    done = await web.post("/login/idp/saml/acs", data=form)
+    assert done.status_code == 303, done.text
+    attributes = (await web.get("/api/v1/me/attributes")).json()["attributes"]
+    assert attributes["given_name"] == {**attributes["given_name"], "value": "Erika", "source": f"idp:{provider_id}"}
+    assert "bestätigt durch BundID-Test" in (await web.get("/data")).text
+    web.cookies.clear()
+    replayed = await web.post("/login/idp/saml/acs", data=form)
+    assert replayed.status_code == 400
+    assert (await web.get("/api/v1/me/attributes")).status_code == 401
+
+
+async def test_starting_sign_ins_is_limited_per_address(
+    web: AsyncTestClient[Any], eid: Eid, migrated: Settings
+) -> None:
+    """Each start stores a row before anyone signed in, so a flood of starts is refused like passkey challenges."""
+    from vault.identity.tables import IdentityRequest
+
+    web.app.state.runtime.settings.challenge_limit = 2
+    assert (await _start(web, eid, "login")).status_code == 303
+    assert (await _start(web, eid, "login")).status_code == 303
+    refused = await _start(web, eid, "login")
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    async with domain(migrated) as runtime, runtime.sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(IdentityRequest)) == 2

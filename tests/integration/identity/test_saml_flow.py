@@ -63,7 +63,8 @@ class World:
         self.sp_metadata_file = tmp_path / "sp-metadata.xml"
         self.idp = SamlIdp(IDP, [str(self.sp_metadata_file)])  # read lazily, after registration wrote it
         self.browser = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=Litestar(handlers_for(self.idp))), base_url=IDP
+            transport=httpx.ASGITransport(app=Litestar(handlers_for(self.idp))),  # type: ignore[arg-type]
+            base_url=IDP,
         )
         self.provider: ProviderConfig
 
@@ -354,3 +355,110 @@ async def test_forged_assertion_behind_a_far_off_issue_instant_is_refused(world:
     forged = re.sub(r'(<ns0:Response [^>]*IssueInstant=")[^"]+', r"\g<1>2030-01-01T00:00:00Z", forged)
     assert forged != xml
     await expect(world, "invalid_assertion", world.client.finish(b64(forged), state, cookie))
+
+
+# --- encrypted assertions (BundID) ---------------------------------------------------------------------
+
+ENCRYPTED = re.compile(r"<saml:EncryptedAssertion .*?</saml:EncryptedAssertion>", re.S)
+
+
+async def through_the_pages(world: World, cookie_url: tuple[str, str]) -> dict[str, str]:
+    url, _ = cookie_url
+    parts = urlsplit(url)
+    _, fields = form_fields((await world.browser.get(f"{parts.path}?{parts.query}")).text)
+    answer = await world.browser.post("/saml/sso/choose", data={**fields, "persona": "erika"})
+    assert answer.status_code == 200, answer.text
+    return form_fields(answer.text)[1]
+
+
+async def test_the_pages_encrypt_the_assertion_and_the_vault_decrypts_it(world: World) -> None:
+    """BundID's profile: the assertion travels encrypted to the SP certificate named in the SP metadata."""
+    metadata = ET.fromstring(world.client.sp_metadata(world.provider))
+    uses = [k.get("use") for k in metadata.iter("{urn:oasis:names:tc:SAML:2.0:metadata}KeyDescriptor")]
+    assert uses == ["signing", "encryption"]
+    begun = await world.begin("high")
+    posted = await through_the_pages(world, begun)
+    xml = plain(posted["SAMLResponse"])
+    assert "EncryptedAssertion" in xml
+    assert "Erika" not in xml
+    assert ET.fromstring(xml).find("saml:Assertion", NS) is None
+    _, identity = await world.client.finish(posted["SAMLResponse"], posted["RelayState"], begun[1])
+    assert (identity.level, identity.claims["given_name"]) == ("high", "Erika")
+    assert await world.seen() == 1
+
+
+async def test_the_pages_can_still_send_plain_assertions(world: World) -> None:
+    world.idp.encrypt_assertions = False
+    begun = await world.begin("high")
+    posted = await through_the_pages(world, begun)
+    assert "EncryptedAssertion" not in plain(posted["SAMLResponse"])
+    _, identity = await world.client.finish(posted["SAMLResponse"], posted["RelayState"], begun[1])
+    assert identity.claims["given_name"] == "Erika"
+
+
+async def test_an_encrypted_assertion_is_accepted_once(world: World) -> None:
+    states = [
+        await world.requests.store(
+            world.provider.id, purpose="login", level="high", next_path="/", citizen_id=None, nonce="id-same"
+        )
+        for _ in range(2)
+    ]
+    response = world.respond("id-same", encrypt_assertion=True)
+    await world.client.finish(response, *states[0])
+    with pytest.raises(IdentityError) as caught:
+        await world.client.finish(response, *states[1])
+    assert caught.value.code == "replayed"
+
+
+async def test_encrypted_but_unsigned_is_refused(world: World) -> None:
+    request_id, state, cookie = await world.start()
+    response = world.respond(request_id, encrypt_assertion=True, sign_assertion=False)
+    error = await expect(world, "invalid_assertion", world.client.finish(response, state, cookie))
+    assert "not signed" in error.detail
+
+
+async def test_encrypted_to_another_key_is_refused(world: World) -> None:
+    """The IdP encrypts to a certificate that is not this SP's (e.g. another SP's metadata)."""
+    from vault.identity.saml import new_signing_key, sp_metadata_xml
+
+    request_id, state, cookie = await world.start()
+    _, other_cert = new_signing_key("another SP")
+    world.idp.add_service_provider(sp_metadata_xml(world.provider.client_id, ACS, other_cert))
+    world.idp._sources = world.idp._sources[-1:]  # only the SP metadata with the other certificate
+    response = world.respond(request_id, encrypt_assertion=True)
+    error = await expect(world, "invalid_assertion", world.client.finish(response, state, cookie))
+    assert "cannot be decrypted" in error.detail
+
+
+async def test_plain_and_encrypted_assertion_together_are_refused(world: World) -> None:
+    request_id, state, cookie = await world.start()
+    encrypted = ENCRYPTED.search(plain(world.respond(request_id, "max", encrypt_assertion=True)))
+    assert encrypted is not None
+    both = plain(world.respond(request_id, sign_response=False)).replace(
+        "</ns0:Response>", encrypted.group(0) + "</ns0:Response>", 1
+    )
+    error = await expect(world, "invalid_assertion", world.client.finish(b64(both), state, cookie))
+    assert "plain assertion beside" in error.detail
+
+
+async def test_a_dtd_inside_the_encrypted_assertion_is_refused(world: World) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from examples.eid_provider.saml_encrypt import encrypt_assertion_to
+    from vault.identity.saml import _split_secret
+    from vault.identity.saml_encryption import decrypt_assertion
+
+    request_id, state, cookie = await world.start()
+    xml = plain(world.respond(request_id, encrypt_assertion=True))
+    key_pem, cert_pem = _split_secret(world.providers.secret(world.provider))
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    element = ET.fromstring(xml).find("saml:EncryptedAssertion", NS)
+    assert element is not None
+    inner = b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + decrypt_assertion(element, key).replace(
+        b">Erika<", b">&x;<"
+    )
+    tampered = ENCRYPTED.sub(lambda _: encrypt_assertion_to(inner, cert_pem), xml)
+    assert "DOCTYPE" not in tampered
+    error = await expect(world, "invalid_assertion", world.client.finish(b64(tampered), state, cookie))
+    assert "document type" in error.detail

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vault.citizens.passkeys import PasskeyInfo, recently_added
-from vault.citizens.reauth import RECENT, enrolled_assurance, highest_level, rank, recent_enough
+from vault.citizens.reauth import RECENT, effective_level, enrolled_assurance, highest_level, rank, recent_enough
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -29,12 +29,34 @@ def test_a_passkey_gets_at_most_the_enrolling_sessions_level_and_never_more_than
     assert enrolled_assurance(session) == passkey
 
 
-def test_the_accounts_highest_level_is_its_password_or_its_best_passkey() -> None:
+def test_the_accounts_highest_level_is_its_password_or_its_best_passkey_or_link_capped_by_its_identity() -> None:
     assert highest_level([]) == "basic"
-    assert highest_level(["basic", "basic"]) == "basic"
-    assert highest_level(["basic", "substantial"]) == "substantial"
-    assert highest_level(["high", "substantial"]) == "high"
-    assert highest_level(["bogus"]) == "basic"
+    assert highest_level(["basic", "basic"], "high") == "basic"
+    assert highest_level(["basic", "substantial"], "high") == "substantial"
+    assert highest_level(["high", "substantial"], "high") == "high"
+    assert highest_level(["bogus"], "high") == "basic"
+    # no passkey or link counts above the account's identity level now (e.g. after the eID was unlinked)
+    assert highest_level(["substantial"], "basic") == "basic"
+    assert highest_level(["substantial"], "substantial", ["high"]) == "substantial"
+    assert highest_level([], "high", ["high"]) == "high"
+
+
+@pytest.mark.parametrize(
+    ("method", "identity", "effective"),
+    [
+        ("basic", "high", "basic"),
+        ("high", "basic", "basic"),
+        ("high", "substantial", "substantial"),
+        ("substantial", "high", "substantial"),
+        ("high", "high", "high"),
+        ("bogus", "high", "basic"),
+        ("high", "bogus", "basic"),
+    ],
+)
+def test_a_session_is_effective_at_the_lower_of_its_sign_in_and_the_identity_level(
+    method: str, identity: str, effective: str
+) -> None:
+    assert effective_level(method, identity) == effective
 
 
 def test_an_unknown_level_ranks_below_basic() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,14 +18,16 @@ from xml.etree import ElementTree as ET
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from defusedxml import EntitiesForbidden
-from saml2 import samlp
+from defusedxml import EntitiesForbidden  # type: ignore[import-untyped]
+from saml2 import samlp  # type: ignore[import-untyped]
 
 from examples.eid_provider.personas import STORK, persona
+from examples.eid_provider.saml_encrypt import AES192_GCM, RSA_1_5, encrypt_assertion_to
 from examples.eid_provider.saml_idp import SamlIdp, eidas_address
 from vault.identity import saml, saml_checks
+from vault.identity import saml_encryption as xenc
 from vault.identity.model import IdentityError
 from vault.identity.providers import ProviderConfig, ProviderInvalid
 
@@ -255,6 +258,35 @@ def test_wrapping_signed_assertion_inside_the_evil_one_is_refused(setup: Setup) 
     refused("invalid_assertion", saml_checks.check_structure, tampered.encode())
 
 
+def test_two_validly_signed_assertions_are_refused(setup: Setup) -> None:
+    """Each assertion verifies on its own; only "exactly one assertion" stops the second from being read."""
+    xml = setup.xml().decode()
+    other = setup.xml(persona="max").decode()
+    start, end = assertion_span(other)
+    at = assertion_span(xml)[0]
+    tampered = (xml[:at] + other[start:end] + xml[at:]).encode()
+    error = refused("invalid_assertion", saml_checks.check_structure, tampered)
+    assert "exactly one assertion" in error.detail
+
+
+def test_an_assertion_not_directly_in_the_response_is_refused(setup: Setup) -> None:
+    xml = setup.xml().decode()
+    start, end = assertion_span(xml)
+    at = xml.index("<ns0:Status>")
+    moved = xml[:at] + f"<ns0:Extensions>{xml[start:end]}</ns0:Extensions>" + xml[at:start] + xml[end:]
+    error = refused("invalid_assertion", saml_checks.check_structure, moved.encode())
+    assert "directly inside" in error.detail
+
+
+def test_duplicate_ids_are_refused(setup: Setup) -> None:
+    xml = setup.xml().decode()
+    assertion_id = saml_checks.check_structure(xml.encode())
+    at = xml.index("<ns0:Status>")
+    tampered = xml[:at] + f'<ns0:Extensions><x:decoy xmlns:x="urn:x" ID="{assertion_id}"/></ns0:Extensions>' + xml[at:]
+    error = refused("invalid_assertion", saml_checks.check_structure, tampered.encode())
+    assert "duplicate" in error.detail
+
+
 def test_unsigned_assertion_in_a_signed_response_is_refused(setup: Setup) -> None:
     xml = setup.xml(sign_response=True, sign_assertion=False)
     error = refused("invalid_assertion", saml_checks.check_structure, xml)
@@ -308,11 +340,10 @@ def test_times_allow_sixty_seconds_of_skew(setup: Setup) -> None:
         (issued - timedelta(seconds=59), True),  # NotBefore is issued - 5 s
         (issued - timedelta(seconds=66), False),
     ]:
-        check = lambda n=now: check_parsed(xml, assertion_id, setup.expected(now=n))  # noqa: E731
         if ok:
-            check()
+            check_parsed(xml, assertion_id, setup.expected(now=now))
         else:
-            refused("invalid_assertion", check)
+            refused("invalid_assertion", check_parsed, xml, assertion_id, setup.expected(now=now))
 
 
 @pytest.mark.parametrize(
@@ -335,6 +366,16 @@ def test_wrong_in_response_to_is_refused(setup: Setup) -> None:
     assertion_id = saml_checks.check_structure(xml)
     refused("invalid_assertion", check_parsed, xml, assertion_id, setup.expected("id-req"))
     refused("invalid_assertion", saml.verify_response, setup.provider, xml, setup.expected("id-req"))
+
+
+def test_response_in_response_to_must_be_the_request(setup: Setup) -> None:
+    xml = setup.xml(sign_response=False).decode()
+    tampered = re.sub(r'(<ns0:Response [^>]*InResponseTo=")id-req', r"\1id-other", xml).encode()
+    assert tampered != xml.encode()
+    error = refused(
+        "invalid_assertion", check_parsed, tampered, saml_checks.check_structure(tampered), setup.expected()
+    )
+    assert "InResponseTo" in error.detail
 
 
 def test_subject_confirmation_must_name_this_acs_and_request(setup: Setup) -> None:
@@ -487,3 +528,306 @@ def test_pairwise_subjects_differ_per_sp(setup: Setup) -> None:
     assert erika is not None
     assert setup.idp.subject_for(SP, erika) != setup.idp.subject_for(SP + "x", erika)
     assert setup.idp.subject_for(SP, erika) == setup.idp.subject_for(SP, erika)
+
+
+# --- encrypted assertions (BundID) ---------------------------------------------------------------------
+
+ENCRYPTED = re.compile(rb"<saml:EncryptedAssertion .*?</saml:EncryptedAssertion>", re.S)
+KEY_TRANSPORTS = [xenc.RSA_OAEP_MGF1P, xenc.RSA_OAEP]
+CONTENTS = [xenc.AES128_GCM, xenc.AES256_GCM, xenc.AES128_CBC, xenc.AES256_CBC]
+
+
+def encrypted(setup: Setup, **kwargs: Any) -> bytes:
+    return setup.xml(encrypt_assertion=True, **kwargs)
+
+
+def verify(setup: Setup, xml: bytes, key_pem: bytes | None = None) -> saml_checks.AssertionFacts:
+    return saml.verify_response(setup.provider, xml, setup.expected(), key_pem=key_pem or setup.key_pem)
+
+
+def sp_key(setup: Setup) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(setup.key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def plaintext_of(setup: Setup, xml: bytes) -> bytes:
+    """The genuine (signed) assertion inside an encrypted response, as the IdP encrypted it."""
+    element = ET.fromstring(xml).find("saml:EncryptedAssertion", NS)
+    assert element is not None
+    return xenc.decrypt_assertion(element, sp_key(setup))
+
+
+def with_encrypted(xml: bytes, encrypted_assertion: str) -> bytes:
+    """``xml`` with its EncryptedAssertion replaced (the response signature then no longer matches: dropped anyway)."""
+    assert len(ENCRYPTED.findall(xml)) == 1
+    return ENCRYPTED.sub(lambda _: encrypted_assertion.encode(), xml)
+
+
+@pytest.mark.parametrize("key_transport", KEY_TRANSPORTS)
+@pytest.mark.parametrize("content", CONTENTS)
+def test_an_encrypted_assertion_passes_every_gate(setup: Setup, key_transport: str, content: str) -> None:
+    xml = encrypted(setup, key_transport=key_transport, content_encryption=content)
+    assert b"EncryptedAssertion" in xml
+    assert b"Mustermann" not in xml  # the attributes travel encrypted
+    assert ET.fromstring(xml).find("saml:Assertion", NS) is None
+    facts = verify(setup, xml)
+    identity = saml.proven_identity(setup.provider, facts)
+    assert (identity.level, identity.claims["family_name"]) == ("high", "Mustermann")
+
+
+def test_the_decrypted_response_is_the_plain_response(setup: Setup) -> None:
+    """The assertion's bytes are kept exactly (its signature still verifies); the response signature is dropped."""
+    xml = encrypted(setup)
+    plain = xenc.plain_response(xml, setup.key_pem)
+    assert plaintext_of(setup, xml) in plain
+    assert b"EncryptedAssertion" not in plain
+    root = ET.fromstring(plain)
+    assert root.find("ds:Signature", NS) is None
+    assert root.find("saml:Assertion/ds:Signature", NS) is not None
+    assert saml_checks.check_structure(plain) == root.find("saml:Assertion", NS).get("ID")  # type: ignore[union-attr]
+    plain_xml = setup.xml()
+    assert xenc.plain_response(plain_xml, setup.key_pem) is plain_xml  # nothing encrypted: unchanged
+
+
+def test_the_word_encryptedassertion_in_a_plain_response_is_no_element(setup: Setup) -> None:
+    xml = setup.xml(audience=SP, issuer=None).replace(b">Erika<", b">EncryptedAssertion<")
+    assert xenc.plain_response(xml, None) is xml
+
+
+def test_encrypted_and_unsigned_is_refused(setup: Setup) -> None:
+    """Decryption proves nothing about the sender (anyone can encrypt to the SP's public certificate)."""
+    xml = encrypted(setup, sign_assertion=False)
+    error = refused("invalid_assertion", verify, setup, xml)
+    assert "not signed" in error.detail
+
+
+def test_encrypted_and_signed_by_another_key_is_refused(setup: Setup) -> None:
+    impostor = SamlIdp(IDP)  # same entity id, its own signing key, encrypting to the real SP certificate
+    impostor.add_service_provider(saml.sp_metadata_xml(SP, ACS, setup.cert_pem))
+    xml = base64.b64decode(impostor.build_response(SP, "id-req", "erika", encrypt_assertion=True))
+    assert plaintext_of(setup, xml)  # decrypts fine ...
+    refused("invalid_assertion", verify, setup, xml)  # ... but the signature is not the IdP's
+
+
+def test_encrypted_to_another_key_is_refused(setup: Setup) -> None:
+    xml = encrypted(setup)
+    other_key, _ = saml.new_signing_key("another SP")
+    error = refused("invalid_assertion", verify, setup, xml, other_key)
+    assert "cannot be decrypted" in error.detail
+    error = refused("invalid_assertion", saml.verify_response, setup.provider, xml, setup.expected())
+    assert "no SP key" in error.detail
+
+
+def test_encrypted_and_plain_assertion_together_are_refused(setup: Setup) -> None:
+    """Both genuine and signed by the IdP: which one would be read? Neither."""
+    found = ENCRYPTED.search(encrypted(setup, persona="max"))
+    assert found is not None
+    plain = setup.xml(sign_response=False)
+    both = plain.replace(b"</ns0:Response>", found.group(0) + b"</ns0:Response>", 1)
+    assert both != plain
+    error = refused("invalid_assertion", verify, setup, both)
+    assert "plain assertion beside" in error.detail
+
+
+def test_two_encrypted_assertions_are_refused(setup: Setup) -> None:
+    xml = encrypted(setup)
+    other = ENCRYPTED.search(encrypted(setup, persona="max"))
+    assert other is not None
+    doubled = xml.replace(b"<saml:EncryptedAssertion ", other.group(0) + b"<saml:EncryptedAssertion ", 1)
+    error = refused("invalid_assertion", verify, setup, doubled)
+    assert "exactly one encrypted assertion" in error.detail
+
+
+def test_an_encrypted_assertion_not_directly_in_the_response_is_refused(setup: Setup) -> None:
+    xml = encrypted(setup, sign_response=False)
+    found = ENCRYPTED.search(xml)
+    assert found is not None
+    moved = xml.replace(found.group(0), b"").replace(
+        b"<ns0:Status>", b"<ns0:Extensions>" + found.group(0) + b"</ns0:Extensions><ns0:Status>", 1
+    )
+    error = refused("invalid_assertion", verify, setup, moved)
+    assert "directly inside" in error.detail
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+        b"<!DOCTYPE saml:Assertion>",
+        b'<!doctype r SYSTEM "http://attacker.example/x.dtd">',
+    ],
+)
+def test_a_dtd_inside_the_decrypted_assertion_is_refused(setup: Setup, prolog: bytes) -> None:
+    """The outer gate cannot see inside the ciphertext: the decrypted text gets the same DTD rule."""
+    xml = encrypted(setup)
+    inner = prolog + plaintext_of(setup, xml).replace(b">Erika<", b">&x;<" if b"ENTITY" in prolog else b">Erika<")
+    tampered = with_encrypted(xml, encrypt_assertion_to(inner, setup.cert_pem))
+    assert b"DOCTYPE" not in tampered.upper()  # invisible before decryption
+    error = refused("invalid_assertion", verify, setup, tampered)
+    assert "document type" in error.detail
+
+
+def test_decrypted_text_that_is_not_one_assertion_is_refused(setup: Setup) -> None:
+    xml = encrypted(setup)
+    genuine = plaintext_of(setup, xml)
+    for inner in (genuine + genuine, b"<x:Other xmlns:x='urn:x'/>", genuine[:-5]):
+        refused("invalid_assertion", verify, setup, with_encrypted(xml, encrypt_assertion_to(inner, setup.cert_pem)))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        {"key_transport": RSA_1_5},  # PKCS#1 v1.5: Bleichenbacher's oracle
+        {"content_encryption": AES192_GCM},  # well formed, not on the list
+    ],
+)
+def test_genuine_encryption_with_an_algorithm_off_the_list_is_refused(setup: Setup, build: dict[str, str]) -> None:
+    xml = encrypted(setup, **build)
+    error = refused("invalid_assertion", verify, setup, xml)
+    assert "not accepted" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (xenc.AES256_GCM, "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"),
+        (xenc.AES256_GCM, ""),
+        (xenc.RSA_OAEP_MGF1P, "http://www.w3.org/2001/04/xmlenc#kw-aes256"),
+        (
+            f'Algorithm="{xenc.RSA_OAEP_MGF1P}">',
+            f'Algorithm="{xenc.RSA_OAEP_MGF1P}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#md5"/>',
+        ),
+        (
+            f'Algorithm="{xenc.RSA_OAEP_MGF1P}">',
+            f'Algorithm="{xenc.RSA_OAEP_MGF1P}"><xenc11:MGF xmlns:xenc11="{xenc.XENC11}" '
+            f'Algorithm="{xenc.XENC11}mgf1sha256"/>',
+        ),  # rsa-oaep-mgf1p fixes MGF1 with SHA-1
+    ],
+)
+def test_an_algorithm_off_the_list_is_refused(setup: Setup, old: str, new: str) -> None:
+    xml = encrypted(setup, sign_response=False)  # as the IdP wrote it (xmlsec1 would re-serialize it)
+    tampered = xml.replace(old.encode(), new.encode(), 1)
+    assert tampered != xml
+    error = refused("invalid_assertion", verify, setup, tampered)
+    assert "not accepted" in error.detail
+
+
+def test_tampered_ciphertext_is_refused(setup: Setup) -> None:
+    for content in (xenc.AES256_GCM, xenc.AES256_CBC):
+        xml = encrypted(setup, content_encryption=content)
+        values = re.findall(rb"<xenc:CipherValue>([^<]+)</xenc:CipherValue>", xml)
+        blob = bytearray(base64.b64decode(values[-1]))
+        blob[40] ^= 1
+        tampered = xml.replace(values[-1], base64.b64encode(bytes(blob)), 1)
+        refused("invalid_assertion", verify, setup, tampered)
+
+
+def test_a_cipher_reference_is_refused(setup: Setup) -> None:
+    xml = encrypted(setup)
+    tampered = re.sub(
+        rb"(</ds:KeyInfo><xenc:CipherData>)<xenc:CipherValue>[^<]+</xenc:CipherValue>",
+        rb'\1<xenc:CipherReference URI="http://attacker.example/c"/>',
+        xml,
+    )
+    assert tampered != xml
+    error = refused("invalid_assertion", verify, setup, tampered)
+    assert "CipherValue" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"audience": "https://other.example/sp"}, "audience"),
+        ({"destination": "https://attacker.example/acs"}, "Destination"),
+        ({"issuer": "https://other-idp.example"}, "Issuer"),
+        ({"request_id": "id-someone-elses"}, "InResponseTo"),
+        ({"now": datetime.now(UTC) - timedelta(minutes=7)}, "expired"),
+    ],
+)
+def test_encrypted_but_wrong_fields_are_refused(setup: Setup, change: dict[str, Any], why: str) -> None:
+    """After decryption the assertion gets every check a plain one gets (pysaml2's or the vault's)."""
+    refused("invalid_assertion", verify, setup, encrypted(setup, **change))
+    plain = xenc.plain_response(encrypted(setup, **change), setup.key_pem)
+    assert "EncryptedAssertion" not in plain.decode()
+    error = refused("invalid_assertion", check_parsed, plain, saml_checks.check_structure(plain), setup.expected())
+    assert why in error.detail  # gate 3 alone refuses it too, for the reason named
+
+
+def test_encrypted_forgery_behind_a_far_off_issue_instant_is_refused(setup: Setup) -> None:
+    """The pysaml2 gap (no assertion signature check when IssueInstant is a day off) stays closed."""
+    xml = encrypted(setup, persona="max", sign_response=False)
+    forged_inner = plaintext_of(setup, xml).replace(b"STORK-QAA-Level-3", b"STORK-QAA-Level-4")
+    forged = with_encrypted(xml, encrypt_assertion_to(forged_inner, setup.cert_pem))
+    forged = re.sub(rb'(<ns0:Response [^>]*IssueInstant=")[^"]+', rb"\g<1>2030-01-01T00:00:00Z", forged)
+    refused("invalid_assertion", verify, setup, forged)
+
+
+def test_sp_metadata_offers_the_certificate_for_encryption(setup: Setup) -> None:
+    """One key for both uses: every provider registered before encryption keeps its sealed secret."""
+    root = ET.fromstring(saml.sp_metadata_xml(SP, ACS, setup.cert_pem))
+    md = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+    keys = {k.get("use"): k for k in root.iter(f"{md}KeyDescriptor")}
+    assert set(keys) == {"signing", "encryption"}
+    cert = saml.certificate_base64(setup.cert_pem)
+    assert keys["encryption"].findtext(".//ds:X509Certificate", namespaces=NS) == cert
+    assert keys["signing"].findtext(".//ds:X509Certificate", namespaces=NS) == cert
+    methods = [m.get("Algorithm") for m in keys["encryption"].findall(f"{md}EncryptionMethod")]
+    assert methods[0] == xenc.AES256_GCM
+    assert set(methods) == set(xenc.CONTENT_ENCRYPTION) | set(xenc.KEY_TRANSPORT)
+    assert setup.idp.sp_encryption_cert(SP) == setup.cert_pem  # the IdP finds it there
+
+
+# --- interoperability with xmlsec1 (an independent XML Encryption implementation) ------------------------
+
+
+def test_xmlsec1_decrypts_what_the_test_idp_encrypts(setup: Setup, tmp_path: Any) -> None:
+    """xmlsec1 1.2 has rsa-oaep-mgf1p but not xmlenc11#rsa-oaep, so only the former is cross-checked."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(setup.key_pem)
+    inner = b'<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a"/>'
+    for content in CONTENTS:
+        (tmp_path / "enc.xml").write_text(encrypt_assertion_to(inner, setup.cert_pem, content=content))
+        out = subprocess.run(
+            ["/usr/bin/xmlsec1", "--decrypt", "--privkey-pem", str(key_file), str(tmp_path / "enc.xml")],
+            capture_output=True,
+            check=True,
+        )
+        assert inner in out.stdout
+
+
+TEMPLATE = (
+    f'<xenc:EncryptedData xmlns:xenc="{xenc.XENC}" Type="{xenc.ELEMENT_TYPE}">'
+    '<xenc:EncryptionMethod Algorithm="{content}"/>'
+    f'<ds:KeyInfo xmlns:ds="{saml_checks.DS}"><xenc:EncryptedKey>'
+    f'<xenc:EncryptionMethod Algorithm="{xenc.RSA_OAEP_MGF1P}"/>'
+    "<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>"
+    "<xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>"
+)
+
+
+@pytest.mark.parametrize("content", CONTENTS)
+def test_the_vault_decrypts_what_xmlsec1_encrypts(setup: Setup, tmp_path: Any, content: str) -> None:
+    cert_file = tmp_path / "cert.pem"
+    cert_file.write_bytes(setup.cert_pem)
+    inner = (
+        b'<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a">'
+        b"<saml:Issuer>x</saml:Issuer></saml:Assertion>"
+    )
+    (tmp_path / "data.xml").write_bytes(
+        b'<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">' + inner
+        + b"</saml:EncryptedAssertion>"
+    )  # fmt: skip
+    (tmp_path / "template.xml").write_text(TEMPLATE.replace("{content}", content))
+    size = "aes-256" if "256" in content else "aes-128"
+    out = subprocess.run(
+        [
+            "/usr/bin/xmlsec1", "--encrypt", "--pubkey-cert-pem", str(cert_file), "--session-key", size,
+            "--xml-data", str(tmp_path / "data.xml"), "--node-name", f"{saml_checks.SAML}:Assertion",
+            str(tmp_path / "template.xml"),
+        ],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    assert inner not in out.stdout
+    assert xenc.decrypt_assertion(ET.fromstring(out.stdout), sp_key(setup)) == inner
