@@ -45,7 +45,7 @@ demo: $(STAMP)
 		$(BIN)/python -c 'import sys, httpx; sys.exit(any(httpx.get(u, timeout=2).status_code != 200 for u in sys.argv[1:]))' \
 			http://127.0.0.1:8000/readyz http://127.0.0.1:8002/healthz 2>/dev/null && break; sleep 0.5; \
 	done; \
-	$(BIN)/vault idp list | grep -q '"issuer": "$(EID_ISSUER)"' || \
+	$(BIN)/vault idp list | grep '"issuer": "$(EID_ISSUER)"' | grep -q '"disabled": false' || \
 		$(BIN)/vault idp add --name Test-eID --issuer $(EID_ISSUER) --client-id buergertresor --private-key $(EID_KEY) \
 			--acr-map '$(EID_ACR_MAP)' >/dev/null || exit 1; \
 	$(BIN)/python -m examples.agency_app --vault http://localhost:8000 --agency var/demo-agency.json --port 8001 \

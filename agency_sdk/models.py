@@ -73,15 +73,24 @@ class Tokens(msgspec.Struct, frozen=True):
 
 
 class VerifiedBy(msgspec.Struct, frozen=True):
-    """The identity provider (the citizen's eID) that vouched for a value."""
+    """The identity provider (the citizen's eID) that vouched for a value.
+
+    ``provider`` is its name, ``issuer`` its OIDC issuer or SAML entity id, ``kind`` ``"oidc"`` or
+    ``"saml"``, ``level`` the level of the account's link to it (``"substantial"`` or ``"high"``;
+    ``None`` from vaults that do not send it).
+    """
 
     provider: str
     issuer: str
     kind: str
+    level: str | None = None
 
 
 class Attribute(msgspec.Struct, frozen=True):
-    """One granted attribute; ``verified_by`` is set when an identity provider confirmed the value."""
+    """One granted attribute; ``verified_by`` is set when an identity provider confirmed the value.
+
+    ``verified_by`` is present only while the citizen's account is still linked to that provider.
+    """
 
     value: Any
     source: str

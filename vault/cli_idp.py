@@ -208,21 +208,26 @@ def _add_saml(ctx: click.Context, name: str, metadata_xml: str, acr: dict[str, s
 @idp_group.command("list")
 @click.pass_context
 def idp_list(ctx: click.Context) -> None:
-    """All providers (JSON lines): id, name, kind, issuer, client_id, acr_map, disabled. Never the secret."""
+    """All providers (JSON lines): id, name, kind, issuer, client_id, auth_method, acr_map, linked accounts, disabled.
 
-    async def everything(_: Runtime, providers: Providers) -> list[Any]:
-        return await providers.all()
+    Never the secret. ``linked`` is how many accounts a disable would affect.
+    """
 
-    for p in _on_providers(ctx, everything):
+    async def everything(_: Runtime, providers: Providers) -> tuple[list[Any], dict[str, int]]:
+        return await providers.all(), await providers.linked_accounts()
+
+    listed, linked = _on_providers(ctx, everything)
+    for p in listed:
         row = {"id": p.id, "name": p.name, "kind": p.kind, "issuer": p.issuer, "client_id": p.client_id}
-        click.echo(json.dumps({**row, "acr_map": p.acr_map, "disabled": p.disabled}, ensure_ascii=False))
+        more = {"auth_method": p.auth_method, "acr_map": p.acr_map, "linked": linked.get(p.id, 0)}
+        click.echo(json.dumps({**row, **more, "disabled": p.disabled}, ensure_ascii=False))
 
 
 @idp_group.command("disable")
 @click.argument("provider_id")
 @click.pass_context
 def idp_disable(ctx: click.Context, provider_id: str) -> None:
-    """Disable a provider: no new sign-ins through it (accounts linked to it keep their other sign-ins)."""
+    """Disable a provider: no new sign-ins through it, and its links stop counting (docs/identity.md)."""
 
     async def disable(_: Runtime, providers: Providers) -> bool:
         return await providers.disable(provider_id)
@@ -230,3 +235,21 @@ def idp_disable(ctx: click.Context, provider_id: str) -> None:
     if not _on_providers(ctx, disable):
         _fail(ProviderInvalid("id", f"no enabled provider {provider_id!r}"))
     click.echo(json.dumps({"id": provider_id, "disabled": True}))
+
+
+@idp_group.command("enable")
+@click.argument("provider_id")
+@click.pass_context
+def idp_enable(ctx: click.Context, provider_id: str) -> None:
+    """Enable a disabled provider again: its button returns and its links count again at once."""
+
+    async def enable(_: Runtime, providers: Providers) -> bool:
+        return await providers.enable(provider_id)
+
+    try:
+        enabled = _on_providers(ctx, enable)
+    except ProviderInvalid as exc:  # another enabled provider for the same issuer
+        _fail(exc)
+    if not enabled:
+        _fail(ProviderInvalid("id", f"no disabled provider {provider_id!r}"))
+    click.echo(json.dumps({"id": provider_id, "disabled": False}))

@@ -24,6 +24,7 @@ from litestar.response import Redirect, Response
 from agency_sdk import (
     AccessEnded,
     AsyncAgencyClient,
+    Attribute,
     AuthorizationFailed,
     DataResult,
     Flow,
@@ -38,7 +39,21 @@ COOKIE = "amt_session"
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
-FORM_FIELDS = ("given_name", "family_name", "birth_date", "street", "house_number", "postal_code", "city")
+ADDRESS_PARTS = ("street", "house_number", "postal_code", "city")
+FORM_FIELDS = ("given_name", "family_name", "birth_date", "birth_place", "nationality", *ADDRESS_PARTS)
+LABELS = {
+    "given_name": "Vorname",
+    "family_name": "Familienname",
+    "birth_name": "Geburtsname",
+    "birth_date": "Geburtsdatum",
+    "birth_place": "Geburtsort",
+    "nationality": "Staatsangehörigkeit",
+    "address": "Anschrift",
+    "email": "E-Mail-Adresse",
+    "phone": "Telefonnummer",
+}
+LEVELS = {"high": "hoch", "substantial": "substantiell", "basic": "niedrig"}
+DEFAULT_TITLE = "Wohnsitz ummelden"
 
 
 @dataclass
@@ -129,9 +144,68 @@ def _form_values(data: DataResult | None) -> dict[str, str]:
     return {name: values.get(name, "") for name in FORM_FIELDS}
 
 
+def _attribute_of(form_field: str) -> str:
+    """The vault attribute a form field is filled from (the address parts from ``address``)."""
+    return "address" if form_field in ADDRESS_PARTS else form_field
+
+
+def confirmation(attribute: Attribute) -> str | None:
+    """The mark for a value an eID identity provider confirmed, e.g. "bestätigt durch Test-eID (Niveau hoch)".
+
+    ``None`` for a value the citizen entered themselves. Without a level (older vaults) the mark names
+    only the provider.
+    """
+    by = attribute.verified_by
+    if by is None:
+        return None
+    if by.level is None:
+        return f"bestätigt durch {by.provider}"
+    return f"bestätigt durch {by.provider} (Niveau {LEVELS.get(by.level, by.level)})"
+
+
+def confirmations(data: DataResult | None) -> dict[str, str]:
+    """Attribute name -> its confirmation mark, for the confirmed values of a read."""
+    if data is None:
+        return {}
+    return {name: mark for name, a in data.attributes.items() if (mark := confirmation(a)) is not None}
+
+
+def unshown_fields(data: DataResult | None, tokens: Tokens | None) -> list[str]:
+    """The granted attributes (read or only granted) that the form has no field for, in a stable order."""
+    shown = {_attribute_of(f) for f in FORM_FIELDS}
+    granted = set(tokens.fields if tokens is not None else ()) | set(data.attributes if data is not None else ())
+    return sorted(granted - shown)
+
+
+def _display(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _title(app: AgencyApp, session: Session) -> str:
+    """The page's title: the label of the service read under (else of the first offered), if it has a title."""
+    service = app.config.service(session.tokens.service if session.tokens is not None else None)
+    return service.title if service is not None and service.title else DEFAULT_TITLE
+
+
 def _page(app: AgencyApp, sid: str, session: Session, status: int = 200) -> Response[str]:
+    data = session.data
+    unshown = [
+        (
+            name,
+            LABELS.get(name, name),
+            _display(data.attributes[name].value) if data and name in data.attributes else "",
+        )
+        for name in unshown_fields(data, session.tokens)
+    ]
     html = TEMPLATES.get_template("form.html").render(
-        values=_form_values(session.data),
+        title=_title(app, session),
+        values=_form_values(data),
+        marks=confirmations(data),
+        unshown=unshown,
         session=session,
         vault_url=app.config.vault_url,
         services=app.config.services,

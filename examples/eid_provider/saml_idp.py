@@ -58,7 +58,7 @@ from vault.identity import saml_encryption as xenc
 from vault.identity.saml import certificate_base64, new_signing_key
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 ASSERTION_NODE = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
@@ -267,11 +267,13 @@ class SamlIdp:
         encrypt_assertion: bool = False,
         key_transport: str = xenc.RSA_OAEP_MGF1P,
         content_encryption: str = xenc.AES256_GCM,
+        edit_assertion: Callable[[Any], None] | None = None,
     ) -> str:
         """A Response (base64) for ``persona_key`` to ``in_response_to``, valid five minutes from ``now``.
 
         Defaults are what a correct IdP sends; each keyword changes one field for attack tests, and the
-        result is still signed with this IdP's key (unless a ``sign_*`` flag is false). With
+        result is still signed with this IdP's key (unless a ``sign_*`` flag is false). ``edit_assertion``
+        may change the pysaml2 ``saml.Assertion`` (times, NameID, ...) before it is signed. With
         ``encrypt_assertion`` the (signed) assertion is encrypted to the SP's encryption certificate
         from its metadata, with the algorithms named (BundID's pages always encrypt).
         """
@@ -284,6 +286,8 @@ class SamlIdp:
         assertion = self._assertion(
             person, sp_entity_id, in_response_to, acs, now, audience or sp_entity_id, issuer, class_ref
         )
+        if edit_assertion is not None:
+            edit_assertion(assertion)
         response = samlp.Response(
             id=_new_id(),
             in_response_to=in_response_to,

@@ -256,7 +256,10 @@ def test_register_with_the_id_card_then_another_account_cannot_take_it(
             status = _choose(tab, eid, "erika", OUTCOME_URL)
             _outcome(tab, status, 409, heading)
         _language(tab, "/settings", "de")
-        assert "auf dem Niveau Basis nachgewiesen" in tab.locator("section[aria-labelledby='eid-heading']").inner_text()
+        assert (
+            "noch nicht nachgewiesen (Niveau Basis)"
+            in tab.locator("section[aria-labelledby='eid-heading']").inner_text()
+        )
         assert tab.get_by_role("button", name="Online-Ausweis verknüpfen (Test-eID)").is_visible()  # still unlinked
     finally:
         other.close()

@@ -99,7 +99,9 @@ def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> No
         "kind": "oidc",
         "issuer": issuer,
         "client_id": "vault",
+        "auth_method": "private_key_jwt",
         "acr_map": {ACR["high"]: "high", ACR["substantial"]: "substantial"},
+        "linked": 0,
         "disabled": False,
     }
     everything = json.dumps(rows)
@@ -111,6 +113,26 @@ def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> No
     again = vault_cmd("idp", "disable", provider_id, env=env)
     assert again.returncode == 2
     assert again.stderr.startswith("vault: error: id:")
+
+    # the same issuer and client id twice would split one person's subject over two providers
+    twin_args = ("idp", "add", "--name", "Twin", "--issuer", issuer, "--client-id", "vault-2",
+                 "--client-secret-file", str(tmp_path / "secret.txt"), "--acr-map", ACR_MAP)  # fmt: skip
+    twin = vault_cmd(*twin_args, env=env)
+    assert twin.returncode == 2
+    assert twin.stderr.startswith("vault: error: issuer: already registered as provider")
+    assert len(listed(env)) == 2
+    # a replacement for the disabled one is fine, and then the old one cannot come back beside it
+    replacement = vault_cmd(*twin_args[:7], "vault", *twin_args[8:], env=env)
+    assert replacement.returncode == 0, replacement.stderr
+    back = vault_cmd("idp", "enable", provider_id, env=env)
+    assert back.returncode == 2
+    assert back.stderr.startswith("vault: error: issuer: already registered")
+    assert vault_cmd("idp", "disable", json.loads(replacement.stdout)["id"], env=env).returncode == 0
+    assert vault_cmd("idp", "enable", provider_id, env=env).returncode == 0
+    assert [r["disabled"] for r in listed(env) if r["id"] == provider_id] == [False]
+    unknown = vault_cmd("idp", "enable", "no-such-provider", env=env)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("vault: error: id:")
 
 
 def test_each_bad_field_exits_2_and_stores_nothing(migrated: Settings, tmp_path: Path, issuer: str) -> None:
@@ -138,6 +160,8 @@ def test_each_bad_field_exits_2_and_stores_nothing(migrated: Settings, tmp_path:
     cases = [
         (add(issuer_url="http://eid.example"), "issuer"),  # http off loopback
         (add(issuer_url="ftp://127.0.0.1"), "issuer"),
+        (add(issuer_url="https://例え.jp"), "issuer"),  # non-ASCII host: would break the CSP of /login
+        (add(issuer_url="https://user@eid.example"), "issuer"),
         (add(issuer_url=unreachable), "issuer"),
         (add(issuer_url=issuer + "/"), "issuer"),  # discovery names the issuer without the slash: not equal
         (add(issuer_url=issuer + "/other"), "issuer"),  # 404

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
+from agency_sdk import DataResult, Tokens
 from tests.support.browser import LoopbackBrowser
 from tests.support.postgres import free_port
 from tests.support.server import serve
@@ -74,7 +76,7 @@ def test_every_block_of_docs_sdk_runs_against_a_real_vault(tmp_path: Path, monke
         monkeypatch.setenv("VAULT_URL", base)
         monkeypatch.setenv("AGENCY_CLIENT_ID", client_id)
         monkeypatch.setenv("VAULT_LOG_KEY", httpx.get(f"{base}/log/key").text.strip())
-        integration, again, watching = blocks("python")
+        integration, again, confirmed, watching = blocks("python")
         assert len(integration.strip().splitlines()) < 40, "the page promises an integration in under 40 lines"
         page: dict[str, Any] = {}
         exec(integration, page)  # the page's own code is what is tested
@@ -87,6 +89,28 @@ def test_every_block_of_docs_sdk_runs_against_a_real_vault(tmp_path: Path, monke
 
         exec(again, page)
         assert page["read_again"](session)["given_name"] == "Erika"
+        exec(confirmed, page)
+        read = page["client"].read_data(msgspec.json.decode(session["tokens"], type=Tokens))
+        assert page["confirmed"](read) == {}  # values the citizen typed in carry no mark
+        by = {"provider": "Test-eID", "issuer": "https://eid.test", "kind": "oidc"}
+        at = "2026-05-01T10:00:00Z"
+        attributes = {
+            "given_name": {
+                "value": "Erika",
+                "source": "idp:p1",
+                "updated_at": at,
+                "verified_by": {**by, "level": "high"},
+            },
+            "birth_place": {"value": "Berlin", "source": "idp:p1", "updated_at": at, "verified_by": by},
+            "email": {"value": "e@example.de", "source": "self", "updated_at": at},
+        }
+        grant = {"id": "g", "service": "ummeldung", "expires_at": at}
+        wire = {"attributes": attributes, "grant": grant, "receipt": {"commitment": "c"}}
+        marks = page["confirmed"](msgspec.json.decode(msgspec.json.encode(wire), type=DataResult))
+        assert marks == {
+            "given_name": "bestätigt durch Test-eID (Niveau hoch)",
+            "birth_place": "bestätigt durch Test-eID",
+        }
         page["end"](session)  # the agency's tokens are revoked
         assert "tokens" not in session
         page["callback"](session, _approve(citizen, page["start"](session)))

@@ -194,7 +194,9 @@ class AccountPages(Controller):
         assert runtime.vault is not None
         current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         assert runtime.providers is not None
+        assert runtime.binding is not None
         names = {p.id: p.name for p in await runtime.providers.all()} if current else {}
+        confirmed = await runtime.binding.confirmations(me.citizen_id) if current else {}
         return render(
             request,
             "data.html",
@@ -211,6 +213,7 @@ class AccountPages(Controller):
             entered=entered or {},
             saved=request.query_params.get("saved") == "1",
             provider_names=names,
+            confirmed=confirmed,
         )
 
     @get("/data")
@@ -365,6 +368,9 @@ class AccountPages(Controller):
             provider_names={pid: p.name for pid, p in providers.items()},
             linkable=[p for p in providers.values() if not p.disabled and p.id not in linked],
             linked_now=request.query_params.get("linked") == "1",
+            differs=[
+                ATTRIBUTE_LABELS[n] for n in request.query_params.get("differs", "").split(",") if n in ATTRIBUTE_LABELS
+            ],
             unlinked_now=request.query_params.get("unlinked") == "1",
         )
 

@@ -46,11 +46,12 @@ log = structlog.get_logger(__name__)
 
 
 class VerifiedBy(msgspec.Struct):
-    """The identity provider that vouched for a value (the citizen's eID), when one did."""
+    """The identity provider that vouches for a value (the citizen's eID), and the level of the account's link to it."""
 
     provider: str
     issuer: str
     kind: str
+    level: str
 
 
 class AttributeRead(msgspec.Struct, omit_defaults=True):
@@ -62,17 +63,22 @@ class AttributeRead(msgspec.Struct, omit_defaults=True):
     verified_by: VerifiedBy | None = None
 
 
-async def _verified_by(runtime: Runtime, sources: set[str]) -> dict[str, VerifiedBy]:
-    """The providers behind ``sources`` written by an identity provider (no lookup when there are none)."""
+async def _verified_by(runtime: Runtime, citizen_id: str, sources: set[str]) -> dict[str, VerifiedBy]:
+    """The providers that vouch for values with these ``sources`` now (no lookup when none came from one).
+
+    A provider vouches only while the citizen's account is linked to it and it is enabled.
+    """
     wanted = {s: pid for s in sources if (pid := provider_of(s)) is not None}
     if not wanted:
         return {}
     assert runtime.providers is not None
+    assert runtime.binding is not None
+    confirmed = await runtime.binding.confirmations(citizen_id)
     out = {}
     for source, provider_id in wanted.items():
-        provider = await runtime.providers.get(provider_id, enabled_only=False)
+        provider = await runtime.providers.get(provider_id) if provider_id in confirmed else None
         if provider is not None:
-            out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind)
+            out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind, confirmed[provider_id])
     return out
 
 
@@ -212,7 +218,7 @@ class AgencyApi(Controller):
         except (OAuthError, ProofReplayed) as exc:
             raise await _refused(runtime, "data", exc, authorization) from None
         grant = read.grant
-        verified = await _verified_by(runtime, {v.source for v in read.values.values()})
+        verified = await _verified_by(runtime, grant.citizen_id, {v.source for v in read.values.values()})
         body = DataOut(
             attributes={
                 k: AttributeRead(v.value, v.source, v.updated_at, verified.get(v.source))

@@ -208,11 +208,25 @@ async def export_response(runtime: Runtime, citizen_id: str) -> Response[dict[st
             }
         )
     account = await runtime.accounts.account(citizen_id)
+    assert runtime.binding is not None
+    assert runtime.providers is not None
+    names = {p.id: p.name for p in await runtime.providers.all()}
+    links = [
+        {"provider_id": link.provider_id, "provider": names.get(link.provider_id, link.provider_id),
+         "level": link.level, "linked_at": link.created_at, "last_used_at": link.last_used_at}
+        for link in await runtime.binding.links(citizen_id)
+    ]  # fmt: skip
+    identity_level = await runtime.binding.identity_level(citizen_id)
     history, _ = await _history(runtime, citizen_id, limit=None, before=None)
     body = {
         "format": "buergertresor-export/v1",
         "exported_at": datetime.now(UTC),
-        "account": {"login_name": account.login_name, "created_at": account.created_at},
+        "account": {
+            "login_name": account.login_name,
+            "created_at": account.created_at,
+            "identity_level": identity_level,
+            "identity_links": links,
+        },
         "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
         "documents": documents,
         "grants": [grant_out(g) for g in await runtime.grants.for_citizen(citizen_id)],

@@ -18,6 +18,7 @@ effective level is capped by the account's identity level (:mod:`vault.citizens.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import structlog
 from litestar import Controller, Request, Response, get, post
@@ -33,19 +34,29 @@ from vault.api.auth import SESSION_COOKIE, form_csrf_cookie, session_cookie
 from vault.api.pages import _over_limit, _start_session, safe_next
 from vault.api.reauth import require_recent_sign_in
 from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready
-from vault.citizens.reauth import LEVELS, rank
+from vault.citizens.reauth import rank
 from vault.citizens.sessions import SignedIn, csrf_matches
 from vault.citizens.throttle import challenge_limit, register_limit
-from vault.identity.binding import LastMeansOfSignIn, LinkedElsewhere, NotLinked
+from vault.identity.binding import (
+    MIN_PROOF,
+    LastMeansOfSignIn,
+    LevelTooLow,
+    LinkedElsewhere,
+    NotLinked,
+    OtherSubjectLinked,
+)
 from vault.identity.model import PURPOSES, IdentityError
 from vault.identity.requests import BROWSER_COOKIE
 
 if TYPE_CHECKING:
+    from vault.identity.binding import IdentityBinding
     from vault.identity.model import ProvenIdentity, StartedRequest
     from vault.identity.providers import ProviderConfig
     from vault.runtime import Runtime
 
 log = structlog.get_logger("vault.identity")
+#: Levels a sign-in may ask a provider for: ``basic`` proves no identity, so it is never asked for.
+ASKABLE = frozenset({"substantial", "high"})
 Page = NamedDependency[SignedIn]
 
 FAILED = N_("Signing in with your ID did not work")
@@ -99,6 +110,17 @@ def _client(runtime: Runtime, provider: ProviderConfig) -> Any:
     return client
 
 
+def _binding(request: Request[Any, Any, Any]) -> IdentityBinding:
+    binding = ready(request).binding
+    assert binding is not None
+    return binding
+
+
+def _login_url(next_path: str) -> str:
+    """The sign-in page, continuing to ``next_path`` afterwards."""
+    return "/login" if next_path == "/" else f"/login?next={quote(next_path, safe='')}"
+
+
 def _label(request: Request[Any, Any, Any], level: str) -> str:
     """A level's name in the page's language."""
     return i18n.translations(i18n.choose(request)[0]).gettext(ASSURANCE_LABELS.get(level, level))
@@ -107,7 +129,11 @@ def _label(request: Request[Any, Any, Any], level: str) -> str:
 def _outcome(
     request: Request[Any, Any, Any], title: str, status: int, *paragraphs: Any, **context: Any
 ) -> Response[str]:
-    return form_page(request, "idp_outcome.html", title, status, paragraphs=paragraphs, **context)
+    # The result of a callback cannot be shown twice (its state is spent): the language switch goes on
+    # to where the page's "Back" goes, not to the callback again.
+    return form_page(
+        request, "idp_outcome.html", title, status, paragraphs=paragraphs, lang_target=context.get("back"), **context
+    )
 
 
 class IdentityPages(Controller):
@@ -127,7 +153,7 @@ class IdentityPages(Controller):
             return _outcome(request, FAILED, 403, N_("Your form expired, please send it again."), back="/login")
         purpose = data.get("purpose", "login")
         level = data.get("level", "high")
-        if purpose not in PURPOSES or level not in LEVELS:
+        if purpose not in PURPOSES or level not in ASKABLE:
             return _outcome(request, FAILED, 400, N_("This sign-in request is not valid."), back="/login")
         provider = await runtime.providers.get(provider_id)
         if provider is None:
@@ -161,6 +187,7 @@ class IdentityPages(Controller):
                 next_path=next_path,
                 citizen_id=citizen_id,
                 browser=request.cookies.get(BROWSER_COOKIE),
+                session=request.cookies.get(SESSION_COOKIE) if me is not None else None,
             )
         except IdentityError as exc:
             return self._failed(request, exc)
@@ -224,6 +251,16 @@ class IdentityPages(Controller):
 
     # -- after the provider -----------------------------------------------------------------
 
+    @staticmethod
+    def _too_low(request: Request[Any, Any, Any], provider: str, got: str, needed: str, back: str) -> Response[str]:
+        message = N_(
+            "%(provider)s confirmed your ID at assurance level %(got)s, but level %(needed)s is needed, so your"
+            " sign-in stays as it was and nothing was linked. Use an ID that reaches level %(needed)s (the online"
+            " ID card with its PIN), or go back."
+        )
+        levels = {"provider": provider, "got": _label(request, got), "needed": _label(request, needed)}
+        return _outcome(request, TOO_LOW_TITLE, 403, (message, levels), back=back)
+
     def _failed(self, request: Request[Any, Any, Any], exc: IdentityError) -> Response[str]:
         log.info("identity provider sign-in refused", code=exc.code, detail=exc.detail)
         message, status = ERRORS[exc.code]
@@ -233,90 +270,111 @@ class IdentityPages(Controller):
         self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity
     ) -> Response[Any]:
         runtime = ready(request)
-        assert runtime.binding is not None
         assert runtime.providers is not None
-        binding = runtime.binding
         provider = await runtime.providers.get(proven.provider_id)
         if provider is None:
             return self._failed(request, IdentityError("provider_disabled"))
-        name = provider.name
-        if started.purpose == "register":
-            try:
-                citizen_id = await binding.register(proven)
-            except LinkedElsewhere:
-                citizen_id = await binding.sign_in(proven)  # the eID has an account already: sign in to it
-            return await self._signed_in(request, citizen_id, proven, started.next)
-        if started.purpose == "login":
-            try:
-                citizen_id = await binding.sign_in(proven)
-            except NotLinked:
-                return _outcome(
-                    request,
-                    NOT_LINKED_TITLE,
-                    409,
-                    N_(
-                        "Your ID was confirmed by %(provider)s, but no account of this vault is linked to it. Create"
-                        " an account with your ID, or sign in to your existing account and link your ID under"
-                        " Settings."
-                    ),
-                    provider=name,
-                    register_with=provider,
-                    next=started.next,
-                    back="/login",
-                )
-            return await self._signed_in(request, citizen_id, proven, started.next)
+        if started.purpose in {"register", "link"} and rank(proven.level) < rank(MIN_PROOF):
+            back = "/register" if started.purpose == "register" else "/settings"
+            return self._too_low(request, provider.name, proven.level, MIN_PROOF, back)
+        finish = {"register": self._register, "login": self._login, "link": self._link, "step_up": self._step_up}
+        return await finish[started.purpose](request, started, proven, provider)
+
+    async def _register(
+        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+    ) -> Response[Any]:
+        binding = _binding(request)
+        try:
+            citizen_id = await binding.register(proven)
+        except LinkedElsewhere:
+            citizen_id = await binding.sign_in(proven)  # the eID has an account already: sign in to it
+        except LevelTooLow:
+            return self._too_low(request, provider.name, proven.level, MIN_PROOF, "/register")
+        return await self._signed_in(request, citizen_id, proven, started)
+
+    async def _login(
+        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+    ) -> Response[Any]:
+        try:
+            citizen_id = await _binding(request).sign_in(proven)
+        except NotLinked:
+            message = N_(
+                "Your ID was confirmed by %(provider)s, but no account of this vault is linked to it. Create an"
+                " account with your ID, or sign in to your existing account and link your ID."
+            )
+            existing = _login_url(started.next if started.next != "/" else "/settings")
+            return _outcome(
+                request, NOT_LINKED_TITLE, 409, message, provider=provider.name, register_with=provider,
+                next=started.next, existing=existing, back=_login_url(started.next),
+            )  # fmt: skip
+        return await self._signed_in(request, citizen_id, proven, started)
+
+    async def _link(
+        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+    ) -> Response[Any]:
         assert started.citizen_id is not None
-        if started.purpose == "link":
-            try:
-                await binding.link(started.citizen_id, proven)
-            except LinkedElsewhere:
-                return _outcome(
-                    request,
-                    ELSEWHERE_TITLE,
-                    409,
-                    N_(
-                        "This ID is already linked to another account of this vault. An ID can belong to one account"
-                        " only; nothing was changed."
-                    ),
-                    back="/settings",
-                )
-            target = started.next if started.next != "/" else "/settings?linked=1"
-            return await self._signed_in(request, started.citizen_id, proven, target)
-        # step_up
+        back = started.next if started.next != "/" else "/settings"
+        try:
+            differs = await _binding(request).link(started.citizen_id, proven)
+        except LevelTooLow:
+            return self._too_low(request, provider.name, proven.level, MIN_PROOF, back)
+        except OtherSubjectLinked:
+            message = N_(
+                "Your account is already linked to another ID at this identity provider. Unlink it under Settings"
+                " first; nothing was changed."
+            )
+            return _outcome(request, ELSEWHERE_TITLE, 409, message, back=back)
+        except LinkedElsewhere:
+            message = N_(
+                "This ID is already linked to another account of this vault. An ID can belong to one account only;"
+                " nothing was changed. To use the account it belongs to, sign in with this ID."
+            )
+            return _outcome(request, ELSEWHERE_TITLE, 409, message, back=back)
+        target = started.next
+        if target == "/":
+            target = "/settings?linked=1" + (f"&differs={','.join(differs)}" if differs else "")
+        return await self._signed_in(request, started.citizen_id, proven, started, target)
+
+    async def _step_up(
+        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+    ) -> Response[Any]:
+        binding = _binding(request)
         owner = await binding.owner(proven)
         if owner != started.citizen_id:
             message = (
                 N_("This ID is linked to another account, so it cannot raise this sign-in; nothing was changed.")
                 if owner
-                else N_("Your ID is not linked to this account yet. Link it under Settings first; nothing was changed.")
+                else N_("Your ID is not linked to this account yet. Link it first; nothing was changed.")
             )
-            return _outcome(request, ELSEWHERE_TITLE if owner else NOT_LINKED_TITLE, 409, message, back="/settings")
+            title = ELSEWHERE_TITLE if owner else NOT_LINKED_TITLE
+            return _outcome(request, title, 409, message, back=started.next)
         if rank(proven.level) < rank(started.level):
             await binding.sign_in(proven)  # the link is still used; the session is not raised
-            return _outcome(
-                request,
-                TOO_LOW_TITLE,
-                403,
-                (
-                    N_(
-                        "%(provider)s confirmed your ID at assurance level %(got)s, but level %(needed)s is needed."
-                        " Your sign-in was not raised."
-                    ),
-                    {"provider": name, "got": _label(request, proven.level), "needed": _label(request, started.level)},
-                ),
-                back=started.next,
-            )
+            return self._too_low(request, provider.name, proven.level, started.level, started.next)
         citizen_id = await binding.sign_in(proven)
-        return await self._signed_in(request, citizen_id, proven, started.next)
+        return await self._signed_in(request, citizen_id, proven, started)
 
     async def _signed_in(
-        self, request: Request[Any, Any, Any], citizen_id: str, proven: ProvenIdentity, target: str
+        self,
+        request: Request[Any, Any, Any],
+        citizen_id: str,
+        proven: ProvenIdentity,
+        started: StartedRequest,
+        target: str | None = None,
     ) -> Response[Any]:
-        """A fresh session at the level the provider proved; back to where the citizen was going."""
+        """A fresh session at the level the provider proved; back to where the citizen was going.
+
+        The session the browser had when it left ends too: a SAML IdP's cross-site POST does not carry
+        the (SameSite=Lax) session cookie, so it is found by the hash stored with the started sign-in.
+        """
         runtime = ready(request)
+        assert runtime.session_service is not None
+        if started.session_hash is not None:
+            await runtime.session_service.end_hash(started.session_hash)
         token = await _start_session(request, runtime, citizen_id, proven.level)
+        target = target or started.next
         return Redirect(
             safe_next(target),
             status_code=303,
-            cookies=[session_cookie(token), form_csrf_cookie(""), browser_cookie("")],
+            cookies=[session_cookie(token), form_csrf_cookie("")],  # the browser cookie stays: other tabs may use it
         )

@@ -53,7 +53,7 @@ from vault.citizens.reauth import enrolled_assurance, highest_level
 from vault.citizens.tables import Citizen
 from vault.citizens.vault import CitizenVault
 from vault.db.models import Base, UTCDateTime
-from vault.identity.tables import IdentityLink
+from vault.identity.tables import IdentityLink, enabled_links
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -315,13 +315,15 @@ class PasskeyService:
     async def highest_assurance(self, citizen_id: str) -> str:
         """The best level the account can sign in at now (:func:`~vault.citizens.reauth.highest_level`).
 
-        Its password, its passkeys and its identity provider links count, none above its identity level.
+        Its password, its passkeys and its links to enabled identity providers count, none above its
+        identity level (a disabled provider's link cannot be used to sign in, so it cannot be demanded).
         """
         async with self.sessions() as db:
             levels = (await db.execute(select(Passkey.assurance).where(Passkey.citizen_id == citizen_id))).scalars()
-            links = (
-                await db.execute(select(IdentityLink.level).where(IdentityLink.citizen_id == citizen_id))
-            ).scalars()
+            links = [
+                link.level
+                for link in (await db.execute(enabled_links().where(IdentityLink.citizen_id == citizen_id))).scalars()
+            ]
             identity = await db.scalar(select(Citizen.identity_level).where(Citizen.id == citizen_id))
             return highest_level(list(levels), identity or "basic", list(links))
 

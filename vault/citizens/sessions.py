@@ -142,6 +142,15 @@ class SessionService:
                 .values(ended_at=datetime.now(UTC))
             )
 
+    async def end_hash(self, token_hash: bytes) -> None:
+        """Sign out the session whose token hashes to ``token_hash`` (when only the hash is known)."""
+        async with self.sessions.begin() as db:
+            await db.execute(
+                update(SessionRow)
+                .where(SessionRow.token_hash == token_hash, SessionRow.ended_at.is_(None))
+                .values(ended_at=datetime.now(UTC))
+            )
+
     async def end_all(self, citizen_id: str, *, except_token: str | None = None) -> int:
         """Sign out every session of the citizen (but ``except_token``); returns how many ended."""
         query = update(SessionRow).where(SessionRow.citizen_id == citizen_id, SessionRow.ended_at.is_(None))

@@ -70,3 +70,4 @@ class StartedRequest:
     citizen_id: str | None
     nonce: str
     code_verifier: str
+    session_hash: bytes | None = None

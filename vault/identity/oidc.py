@@ -1,8 +1,11 @@
 """OpenID Connect relying party rules, pure: no I/O (the network side is :mod:`vault.identity.oidc_client`).
 
 * :func:`check_discovery` — the provider's discovery document is usable and safe: its ``issuer``
-  equals the configured one exactly, every endpoint is https (http only on loopback, for tests and
-  the demo), PKCE S256 and an allowed signing algorithm are offered, our client auth is supported.
+  equals the configured one exactly, every endpoint passes :func:`is_allowed_endpoint`, PKCE S256
+  and an allowed signing algorithm are offered, our client auth is supported.
+* :func:`is_allowed_endpoint` — where the vault may send requests (no SSRF to loopback, private or
+  link-local addresses through a provider's discovery document).
+* :func:`changed_endpoints` — a refetched discovery document keeps the endpoints checked at registration.
 * :func:`authorization_params` — the authorization request (Core §3.1.2.1, RFC 7636, ``acr_values``).
 * :func:`check_callback` — the redirect back (RFC 9207 ``iss``, ``error``, ``code``).
 * :func:`validate_id_token` — the ID token (Core §3.1.3.7): signature against the provider's JWKS
@@ -17,6 +20,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,25 +82,100 @@ class Discovery:
     client_auth_signing_algs: tuple[str, ...] | None
 
 
-def is_secure_url(url: str) -> bool:
-    """An https URL, or http on a loopback host (tests, the demo). No userinfo, no fragment."""
+#: ``host[:port]`` of a URL: a bracketed IPv6 literal or ``[a-z0-9.-]`` (no userinfo, no ``*``, no non-ASCII).
+_NETLOC = re.compile(r"(?P<host>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?", re.IGNORECASE)
+#: One DNS label: 1-63 of ``[a-z0-9-]``, no hyphen at either end.
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+#: The last label of a DNS name starts with a letter, so ``127.1``, ``2130706433`` or ``0x7f.1`` (which a
+#: resolver may read as an IPv4 address) are not names.
+_TOP_LABEL = re.compile(r"[a-z][a-z0-9-]*")
+
+
+def url_host(url: str) -> tuple[str, str] | None:
+    """``(scheme, host)`` of an absolute URL whose authority is safe to use, else ``None``.
+
+    The host is a DNS name of ``[a-z0-9-]`` labels (lower case, no trailing dot) or an IP literal
+    (IPv6 without brackets); the port, if any, is numeric in 1-65535; there is no userinfo, no
+    fragment and no whitespace or control character anywhere in the URL.
+    """
+    if not isinstance(url, str) or any(c <= " " or c == "\x7f" for c in url):
+        return None
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
     except ValueError:
-        return False
-    if not host or parts.username is not None or parts.fragment:
-        return False
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http":
-        return False
-    if host in _LOOPBACK_NAMES:
-        return True
+        return None
+    match = _NETLOC.fullmatch(parts.netloc)
+    if parts.scheme not in {"https", "http"} or match is None or parts.fragment or "#" in url:
+        return None
+    port = match["port"]
+    if port is not None and not 1 <= int(port) <= 65535:
+        return None
+    host = match["host"].lower()
+    if host.startswith("["):
+        try:
+            return parts.scheme, str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            return None
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    if not _TOP_LABEL.fullmatch(labels[-1]):
+        try:
+            return parts.scheme, str(ipaddress.IPv4Address(host))  # a dotted-quad literal, exactly
+        except ValueError:
+            return None
+    return parts.scheme, host
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host)
     except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    return host in _LOOPBACK_NAMES if ip is None else ip.is_loopback
+
+
+def _is_global(host: str) -> bool:
+    """A DNS name that is not ``localhost`` / ``*.localhost``, or a globally routable IP literal."""
+    ip = _ip(host)
+    if ip is None:
+        return host != "localhost" and not host.endswith(".localhost")
+    return ip.is_global and not (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    )
+
+
+def is_secure_url(url: str) -> bool:
+    """A safe URL (:func:`url_host`) that is https, or http on a loopback host (tests, the demo)."""
+    checked = url_host(url)
+    if checked is None:
         return False
+    scheme, host = checked
+    return scheme == "https" or _is_loopback(host)
+
+
+def is_allowed_endpoint(url: str, issuer: str) -> bool:
+    """Whether the vault may call (or send the browser to) ``url``, an endpoint of ``issuer``.
+
+    An issuer served over http on loopback (tests, the demo) may name http or https endpoints on
+    loopback. Otherwise an endpoint is https on a DNS name other than ``localhost`` / ``*.localhost``,
+    or on a global IP literal (never private, loopback, link-local such as 169.254.169.254, reserved,
+    multicast or unspecified). DNS names are not resolved here.
+    """
+    endpoint, reference = url_host(url), url_host(issuer)
+    if endpoint is None:
+        return False
+    scheme, host = endpoint
+    if reference is not None and reference[0] == "http" and _is_loopback(reference[1]) and _is_loopback(host):
+        return True
+    return scheme == "https" and _is_global(host)
 
 
 def discovery_url(issuer: str) -> str:
@@ -104,14 +183,14 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
-def _endpoint(doc: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+def _endpoint(doc: Mapping[str, Any], name: str, issuer: str, *, required: bool = True) -> str | None:
     value = doc.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
         raise DiscoveryInvalid(f"the discovery document has no {name}")
-    if len(value) > 2000 or not is_secure_url(value):
-        raise DiscoveryInvalid(f"{name} must be an https URL")
+    if len(value) > 2000 or not is_allowed_endpoint(value, issuer):
+        raise DiscoveryInvalid(f"{name} must be an https URL on a public host")
     return value
 
 
@@ -151,14 +230,39 @@ def check_discovery(doc: object, issuer: str, auth_method: str) -> Discovery:
         raise DiscoveryInvalid(f"the provider does not support {auth_method} at its token endpoint")
     return Discovery(
         issuer=issuer,
-        authorization_endpoint=_endpoint(doc, "authorization_endpoint") or "",
-        token_endpoint=_endpoint(doc, "token_endpoint") or "",
-        jwks_uri=_endpoint(doc, "jwks_uri") or "",
-        par_endpoint=_endpoint(doc, "pushed_authorization_request_endpoint", required=False),
+        authorization_endpoint=_endpoint(doc, "authorization_endpoint", issuer) or "",
+        token_endpoint=_endpoint(doc, "token_endpoint", issuer) or "",
+        jwks_uri=_endpoint(doc, "jwks_uri", issuer) or "",
+        par_endpoint=_endpoint(doc, "pushed_authorization_request_endpoint", issuer, required=False),
         iss_parameter_supported=doc.get("authorization_response_iss_parameter_supported") is True,
         signing_algs=signing,
         client_auth_signing_algs=_strings(doc, "token_endpoint_auth_signing_alg_values_supported"),
     )
+
+
+#: The endpoints of a discovery document that must stay as they were when the operator registered the provider.
+PINNED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "pushed_authorization_request_endpoint")
+
+
+def changed_endpoints(discovery: Discovery, registered_doc: str) -> list[str]:
+    """The :data:`PINNED_ENDPOINTS` in which ``discovery`` differs from the document checked at registration.
+
+    ``registered_doc`` is the provider's stored ``metadata_doc``; one that is not a JSON object
+    differs in every endpoint (fail closed). A PAR endpoint that appears or disappears is a change.
+    """
+    try:
+        registered = json.loads(registered_doc)
+    except (ValueError, TypeError):
+        registered = None
+    if not isinstance(registered, dict):
+        return list(PINNED_ENDPOINTS)
+    current = {
+        "authorization_endpoint": discovery.authorization_endpoint,
+        "token_endpoint": discovery.token_endpoint,
+        "jwks_uri": discovery.jwks_uri,
+        "pushed_authorization_request_endpoint": discovery.par_endpoint,
+    }
+    return [name for name in PINNED_ENDPOINTS if registered.get(name) != current[name]]
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -7,7 +7,9 @@ Failure semantics: every network failure, timeout, oversized (> 1 MiB) or non-JS
 document and the JWKS are cached per provider for an hour; an ID token naming an unknown ``kid``
 refetches the JWKS at most once per minute per provider, so a flood of forged tokens cannot make the
 vault hammer the provider. The ``state`` is spent (:meth:`IdentityRequests.take`) before any other
-check, so a failed callback cannot be retried with the same state.
+check, so a failed callback cannot be retried with the same state. A refetched discovery document
+whose endpoints differ from the one the operator registered is not used (``provider_unreachable``,
+logged): the provider must be registered again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
+import structlog
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -35,6 +38,7 @@ from vault.identity.oidc import (
     DiscoveryInvalid,
     UnknownKeyId,
     authorization_params,
+    changed_endpoints,
     check_callback,
     check_discovery,
     client_assertion,
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
     from vault.identity.oidc import Discovery
     from vault.identity.providers import ProviderConfig, Providers
     from vault.identity.requests import IdentityRequests
+
+log = structlog.get_logger("vault.identity")
 
 #: Answers larger than this are refused.
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -131,8 +137,11 @@ class OidcClient:
         next_path: str,
         citizen_id: str | None,
         browser: str | None,
+        session: str | None = None,
     ) -> tuple[str, str]:
         """Start a sign-in; returns (URL to send the browser to, value for the ``__Host-vault-idp`` cookie).
+
+        ``session`` is the browser's session token, if any: it ends when the sign-in finishes.
 
         Uses PAR (RFC 9126) when the provider offers it: the browser then carries only ``client_id``
         and ``request_uri``.
@@ -151,6 +160,7 @@ class OidcClient:
             nonce=nonce,
             code_verifier=verifier,
             browser=browser,
+            session=session,
         )
         params = authorization_params(
             provider, redirect_uri=self.redirect_uri, state=state, nonce=nonce, code_verifier=verifier, level=level
@@ -177,7 +187,9 @@ class OidcClient:
         if provider is None or provider.kind != "oidc":
             raise IdentityError("provider_disabled", "provider disabled or removed")
         discovery = await self.discovery(provider)
-        code = check_callback(params, issuer=provider.issuer, iss_required=discovery.iss_parameter_supported)
+        # RFC 9207 stays required once the registered document promised it, whatever a refetch says now
+        iss_required = discovery.iss_parameter_supported or _promised_iss(provider.metadata_doc)
+        code = check_callback(params, issuer=provider.issuer, iss_required=iss_required)
         data, headers = self._client_auth(provider, discovery)
         form = {
             "grant_type": "authorization_code",
@@ -203,6 +215,13 @@ class OidcClient:
             discovery = check_discovery(doc, provider.issuer, provider.auth_method)
         except DiscoveryInvalid as exc:
             raise IdentityError("provider_unreachable", f"discovery: {exc.reason}") from None
+        changed = changed_endpoints(discovery, provider.metadata_doc)
+        if changed:
+            log.warning("identity provider discovery endpoints changed", provider=provider.id, endpoints=changed)
+            raise IdentityError(
+                "provider_unreachable",
+                f"discovery: {', '.join(changed)} endpoints changed; register the provider again",
+            )
         self._discovery[provider.id] = (self.clock(), discovery)
         return discovery
 
@@ -268,6 +287,15 @@ class OidcClient:
         self, url: str, form: Mapping[str, str], headers: Mapping[str, str], *, token_endpoint: bool = False
     ) -> object:
         return await fetch_json(self.http_client, "POST", url, form, headers, token_endpoint=token_endpoint)
+
+
+def _promised_iss(registered_doc: str) -> bool:
+    """Whether the discovery document stored at registration advertised RFC 9207 ``iss`` in responses."""
+    try:
+        doc = json.loads(registered_doc)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("authorization_response_iss_parameter_supported") is True
 
 
 async def fetch_json(

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from vault.citizens.attributes import BUILTIN_ATTRIBUTES
 from vault.crypto import aead
-from vault.identity.tables import IdentityProvider
+from vault.identity.binding import refresh_levels_of_provider
+from vault.identity.tables import IdentityLink, IdentityProvider
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -138,6 +139,24 @@ def _config(row: IdentityProvider) -> ProviderConfig:
     )
 
 
+async def _refuse_twin(db: AsyncSession, kind: str, issuer: str, client_id: str, provider_id: str) -> None:
+    """Refuse a second enabled provider for the same issuer (OIDC: and client id; SAML: the same IdP).
+
+    Subjects are bound per provider, so a twin would let the same person make a second account.
+    """
+    query = select(IdentityProvider.id).where(
+        IdentityProvider.kind == kind,
+        IdentityProvider.issuer == issuer,
+        IdentityProvider.disabled_at.is_(None),
+        IdentityProvider.id != provider_id,
+    )
+    if kind == "oidc":
+        query = query.where(IdentityProvider.client_id == client_id)
+    twin = await db.scalar(query)
+    if twin is not None:
+        raise ProviderInvalid("issuer", f"already registered as provider {twin} (vault idp list)")
+
+
 class Providers:
     """Add, read and disable identity providers; seal and unseal their secrets."""
 
@@ -183,6 +202,7 @@ class Providers:
         async with self.sessions.begin() as db:
             if await db.get(IdentityProvider, provider_id) is not None:
                 raise ProviderInvalid("id", f"a provider {provider_id!r} exists already")
+            await _refuse_twin(db, kind, issuer, client_id, provider_id)
             db.add(
                 IdentityProvider(
                     id=provider_id,
@@ -222,14 +242,42 @@ class Providers:
             ).all()
         return [_config(row) for row in rows]
 
+    async def enable(self, provider_id: str) -> bool:
+        """Enable a disabled provider again; its links count again at once. ``False`` if unknown or enabled.
+
+        Raises:
+            ProviderInvalid: another enabled provider has the same issuer (and client id).
+        """
+        async with self.sessions.begin() as db:
+            row = await db.get(IdentityProvider, provider_id)
+            if row is None or row.disabled_at is None:
+                return False
+            await _refuse_twin(db, row.kind, row.issuer, row.client_id, provider_id)
+            row.disabled_at = None
+            await db.flush()
+            await refresh_levels_of_provider(db, provider_id)
+        return True
+
+    async def linked_accounts(self) -> dict[str, int]:
+        """Provider id → how many accounts are linked to it (what a disable would affect)."""
+        async with self.sessions() as db:
+            rows = await db.execute(select(IdentityLink.provider_id, func.count()).group_by(IdentityLink.provider_id))
+            return {provider_id: int(count) for provider_id, count in rows}
+
     async def disable(self, provider_id: str) -> bool:
-        """Disable a provider: no new sign-ins through it. ``False`` if unknown or already disabled."""
+        """Disable a provider: no new sign-ins through it. ``False`` if unknown or already disabled.
+
+        Its links stop counting at once, in the same transaction: the identity level of every account
+        linked to it is recomputed from its other links (:mod:`vault.identity.binding`).
+        """
         async with self.sessions.begin() as db:
             result = await db.execute(
                 update(IdentityProvider)
                 .where(IdentityProvider.id == provider_id, IdentityProvider.disabled_at.is_(None))
                 .values(disabled_at=datetime.now(UTC))
             )
+            if getattr(result, "rowcount", 0):
+                await refresh_levels_of_provider(db, provider_id)
         return bool(getattr(result, "rowcount", 0))
 
     def secret(self, provider: ProviderConfig) -> bytes:

@@ -51,11 +51,13 @@ class IdentityRequests:
         nonce: str,
         code_verifier: str = "",
         browser: str | None = None,
+        session: str | None = None,
         now: datetime | None = None,
     ) -> tuple[str, str]:
         """Store a request; returns ``(state, browser)``: the state for the provider, the cookie value for the browser.
 
-        ``browser`` reuses the cookie value the browser already has (several tabs may sign in at once).
+        ``browser`` reuses the cookie value the browser already has (several tabs may sign in at once);
+        ``session`` is the browser's session token, if any (its hash is kept, to end it afterwards).
         """
         now = now or datetime.now(UTC)
         state = secrets.token_urlsafe(32)
@@ -72,6 +74,7 @@ class IdentityRequests:
                     level=level,
                     nonce=nonce,
                     code_verifier=code_verifier,
+                    session_hash=_digest(session) if session else None,
                     next=next_path,
                     created_at=now,
                     expires_at=now + LIFETIME,
@@ -106,6 +109,7 @@ class IdentityRequests:
             row.citizen_id,
             row.nonce,
             row.code_verifier,
+            row.session_hash,
         )
 
     async def peek_provider(self, state: str) -> str | None:

@@ -15,8 +15,8 @@ holds exactly one key); PKCS#1 v1.5 decryption, the one use that could turn into
 refused.
 
 What pysaml2 checks and what is checked here besides is listed in :mod:`vault.identity.saml_checks`.
-A consumed assertion's id is kept (SHA-256, with the IdP's entity id) until it expires: a second use
-is ``IdentityError("replayed")``.
+A consumed assertion's id is kept (SHA-256, with the IdP's entity id) until it expires (at most about
+an hour: :func:`vault.identity.saml_checks.seen_until`): a second use is ``IdentityError("replayed")``.
 """
 
 from __future__ import annotations
@@ -322,10 +322,12 @@ class SamlClient:
         next_path: str,
         citizen_id: str | None,
         browser: str | None,
+        session: str | None = None,
     ) -> tuple[str, str]:
         """Store the request and return ``(URL to send the browser to, value for the __Host-vault-idp cookie)``.
 
-        The AuthnRequest ID is stored as the request's ``nonce``; ``RelayState`` is the stored state.
+        The AuthnRequest ID is stored as the request's ``nonce``; ``RelayState`` is the stored state;
+        ``session`` is the browser's session token (ended when the sign-in finishes).
         """
         key_pem, _ = _split_secret(self.providers.secret(provider))
         request_id = "id-" + secrets.token_hex(20)
@@ -337,6 +339,7 @@ class SamlClient:
             citizen_id=citizen_id,
             nonce=request_id,
             browser=browser,
+            session=session,
         )
         url = await asyncio.to_thread(
             authn_request_url,
@@ -386,7 +389,8 @@ class SamlClient:
         try:
             async with self.sessions.begin() as db:
                 await db.execute(delete(SeenAssertion).where(SeenAssertion.expires_at < expected.now))
-                db.add(SeenAssertion(id_hash=digest, expires_at=facts.not_on_or_after + expected.skew))
+                expires_at = saml_checks.seen_until(facts.not_on_or_after, expected.now, expected.skew)
+                db.add(SeenAssertion(id_hash=digest, expires_at=expires_at))
         except IntegrityError as exc:
             raise IdentityError("replayed", "assertion already consumed") from exc
 

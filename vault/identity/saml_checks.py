@@ -16,7 +16,21 @@ only keeps the first of several assertions it processed. So every response passe
    7.5.5 returns a response *without* checking the assertion's signature when the response's
    IssueInstant is a day off or its Destination is wrong), and Destination, InResponseTo, Issuer,
    IssueInstant, audience, validity window and bearer confirmation, each required, not merely
-   checked when present.
+   checked when present; the subject is a persistent NameID for this SP.
+
+Times: every time the IdP sends (IssueInstant of response and assertion, NotBefore, NotOnOrAfter,
+AuthnInstant) must be an ``xs:dateTime`` (:func:`parse_instant`); no arithmetic is ever done on an
+IdP's time before it is known to lie near the vault's clock (``9999-12-31T23:59:59Z`` or
+``0001-01-01T00:00:00Z`` are refused, never an ``OverflowError``). An assertion's IssueInstant lies
+within :data:`MAX_RESPONSE_AGE` before now (plus skew), its NotOnOrAfter values at most
+:data:`MAX_VALIDITY` (one hour) after that IssueInstant and its NotBefore at most that long before
+it; AuthnInstant lies within :data:`MAX_AUTHN_AGE` before now. So a consumed assertion's id is kept
+for at most about an hour (:func:`seen_until`, capped at :data:`MAX_SEEN` whatever happens).
+
+Subject: ``NameID`` with Format absent or ``persistent`` (transient, e-mail and any other format are
+refused: such a value can change or be reassigned, and it binds an account), ``SPNameQualifier``
+absent or this SP's entity id, text of 1 to :data:`MAX_NAME_ID` characters without control or format
+characters.
 
 Every refusal is ``IdentityError("invalid_assertion")`` (a non-success status: ``provider_error``).
 """
@@ -26,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -49,6 +64,17 @@ SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+#: Longest NameID accepted, in characters (SAML core allows at most 256 for persistent identifiers).
+MAX_NAME_ID = 255
+#: How old a response's or assertion's IssueInstant may be (the sign-in request itself lives ten minutes).
+MAX_RESPONSE_AGE = timedelta(minutes=10)
+#: Longest validity accepted: every NotOnOrAfter at most this long after the assertion's IssueInstant.
+MAX_VALIDITY = timedelta(hours=1)
+#: Longest a consumed assertion's id is kept, whatever the assertion says (never reached after the checks).
+MAX_SEEN = timedelta(days=1)
+#: How long before now the authentication at the IdP (AuthnInstant) may lie.
+MAX_AUTHN_AGE = timedelta(days=1)
 
 EIDAS_NATURAL = "http://eidas.europa.eu/attributes/naturalperson/"
 #: eIDAS natural-person attributes (eIDAS SAML Attribute Profile).
@@ -202,36 +228,74 @@ class AssertionFacts:
     attributes: dict[str, list[str]] = field(default_factory=dict)
 
 
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,12}))?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
+
+
 def parse_instant(value: str | None) -> datetime | None:
-    """An ``xs:dateTime`` as an aware datetime (UTC if no zone is given); ``None`` if absent or malformed."""
+    """An ``xs:dateTime`` as an aware datetime in UTC (UTC if no zone is given); ``None`` if absent or malformed.
+
+    Only the ``xs:dateTime`` form ``YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`` is read (not the other
+    forms ``datetime.fromisoformat`` accepts); a time that cannot be brought to UTC (``0001-01-01T00:00:00+05:00``)
+    is malformed too. Extreme but representable times (year 1 or 9999) are returned: callers compare
+    them, and only do arithmetic on the vault's own clock.
+    """
     if not value:
         return None
-    try:
-        instant = datetime.fromisoformat(value.strip())
-    except ValueError:
+    match = _DATE_TIME.fullmatch(value.strip())
+    if match is None:
         return None
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    seconds, fraction, zone = match.groups()
+    text = seconds + (f".{fraction[:6]:0<6}" if fraction else "") + ("+00:00" if zone in {None, "Z"} else zone)
+    try:
+        instant = datetime.fromisoformat(text)
+        return instant.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _text(element: Any) -> str:
     return (getattr(element, "text", None) or "").strip()
 
 
-def _check_window(not_before: str | None, not_on_or_after: str | None, expected: Expected, what: str) -> datetime:
+def _check_issued(value: str | None, expected: Expected, what: str) -> datetime:
+    """An IssueInstant, required, within :data:`MAX_RESPONSE_AGE` before now (and ``skew`` after)."""
+    issued = parse_instant(value)
+    if issued is None or not expected.now - MAX_RESPONSE_AGE <= issued <= expected.now + expected.skew:
+        raise _refuse(f"{what}: IssueInstant missing or out of range")
+    return issued
+
+
+def _check_window(
+    not_before: str | None, not_on_or_after: str | None, issued: datetime, expected: Expected, what: str
+) -> datetime:
+    """The NotOnOrAfter of a window that holds now (with skew) and lies within :data:`MAX_VALIDITY` of ``issued``.
+
+    Only the vault's clock and ``issued`` (already checked to be near it) enter any arithmetic: the
+    IdP's times are only compared, so none can overflow.
+    """
     end = parse_instant(not_on_or_after)
     if end is None:
         raise _refuse(f"{what}: NotOnOrAfter missing or malformed")
-    if expected.now >= end + expected.skew:
+    if expected.now - expected.skew >= end:
         raise _refuse(f"{what}: expired")
+    if end > issued + MAX_VALIDITY:
+        raise _refuse(f"{what}: valid for longer than {MAX_VALIDITY} after IssueInstant")
     if not_before is not None:
         start = parse_instant(not_before)
-        if start is None or expected.now < start - expected.skew:
+        if start is None or start < issued - MAX_VALIDITY:
+            raise _refuse(f"{what}: NotBefore malformed or more than {MAX_VALIDITY} before IssueInstant")
+        if expected.now + expected.skew < start:
             raise _refuse(f"{what}: not yet valid")
     return end
 
 
-#: How old a response's IssueInstant may be (the sign-in request itself lives ten minutes).
-MAX_RESPONSE_AGE = timedelta(minutes=10)
+def seen_until(not_on_or_after: datetime, now: datetime, skew: timedelta = SKEW) -> datetime:
+    """How long a consumed assertion's id is kept: until it expires (plus skew), at most :data:`MAX_SEEN` from now.
+
+    After :func:`check_assertion` the expiry lies at most about an hour ahead, so the cap never cuts a
+    usable assertion short; it only bounds the row (and the arithmetic) if it ever did not.
+    """
+    return min(not_on_or_after, now + MAX_SEEN - skew) + skew
 
 
 def _check_envelope(response: Any, verified: Any, assertion_id: str, expected: Expected) -> Any:
@@ -244,9 +308,7 @@ def _check_envelope(response: Any, verified: Any, assertion_id: str, expected: E
         raise _refuse("InResponseTo is not the request sent")
     if response.issuer is not None and _text(response.issuer) != expected.idp_entity_id:
         raise _refuse("the response's Issuer is not the IdP")
-    issued = parse_instant(response.issue_instant)
-    if issued is None or not expected.now - MAX_RESPONSE_AGE <= issued <= expected.now + expected.skew:
-        raise _refuse("IssueInstant missing or out of range")
+    _check_issued(response.issue_instant, expected, "Response")
     if len(response.assertion) != 1 or response.encrypted_assertion:
         raise _refuse("exactly one plain assertion is accepted")
     assertion = verified
@@ -259,11 +321,11 @@ def _check_envelope(response: Any, verified: Any, assertion_id: str, expected: E
     return assertion
 
 
-def _check_conditions(assertion: Any, expected: Expected) -> datetime:
+def _check_conditions(assertion: Any, issued: datetime, expected: Expected) -> datetime:
     conditions = assertion.conditions
     if conditions is None:
         raise _refuse("Conditions missing")
-    end = _check_window(conditions.not_before, conditions.not_on_or_after, expected, "Conditions")
+    end = _check_window(conditions.not_before, conditions.not_on_or_after, issued, expected, "Conditions")
     restrictions = conditions.audience_restriction
     if not restrictions:
         raise _refuse("AudienceRestriction missing")
@@ -273,11 +335,27 @@ def _check_conditions(assertion: Any, expected: Expected) -> datetime:
     return end
 
 
-def _check_subject(assertion: Any, expected: Expected) -> str:
-    subject = assertion.subject
-    subject_id = _text(subject.name_id) if subject is not None else ""
+def _check_name_id(name_id: Any, expected: Expected) -> str:
+    """The NameID's text, if it is a persistent identifier for this SP (see the module docstring)."""
+    subject_id = _text(name_id)
     if not subject_id:
         raise _refuse("NameID missing")
+    if name_id.format is not None and name_id.format != NAMEID_PERSISTENT:
+        raise _refuse("NameID Format is not persistent")
+    if name_id.sp_name_qualifier is not None and name_id.sp_name_qualifier != expected.sp_entity_id:
+        raise _refuse("NameID SPNameQualifier is not this SP")
+    if len(subject_id) > MAX_NAME_ID:
+        raise _refuse("NameID too long")
+    if any(unicodedata.category(char) in {"Cc", "Cf"} for char in subject_id):
+        raise _refuse("NameID has control characters")
+    return subject_id
+
+
+def _check_subject(assertion: Any, issued: datetime, expected: Expected) -> str:
+    subject = assertion.subject
+    if subject is None or subject.name_id is None:
+        raise _refuse("NameID missing")
+    subject_id = _check_name_id(subject.name_id, expected)
     for confirmation in subject.subject_confirmation:
         data = confirmation.subject_confirmation_data
         if confirmation.method != BEARER or data is None:
@@ -286,7 +364,7 @@ def _check_subject(assertion: Any, expected: Expected) -> str:
             continue
         if data.not_before is not None:
             continue
-        _check_window(None, data.not_on_or_after, expected, "SubjectConfirmationData")
+        _check_window(None, data.not_on_or_after, issued, expected, "SubjectConfirmationData")
         return subject_id
     raise _refuse("no bearer SubjectConfirmation for this ACS and request")
 
@@ -306,11 +384,16 @@ def check_assertion(response: Any, verified: Any, assertion_id: str, expected: E
         IdentityError: ``provider_error`` for a non-success status, ``invalid_assertion`` otherwise.
     """
     assertion = _check_envelope(response, verified, assertion_id, expected)
-    end = _check_conditions(assertion, expected)
-    subject = _check_subject(assertion, expected)
+    issued = _check_issued(assertion.issue_instant, expected, "Assertion")
+    end = _check_conditions(assertion, issued, expected)
+    subject = _check_subject(assertion, issued, expected)
     if not assertion.authn_statement:
         raise _refuse("AuthnStatement missing")
     statement = assertion.authn_statement[0]
+    authenticated_at = parse_instant(statement.authn_instant)
+    earliest, latest = expected.now - MAX_AUTHN_AGE, expected.now + expected.skew
+    if authenticated_at is None or not earliest <= authenticated_at <= latest:
+        raise _refuse("AuthnInstant missing or out of range")
     context = statement.authn_context
     class_ref = _text(context.authn_context_class_ref) if context is not None else ""
     attributes: dict[str, list[str]] = {}
@@ -318,7 +401,7 @@ def check_assertion(response: Any, verified: Any, assertion_id: str, expected: E
         for attribute in attribute_statement.attribute:
             values = [_text(value) for value in attribute.attribute_value]
             attributes.setdefault(attribute.name, []).extend(v for v in values if v)
-    return AssertionFacts(assertion_id, subject, class_ref, end, parse_instant(statement.authn_instant), attributes)
+    return AssertionFacts(assertion_id, subject, class_ref, end, authenticated_at, attributes)
 
 
 def _eidas_address(value: str) -> dict[str, str] | None:

@@ -23,6 +23,24 @@ Every refusal is ``IdentityError("invalid_assertion")`` with the same code whate
 bad padding, bad tag, bad XML), so the ACS is no decryption oracle beyond timing; CBC has no integrity
 of its own (GCM is preferred, listed first in the SP metadata), which is why the decrypted assertion's
 signature is required.
+
+Residual risks, as the attacker review of issue #19 noted them (accepted, not fixed):
+
+- One key, two uses. The SP's RSA key signs the AuthnRequests (PKCS#1 v1.5 signatures, rsa-sha256)
+  and decrypts the key transport. That is acceptable only because PKCS#1 v1.5 *decryption* is refused:
+  with ``rsa-1_5`` accepted, a Bleichenbacher-style oracle on the ACS could be turned into signatures
+  under the SP key (forged AuthnRequests); OpenSSL's RSA-OAEP decryption offers no practical one.
+  Keeping the one key keeps every provider registered before encryption working (its sealed secret
+  holds one key). Allowing ``rsa-1_5`` later would need a second, encryption-only key first.
+- CBC residue. ``aes128-cbc`` and ``aes256-cbc`` stay allowed (IdPs that cannot do GCM). A bad
+  padding byte, a plaintext that does not parse and a wrong signature give the same code, but not in
+  the same time: the first two fail in microseconds, the last only after ``xmlsec1`` ran. An attacker
+  who measures the ACS's response time can tell them apart: an oracle on the plaintext in principle,
+  as in Jager and Somorovsky's attack on XML Encryption's CBC mode (2011). What it could reveal is
+  the plaintext of an assertion the attacker captured that was meant for this vault; it takes many
+  thousands of POSTs, each consuming a freshly started sign-in (``RelayState`` is single use), so it
+  is slow and loud but not prevented. It cannot forge an assertion: the decrypted assertion's own
+  signature is required. An IdP that speaks GCM should be configured to use it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db.models import Base, UTCDateTime
@@ -55,7 +55,10 @@ class IdentityLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_identity_links_provider_subject", "provider_id", "subject_hash", unique=True),)
+    __table_args__ = (
+        Index("ix_identity_links_provider_subject", "provider_id", "subject_hash", unique=True),
+        Index("ix_identity_links_provider_citizen", "provider_id", "citizen_id", unique=True),  # one ID per provider
+    )
 
 
 class IdentityRequest(Base):
@@ -71,6 +74,9 @@ class IdentityRequest(Base):
     level: Mapped[str] = mapped_column(String(16))  # the level asked for
     nonce: Mapped[str] = mapped_column(String(100))  # OIDC nonce, or the SAML AuthnRequest ID
     code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE verifier (empty for SAML)
+    #: SHA-256 of the session token the browser had when it left (ended when the new session starts:
+    #: the SAML IdP's cross-site POST does not carry the SameSite=Lax session cookie)
+    session_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
     next: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -83,3 +89,12 @@ class SeenAssertion(Base):
 
     id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def enabled_links() -> Select[IdentityLink]:
+    """``identity_links`` of enabled providers only: a disabled provider vouches for nothing any more."""
+    return (
+        select(IdentityLink)
+        .join(IdentityProvider, IdentityProvider.id == IdentityLink.provider_id)
+        .where(IdentityProvider.disabled_at.is_(None))
+    )

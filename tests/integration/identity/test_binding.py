@@ -8,10 +8,10 @@ test_identity_pages.py.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.tables import StoredAttribute
@@ -197,3 +197,164 @@ async def test_a_passkey_is_capped_by_the_identity_level_at_enrolment() -> None:
     assert highest_level(["substantial"], "basic", []) == "basic"
     assert highest_level(["substantial"], "high", ["high"]) == "high"
     assert highest_level(["substantial"], "substantial", []) == "substantial"
+
+
+async def test_a_provider_answer_below_substantial_links_and_creates_nothing(runtime: Runtime) -> None:
+    """A provider's ``basic`` proves no identity: no account from it, no link, no "confirmed" values."""
+    from vault.identity.binding import LevelTooLow
+
+    assert runtime.binding is not None
+    pid = await _provider(runtime)
+    citizen = await _password_account(runtime)
+    with pytest.raises(LevelTooLow):
+        await runtime.binding.link(citizen, _proven(pid, level="basic"))
+    with pytest.raises(LevelTooLow):
+        await runtime.binding.register(_proven(pid, subject="other", level="basic"))
+    assert await runtime.binding.links(citizen) == []
+    async with runtime.sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(IdentityLink)) == 0
+        assert await db.scalar(select(func.count()).select_from(StoredAttribute)) == 0
+
+
+async def test_linking_keeps_the_citizens_different_values_and_confirms_equal_and_missing_ones(
+    runtime: Runtime,
+) -> None:
+    assert runtime.binding is not None
+    assert runtime.vault is not None
+    pid = await _provider(runtime)
+    citizen = await _password_account(runtime)
+    await runtime.vault.set_attribute(citizen, "given_name", "Erika")  # the same as the ID
+    await runtime.vault.set_attribute(citizen, "family_name", "Musterfrau")  # differs
+    differs = await runtime.binding.link(citizen, _proven(pid))
+    assert differs == ["family_name"]
+    values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
+    assert (values["family_name"].value, values["family_name"].source) == ("Musterfrau", "self")
+    assert (values["given_name"].value, values["given_name"].source) == ("Erika", source_of(pid))
+    assert (values["birth_date"].value, values["birth_date"].source) == ("1964-08-12", source_of(pid))
+
+
+async def test_an_account_has_one_id_per_provider(runtime: Runtime) -> None:
+    from vault.identity.binding import OtherSubjectLinked
+
+    assert runtime.binding is not None
+    pid = await _provider(runtime)
+    citizen = await _password_account(runtime)
+    await runtime.binding.link(citizen, _proven(pid))
+    with pytest.raises(OtherSubjectLinked):
+        await runtime.binding.link(citizen, _proven(pid, subject="sub-mallory", given_name="Mallory"))
+    assert len(await runtime.binding.links(citizen)) == 1
+    assert runtime.vault is not None
+    assert (await runtime.vault.read_attributes(citizen, CITIZEN_VIEW))["given_name"].value == "Erika"
+
+
+async def test_signing_in_or_linking_again_stores_nothing(runtime: Runtime) -> None:
+    """A value the citizen deleted or edited after linking stays as the citizen left it."""
+    assert runtime.binding is not None
+    assert runtime.vault is not None
+    pid = await _provider(runtime)
+    citizen = await runtime.binding.register(_proven(pid))
+    await runtime.vault.delete_attribute(citizen, "birth_date")
+    await runtime.vault.set_attribute(citizen, "given_name", "Eri")
+    await runtime.binding.sign_in(_proven(pid))
+    assert await runtime.binding.link(citizen, _proven(pid)) == []  # the same subject again
+    values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
+    assert "birth_date" not in values
+    assert (values["given_name"].value, values["given_name"].source) == ("Eri", "self")
+
+
+async def test_a_disabled_provider_vouches_for_nothing_and_enabling_restores_it(runtime: Runtime) -> None:
+    assert runtime.binding is not None
+    assert runtime.providers is not None
+    assert runtime.passkeys is not None
+    pid = await _provider(runtime)
+    citizen = await _password_account(runtime)
+    await runtime.binding.link(citizen, _proven(pid))
+    assert await runtime.passkeys.highest_assurance(citizen) == "high"
+    assert await runtime.binding.confirmations(citizen) == {pid: "high"}
+    assert await runtime.providers.disable(pid)
+    assert await runtime.binding.identity_level(citizen) == "basic"
+    # a recent sign-in is no longer demanded at a level nobody can reach: the password suffices again
+    assert await runtime.passkeys.highest_assurance(citizen) == "basic"
+    assert await runtime.binding.confirmations(citizen) == {}
+    assert await runtime.providers.enable(pid)
+    assert await runtime.binding.identity_level(citizen) == "high"
+    assert await runtime.binding.confirmations(citizen) == {pid: "high"}
+
+
+async def test_an_id_only_account_whose_provider_is_disabled_keeps_its_link(runtime: Runtime) -> None:
+    """The last-way-in rule counts enabled providers only, so the disabled link cannot be the reason to keep
+    it; but an account with no other way in cannot be left with none either."""
+    assert runtime.binding is not None
+    assert runtime.providers is not None
+    first, second = await _provider(runtime, "First"), await _provider(runtime, "Second")
+    citizen = await runtime.binding.register(_proven(first))
+    await runtime.binding.link(citizen, _proven(second, subject="sub-2"))
+    await runtime.providers.disable(second)
+    links = {link.provider_id: link.id for link in await runtime.binding.links(citizen)}
+    with pytest.raises(LastMeansOfSignIn):  # the disabled one is no way in: the first must stay
+        await runtime.binding.unlink(citizen, links[first])
+    await runtime.binding.unlink(citizen, links[second])  # the disabled one may go
+
+
+async def test_the_same_provider_cannot_be_registered_twice(runtime: Runtime) -> None:
+    from vault.identity.providers import ProviderInvalid
+
+    assert runtime.providers is not None
+    pid = await _provider(runtime)
+    with pytest.raises(ProviderInvalid) as refused:
+        await _provider(runtime)  # same issuer and client id
+    assert refused.value.field == "issuer"
+    assert pid in refused.value.reason
+    await runtime.providers.disable(pid)
+    again = await _provider(runtime)  # a replacement once the old one is disabled
+    with pytest.raises(ProviderInvalid):
+        await runtime.providers.enable(pid)  # two enabled twins would split the subjects
+    assert again != pid
+
+
+async def test_an_unlink_racing_a_sign_in_through_another_link_still_lowers_the_level(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-in reads the links, an unlink of the high link commits, the sign-in stores what it read.
+
+    Without the account lock the sign-in wrote back ``high`` from its stale read on PostgreSQL (the
+    attacker review showed it); with it the unlink waits and the level ends ``substantial``.
+    """
+    import asyncio
+
+    from sqlalchemy import update
+
+    from vault.citizens.tables import Citizen
+    from vault.identity import binding as binding_module
+    from vault.identity.binding import best_level
+    from vault.identity.tables import enabled_links
+
+    assert runtime.binding is not None
+    first, second = await _provider(runtime, "First"), await _provider(runtime, "Second")
+    citizen = await _password_account(runtime)
+    await runtime.binding.link(citizen, _proven(first, subject="sub-a", level="high"))
+    await runtime.binding.link(citizen, _proven(second, subject="sub-b", level="substantial"))
+    high_link = next(link.id for link in await runtime.binding.links(citizen) if link.provider_id == first)
+    read, go_on = asyncio.Event(), asyncio.Event()
+    original = binding_module.refresh_level
+
+    async def read_then_wait_then_write(db: Any, citizen_id: str) -> None:
+        task = asyncio.current_task()
+        if task is None or task.get_name() != "sign-in":
+            return await original(db, citizen_id)
+        query = enabled_links().where(IdentityLink.citizen_id == citizen_id)
+        levels = [link.level for link in (await db.execute(query)).scalars()]
+        read.set()
+        await go_on.wait()
+        await db.execute(update(Citizen).where(Citizen.id == citizen_id).values(identity_level=best_level(levels)))
+        return None
+
+    monkeypatch.setattr(binding_module, "refresh_level", read_then_wait_then_write)
+    proven = _proven(second, subject="sub-b", level="substantial")
+    signing_in = asyncio.create_task(runtime.binding.sign_in(proven), name="sign-in")
+    await read.wait()
+    unlinking = asyncio.create_task(runtime.binding.unlink(citizen, high_link))
+    await asyncio.sleep(0.5)  # long enough for the unlink to commit, were it not waiting for the account
+    go_on.set()
+    await asyncio.gather(signing_in, unlinking)
+    assert await runtime.binding.identity_level(citizen) == "substantial"

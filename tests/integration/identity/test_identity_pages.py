@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
+import jsonschema
 import pytest
 from joserfc.jwk import ECKey
 from sqlalchemy import func, select
@@ -141,6 +142,12 @@ async def test_register_through_the_provider_signs_in_at_high_with_confirmed_val
     history = await web.get("/history")
     assert "Ausweis verknüpft" in history.text
     assert "Test-eID" in history.text
+    export = (await web.get("/api/v1/me/export")).json()
+    assert export["account"]["login_name"] == ""  # an account made from the eID has none
+    assert export["account"]["identity_level"] == "high"
+    assert [(link["provider"], link["level"]) for link in export["account"]["identity_links"]] == [("Test-eID", "high")]
+    schema = (await web.get("/schema/export.json")).json()
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(export)
 
 
 async def test_signing_in_with_an_unlinked_id_creates_nothing(
@@ -233,7 +240,7 @@ async def test_unlink_needs_a_recent_sign_in_and_lowers_the_level_at_once(
     )
     assert gone.headers["location"] == "/settings?unlinked=1"
     after = await web.get("/settings")
-    assert "auf dem Niveau Basis nachgewiesen" in after.text
+    assert "noch nicht nachgewiesen (Niveau Basis)" in after.text
     assert (
         "Ausweis-Verknüpfung entfernt" in (await web.get("/history")).text
         or "ID unlinked" in (await web.get("/history?lang=en")).text
@@ -399,3 +406,84 @@ async def test_starting_sign_ins_is_limited_per_address(
     assert int(refused.headers["retry-after"]) > 0
     async with domain(migrated) as runtime, runtime.sessions() as db:
         assert await db.scalar(select(func.count()).select_from(IdentityRequest)) == 2
+
+
+async def test_agencies_get_verified_by_only_while_the_id_is_linked(
+    web: AsyncTestClient[Any], eid: Eid, migrated: Settings
+) -> None:
+    """The provenance an agency reads (issue 19 item 6), and that an unlink withdraws the confirmation."""
+    agency = TestAgency(BASE_URL)
+    async with domain(migrated) as runtime:
+        assert runtime.catalogue is not None
+        agency.client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", [agency.redirect_uri], agency.jwks())
+        toml = service_toml(agency.client_id, access='access = "ongoing"', documents="documents = []")
+        await runtime.catalogue.add_service(parse_service(toml))
+    await register(web, "provenance@example.de")
+    differing = {"value": {"street": "Alte Straße", "house_number": "1", "postal_code": "50667", "city": "Köln",
+                           "country": "DE"}}  # fmt: skip
+    headers = {"X-CSRF-Token": await session_token(web)}
+    assert (await web.put("/api/v1/me/attributes/address", json=differing, headers=headers)).status_code == 200
+    linked = await _through(web, eid, "link")
+    assert linked.headers["location"] == "/settings?linked=1&differs=address"
+    notice = await web.get(linked.headers["location"])
+    assert "weichen von Ihrem Ausweis ab" in notice.text
+    assert "Anschrift" in notice.text
+    verifier, challenge = pkce_pair()
+    par = await web.post("/oauth/par", data=agency.par_form(challenge=challenge))
+    here = f"/oauth/authorize?client_id={quote(agency.client_id)}&request_uri={quote(par.json()['request_uri'])}"
+    assert (await web.get(here)).status_code == 200
+    form = {"client_id": agency.client_id, "request_uri": par.json()["request_uri"], "decision": "approve"}
+    approved = await web.post("/oauth/authorize", data={**form, "csrf_token": await session_token(web)})
+    code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+    token_url = BASE_URL + "/oauth/token"
+    tokens = await web.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+              "redirect_uri": agency.redirect_uri, "client_id": agency.client_id, **agency.auth()},
+        headers={"DPoP": agency.dpop("POST", token_url)},
+    )  # fmt: skip
+    access = tokens.json()["access_token"]
+
+    async def read() -> dict[str, Any]:
+        proof = agency.dpop("GET", BASE_URL + "/api/v1/data", access)
+        answer = await web.get("/api/v1/data", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["attributes"])
+
+    before = await read()
+    assert before["given_name"]["verified_by"] == {"provider": "Test-eID", "issuer": ISSUER, "kind": "oidc",
+                                                   "level": "high"}  # fmt: skip
+    assert "verified_by" not in before["address"]  # the citizen's own, differing value: not confirmed
+    assert before["address"]["source"] == "self"
+    settings = await web.get("/settings")
+    link_id = re.search(r'action="/settings/identity/([^"]+)/unlink"', settings.text)
+    assert link_id
+    gone = await web.post(
+        f"/settings/identity/{link_id.group(1)}/unlink", data={"csrf_token": await session_token(web)}
+    )
+    assert gone.status_code == 303
+    after = await read()
+    assert after["given_name"]["source"] == f"idp:{eid.provider_id}"  # where it came from stays true
+    assert "verified_by" not in after["given_name"]  # but nobody vouches for it any more
+    assert "nicht mehr verknüpft" in (await web.get("/data")).text
+
+
+async def test_the_session_the_browser_left_with_ends_even_when_the_answer_comes_without_its_cookie(
+    web: AsyncTestClient[Any], eid: Eid, migrated: Settings
+) -> None:
+    """A SAML IdP posts back cross-site, so the SameSite=Lax session cookie is not sent: the old session is
+    found by the hash stored when the sign-in started, and ends."""
+    from vault.api.auth import SESSION_COOKIE
+
+    await register(web, "two-sessions@example.de")
+    old = web.cookies.get(SESSION_COOKIE)
+    back = await _at_provider(eid, await _start(web, eid, "link"))
+    web.cookies.delete(SESSION_COOKIE)  # as on a cross-site POST
+    assert (await web.get(back)).status_code == 303
+    new = web.cookies.get(SESSION_COOKIE)
+    assert new
+    assert new != old
+    async with domain(migrated) as runtime:
+        assert runtime.session_service is not None
+        assert await runtime.session_service.resolve(old or "") is None
+        assert await runtime.session_service.resolve(new) is not None

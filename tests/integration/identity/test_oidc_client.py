@@ -105,10 +105,19 @@ class World:
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transport)
 
+    def served_discovery(self) -> dict[str, Any]:
+        """The discovery document the provider serves now (through the transport's edits)."""
+        doc = self.op.discovery()
+        if self.transport.without_par:
+            doc.pop("pushed_authorization_request_endpoint")
+        return doc
+
     async def add(self, *, client_id: str = "vault-jwt", method: str = "private_key_jwt", secret: bytes = b"") -> Any:
+        """Register the provider as `vault idp add` does: with the discovery document it serves now."""
         provider_id = await self.providers.add(
             name="Test-eID", kind="oidc", issuer=ISSUER, client_id=client_id, auth_method=method,
-            secret=secret or self.pem, acr_map=ACR_MAP, claims_map=DEFAULT_OIDC_CLAIMS, metadata_doc="{}",
+            secret=secret or self.pem, acr_map=ACR_MAP, claims_map=DEFAULT_OIDC_CLAIMS,
+            metadata_doc=json.dumps(self.served_discovery()),
         )  # fmt: skip
         provider = await self.providers.get(provider_id)
         assert provider is not None
@@ -216,11 +225,10 @@ async def test_a_state_from_another_browser_is_refused_and_spent(world: World) -
 
 
 async def test_a_replayed_code_is_token_rejected(world: World) -> None:
+    world.transport.without_par = True  # a plain request shows the state the replay goes with
     provider = await world.add()
     params, cookie = await world.sign_in(provider)
     await world.client.finish(params, cookie)
-    world.transport.without_par = True  # a plain request shows the state the replay goes with
-    world.clock.now += 3601  # the cached discovery (with PAR) expires
     url, cookie2 = await world.begin(provider, browser=cookie)
     state = parse_qs(urlsplit(url).query)["state"][0]
     replay = {**params, "state": state}
@@ -295,6 +303,38 @@ async def test_discovery_is_cached_for_an_hour(world: World) -> None:
     world.clock.now += 3601
     await world.begin(provider)
     assert world.transport.count("/.well-known/openid-configuration") == 2
+
+
+CHANGED_ENDPOINTS = [
+    ("token_endpoint", "https://attacker.example/token"),
+    ("jwks_uri", f"{ISSUER}/other-jwks"),
+    ("authorization_endpoint", "https://phish.example/authorize"),
+    ("pushed_authorization_request_endpoint", None),  # PAR dropped: a downgrade is a change too
+    ("pushed_authorization_request_endpoint", f"{ISSUER}/par2"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), CHANGED_ENDPOINTS, ids=[f"{n}={v}" for n, v in CHANGED_ENDPOINTS])
+async def test_a_discovery_document_that_moves_an_endpoint_after_registration_is_not_used(
+    world: World, name: str, value: str | None
+) -> None:
+    provider = await world.add()
+    params, cookie = await world.sign_in(provider)  # begun with the registered endpoints
+    moved = {k: v for k, v in {**world.op.discovery(), name: value}.items() if v is not None}
+    world.transport.replace["/.well-known/openid-configuration"] = httpx.Response(200, json=moved)
+    world.clock.now += 3601  # the hourly refetch
+    calls = len(world.transport.calls)
+    refused = await expect("provider_unreachable", world.client.finish(params, cookie))
+    assert "register the provider again" in refused.detail
+    assert name in refused.detail
+    assert world.transport.calls[calls:] == ["/.well-known/openid-configuration"]  # no code sent anywhere
+    await expect("provider_unreachable", world.begin(provider))  # not cached: refused every time
+
+
+async def test_a_provider_stored_without_its_discovery_document_is_not_used(world: World) -> None:
+    provider = replace(await world.add(), metadata_doc="{}")
+    refused = await expect("provider_unreachable", world.begin(provider))
+    assert "register the provider again" in refused.detail
 
 
 async def test_an_unreachable_provider(world: World, tmp_path: Path) -> None:

@@ -357,6 +357,73 @@ async def test_forged_assertion_behind_a_far_off_issue_instant_is_refused(world:
     await expect(world, "invalid_assertion", world.client.finish(b64(forged), state, cookie))
 
 
+# --- times and the NameID (attacker review) ---------------------------------------------------------
+
+
+def edit_assertion(times: dict[str, str] | None = None, **name_id: Any) -> Any:
+    """An ``edit_assertion`` for the test IdP: Conditions/SubjectConfirmationData times, NameID fields."""
+
+    def edit(assertion: Any) -> None:
+        for name, value in (times or {}).items():
+            target = (
+                assertion.subject.subject_confirmation[0].subject_confirmation_data
+                if name == "confirmation_not_on_or_after"
+                else assertion.conditions
+            )
+            setattr(target, name.removeprefix("confirmation_"), value)
+        for name, value in name_id.items():
+            setattr(assertion.subject.name_id, name, value)
+
+    return edit
+
+
+@pytest.mark.parametrize("encrypt", [False, True])
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"not_on_or_after": "9999-12-31T23:59:59Z"},
+        {"not_on_or_after": "9999-12-31T23:59:59Z", "confirmation_not_on_or_after": "9999-12-31T23:59:59Z"},
+        {"not_before": "0001-01-01T00:00:00Z"},
+        {"confirmation_not_on_or_after": "9999-12-31T23:59:59Z"},
+    ],
+)
+async def test_far_off_times_are_refused_and_leave_no_row(world: World, times: dict[str, str], encrypt: bool) -> None:
+    """An OverflowError here was a 500 at the ACS; a year-9999 assertion must not be kept forever either."""
+    request_id, state, cookie = await world.start()
+    response = world.respond(request_id, edit_assertion=edit_assertion(times), encrypt_assertion=encrypt)
+    await expect(world, "invalid_assertion", world.client.finish(response, state, cookie))
+
+
+@pytest.mark.parametrize(
+    "name_id",
+    [
+        {"format": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"},
+        {"format": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "text": "erika@example.org"},
+        {"sp_name_qualifier": "https://other-sp.example/metadata"},
+        {"text": "erika\u202e"},
+    ],
+)
+async def test_a_name_id_that_is_no_persistent_id_for_this_sp_is_refused(world: World, name_id: dict[str, str]) -> None:
+    request_id, state, cookie = await world.start()
+    response = world.respond(request_id, edit_assertion=edit_assertion(**name_id))
+    await expect(world, "invalid_assertion", world.client.finish(response, state, cookie))
+
+
+async def test_a_consumed_assertion_is_kept_until_it_expires_and_no_longer(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    request_id, state, cookie = await world.start()
+    before = datetime.now(UTC)
+    await world.client.finish(world.respond(request_id), state, cookie)
+    async with world.sessions() as db:
+        rows = list(await db.scalars(select(SeenAssertion)))
+    assert len(rows) == 1
+    expires = rows[0].expires_at
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    # the test IdP's assertions live five minutes; the row lives until then plus the allowed skew
+    assert before + timedelta(minutes=5) < expires <= datetime.now(UTC) + timedelta(minutes=5, seconds=61)
+
+
 # --- encrypted assertions (BundID) ---------------------------------------------------------------------
 
 ENCRYPTED = re.compile(r"<saml:EncryptedAssertion .*?</saml:EncryptedAssertion>", re.S)

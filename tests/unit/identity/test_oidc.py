@@ -16,14 +16,18 @@ from examples.eid_provider.personas import ACR
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
 from vault.identity.oidc import (
+    PINNED_ENDPOINTS,
     DiscoveryInvalid,
     UnknownKeyId,
     acr_values,
     authorization_params,
+    changed_endpoints,
     check_callback,
     check_discovery,
     client_assertion,
     code_challenge,
+    is_allowed_endpoint,
+    is_secure_url,
     validate_id_token,
 )
 from vault.identity.providers import ProviderConfig
@@ -277,6 +281,135 @@ def test_loopback_http_is_allowed_for_tests_and_the_demo(issuer: str) -> None:
     doc = discovery(issuer=issuer, authorization_endpoint=f"{issuer}/a", token_endpoint=f"{issuer}/t",
                     jwks_uri=f"{issuer}/j")  # fmt: skip
     assert check_discovery(doc, issuer, "private_key_jwt").token_endpoint == f"{issuer}/t"
+
+
+# SSRF: a provider's discovery document must not point the vault's requests at the vault's own network.
+REFUSED_ENDPOINTS = [
+    "http://127.0.0.1:8080/token",
+    "http://localhost:8080/token",
+    "https://127.0.0.1/token",
+    "https://127.1/token",  # an inet_aton form a resolver reads as 127.0.0.1
+    "https://2130706433/token",  # 127.0.0.1 as one number
+    "https://0x7f.0.0.1/token",
+    "https://localhost/token",
+    "https://vault.localhost/token",
+    "https://localhost./token",
+    "https://10.0.0.5/token",
+    "https://172.16.0.1/token",
+    "https://192.168.1.1/token",
+    "https://169.254.169.254/latest/meta-data",  # cloud metadata, link-local
+    "https://100.64.0.1/token",  # shared address space: not global
+    "https://0.0.0.0/token",
+    "https://224.0.0.1/token",
+    "https://240.0.0.1/token",  # reserved
+    "https://[::1]/token",
+    "https://[::ffff:127.0.0.1]/token",  # IPv4-mapped loopback
+    "https://[::ffff:a9fe:a9fe]/token",  # IPv4-mapped 169.254.169.254
+    "https://[fe80::1]/token",
+    "https://[fd00::1]/token",
+    "https://[::]/token",
+    "https://例え.jp/auth",  # non-ASCII host (it would also break the CSP header)
+    "https://xn--r8jz45g.jp\u00a0/auth",
+    "https://*.eid.example/token",
+    "https://user:pw@eid.example/token",
+    "https://eid.example:https/token",
+    "https://eid.example:0/token",
+    "https://eid.example:99999/token",
+    "https://eid.example/token#frag",
+    "https://eid.example\\@evil.example/token",
+    "https://eid\n.example/token",  # urlsplit drops the newline; another parser may not
+    "https://-eid.example/token",
+    "https://eid..example/token",
+    "http://eid.example/token",
+    "ftp://eid.example/token",
+    "//eid.example/token",
+]
+
+
+@pytest.mark.parametrize("url", REFUSED_ENDPOINTS)
+def test_an_endpoint_on_a_local_or_malformed_host_is_refused(url: str) -> None:
+    assert not is_allowed_endpoint(url, ISSUER)
+    with pytest.raises(DiscoveryInvalid, match="token_endpoint must be an https URL on a public host"):
+        check_discovery(discovery(token_endpoint=url), ISSUER, "private_key_jwt")
+
+
+@pytest.mark.parametrize("name", ["authorization_endpoint", "jwks_uri", "pushed_authorization_request_endpoint"])
+def test_every_endpoint_obeys_the_rule(name: str) -> None:
+    with pytest.raises(DiscoveryInvalid, match=name):
+        check_discovery(discovery(**{name: "https://169.254.169.254/x"}), ISSUER, "private_key_jwt")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://eid.example/token",
+        "https://login.eid.example:8443/token?x=1",
+        "https://EID.Example/token",
+        "https://xn--r8jz45g.jp/auth",  # the ASCII (punycode) form of a non-ASCII name
+        "https://93.184.216.34/token",
+        "https://[2606:4700:4700::1111]/token",
+        "https://eid-1.example/token",
+    ],
+)
+def test_an_endpoint_on_a_public_host_is_allowed(url: str) -> None:
+    assert is_allowed_endpoint(url, ISSUER)
+
+
+@pytest.mark.parametrize("issuer", ["http://127.0.0.1:8081", "http://localhost:8081", "http://[::1]:8081"])
+def test_a_loopback_issuer_may_name_loopback_endpoints_but_nothing_private(issuer: str) -> None:
+    assert is_allowed_endpoint("http://127.0.0.1:9000/token", issuer)
+    assert is_allowed_endpoint("https://localhost:9000/token", issuer)
+    assert is_allowed_endpoint("https://eid.example/token", issuer)
+    assert not is_allowed_endpoint("http://eid.example/token", issuer)
+    assert not is_allowed_endpoint("https://10.0.0.5/token", issuer)
+    assert not is_allowed_endpoint("http://169.254.169.254/latest/meta-data", issuer)
+
+
+def test_an_https_issuer_on_loopback_does_not_open_loopback_endpoints() -> None:
+    assert not is_allowed_endpoint("https://127.0.0.1/token", "https://127.0.0.1")
+    assert not is_allowed_endpoint("http://127.0.0.1/token", "https://127.0.0.1")
+
+
+def test_a_non_ascii_issuer_is_refused() -> None:
+    assert not is_secure_url("https://例え.jp")
+    with pytest.raises(DiscoveryInvalid, match="https"):
+        check_discovery(discovery(issuer="https://例え.jp"), "https://例え.jp", "private_key_jwt")
+
+
+# Pinning: the endpoints checked at registration are the only ones used later.
+def test_the_registered_endpoints_are_unchanged() -> None:
+    registered = discovery(pushed_authorization_request_endpoint=f"{ISSUER}/par")
+    checked = check_discovery(registered, ISSUER, "private_key_jwt")
+    assert changed_endpoints(checked, json.dumps(registered)) == []
+    other = {**registered, "scopes_supported": ["openid"], "id_token_signing_alg_values_supported": ["PS256"]}
+    assert changed_endpoints(check_discovery(other, ISSUER, "private_key_jwt"), json.dumps(registered)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("authorization_endpoint", "https://phish.example/authorize"),
+        ("token_endpoint", f"{ISSUER}/token2"),
+        ("jwks_uri", "https://keys.example/jwks"),
+        ("pushed_authorization_request_endpoint", f"{ISSUER}/par2"),
+        ("pushed_authorization_request_endpoint", None),
+    ],
+)
+def test_a_moved_endpoint_is_a_change(name: str, value: str | None) -> None:
+    registered = discovery(pushed_authorization_request_endpoint=f"{ISSUER}/par")
+    moved = check_discovery({**registered, name: value} if value else discovery(), ISSUER, "private_key_jwt")
+    assert changed_endpoints(moved, json.dumps(registered)) == [name]
+
+
+def test_a_par_endpoint_added_later_is_a_change() -> None:
+    moved = check_discovery(discovery(pushed_authorization_request_endpoint=f"{ISSUER}/par"), ISSUER, "private_key_jwt")
+    assert changed_endpoints(moved, json.dumps(discovery())) == ["pushed_authorization_request_endpoint"]
+
+
+@pytest.mark.parametrize("stored", ["{}", "", "not json", "[]", "null"])
+def test_a_registration_without_a_usable_document_changes_everything(stored: str) -> None:
+    checked = check_discovery(discovery(), ISSUER, "private_key_jwt")
+    assert changed_endpoints(checked, stored)[:3] == list(PINNED_ENDPOINTS[:3])  # fail closed
 
 
 def test_discovery_keeps_what_the_client_needs() -> None:

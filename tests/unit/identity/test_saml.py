@@ -11,7 +11,7 @@ import re
 import subprocess
 import zlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree as ET
 
@@ -30,6 +30,9 @@ from vault.identity import saml, saml_checks
 from vault.identity import saml_encryption as xenc
 from vault.identity.model import IdentityError
 from vault.identity.providers import ProviderConfig, ProviderInvalid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 VAULT = "https://vault.example"
 IDP = "http://127.0.0.1:8081"
@@ -430,6 +433,205 @@ def test_a_response_issued_far_off_is_refused(setup: Setup) -> None:
     )
     assert "IssueInstant" in error.detail
     refused("invalid_assertion", saml.verify_response, setup.provider, forged.encode(), setup.expected())
+
+
+# --- times: far off, malformed, too long (attacker review) ------------------------------------------
+
+FIELDS = ("NotBefore", "NotOnOrAfter", "SubjectConfirmationData", "IssueInstant", "AuthnInstant")
+
+
+def instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def at(**values: str) -> Callable[[Any], None]:
+    """An ``edit_assertion`` for the test IdP that sets the named times (before the IdP signs)."""
+
+    def edit(assertion: Any) -> None:
+        targets = {
+            "NotBefore": (assertion.conditions, "not_before"),
+            "NotOnOrAfter": (assertion.conditions, "not_on_or_after"),
+            "SubjectConfirmationData": (
+                assertion.subject.subject_confirmation[0].subject_confirmation_data,
+                "not_on_or_after",
+            ),
+            "IssueInstant": (assertion, "issue_instant"),
+            "AuthnInstant": (assertion.authn_statement[0], "authn_instant"),
+        }
+        for name, value in values.items():
+            setattr(*targets[name], value)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("NotOnOrAfter", "9999-12-31T23:59:59Z"),
+        ("NotOnOrAfter", "9999-12-31T23:59:59-14:00"),  # past year 9999 in UTC
+        ("NotBefore", "0001-01-01T00:00:00Z"),
+        ("NotBefore", "0001-01-01T00:00:00+05:00"),  # before year 1 in UTC
+        ("SubjectConfirmationData", "9999-12-31T23:59:59Z"),
+        ("SubjectConfirmationData", "20991231T235959Z"),  # ISO 8601 basic form, not xs:dateTime
+        ("IssueInstant", "9999-12-31T23:59:59Z"),
+        ("IssueInstant", "0001-01-01T00:00:00Z"),
+        ("IssueInstant", "soon"),
+        ("AuthnInstant", "9999-12-31T23:59:59Z"),
+        ("AuthnInstant", "0001-01-01T00:00:00Z"),
+        ("AuthnInstant", "2026-W49-3"),
+    ],
+)
+def test_far_off_or_malformed_times_are_refused_not_crashing(setup: Setup, field: str, value: str) -> None:
+    """Signed by the IdP; each must be ``invalid_assertion`` (an OverflowError would be a 500)."""
+    xml = setup.xml(edit_assertion=at(**{field: value}))
+    assert value.encode() in xml
+    error = refused("invalid_assertion", check_parsed, xml, saml_checks.check_structure(xml), setup.expected())
+    assert field.replace("SubjectConfirmationData", "SubjectConfirmation") in error.detail or (
+        field in {"NotBefore", "NotOnOrAfter"} and "Conditions" in error.detail
+    )
+    refused("invalid_assertion", saml.verify_response, setup.provider, xml, setup.expected())
+
+
+def test_the_validity_window_is_at_most_an_hour_around_issue_instant(setup: Setup) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour, second = saml_checks.MAX_VALIDITY, timedelta(seconds=1)
+    for field, value in [
+        ("NotOnOrAfter", now + hour + second),
+        ("SubjectConfirmationData", now + hour + second),
+        ("NotBefore", now - hour - second),
+    ]:
+        xml = setup.xml(now=now, edit_assertion=at(**{field: instant(value)}))
+        error = refused("invalid_assertion", check_parsed, xml, saml_checks.check_structure(xml), setup.expected())
+        assert "IssueInstant" in error.detail
+    longest = at(
+        NotBefore=instant(now - hour), NotOnOrAfter=instant(now + hour), SubjectConfirmationData=instant(now + hour)
+    )
+    xml = setup.xml(now=now, edit_assertion=longest)
+    facts = saml.verify_response(setup.provider, xml, setup.expected(now=now))
+    assert facts.not_on_or_after == now + hour
+
+
+def test_the_assertion_issue_instant_must_be_recent(setup: Setup) -> None:
+    """The response's IssueInstant was checked before; the assertion's is now checked as well."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    for issued in (now - saml_checks.MAX_RESPONSE_AGE - timedelta(seconds=1), now + timedelta(seconds=61)):
+        xml = setup.xml(now=now, edit_assertion=at(IssueInstant=instant(issued)))
+        error = refused(
+            "invalid_assertion", check_parsed, xml, saml_checks.check_structure(xml), setup.expected(now=now)
+        )
+        assert "Assertion: IssueInstant" in error.detail
+
+
+def test_authn_instant_must_be_within_a_day_and_not_ahead(setup: Setup) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    for when, ok in [
+        (now - timedelta(hours=23), True),
+        (now - saml_checks.MAX_AUTHN_AGE - timedelta(seconds=1), False),
+        (now + timedelta(seconds=61), False),
+    ]:
+        xml = setup.xml(now=now, edit_assertion=at(AuthnInstant=instant(when)))
+        check = (check_parsed, xml, saml_checks.check_structure(xml), setup.expected(now=now))
+        if ok:
+            assert check_parsed(*check[1:]).authenticated_at == when
+        else:
+            assert "AuthnInstant" in refused("invalid_assertion", *check).detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-02",
+        "20261202T152353Z",
+        "2026-W49-3T10:00:00Z",
+        "2026-12-02T15:23",
+        "2026-12-02 15:23:53Z",
+        "2026-12-02T15:23:53+0500",
+        "2026-02-30T00:00:00Z",
+        "2026-12-02T15:23:53Z trailing",
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:59-00:01",
+        "\uff12\uff10\uff12\uff16-12-02T15:23:53Z",  # fullwidth digits
+        "",
+        None,
+    ],
+)
+def test_parse_instant_reads_only_xs_date_time(value: str | None) -> None:
+    assert saml_checks.parse_instant(value) is None
+
+
+def test_parse_instant_normalises_to_utc() -> None:
+    expected = datetime(2026, 12, 2, 15, 23, 53, tzinfo=UTC)
+    for value in (
+        "2026-12-02T15:23:53Z",
+        "2026-12-02T16:23:53+01:00",
+        "2026-12-02T15:23:53",
+        " 2026-12-02T15:23:53Z\n",
+    ):
+        assert saml_checks.parse_instant(value) == expected
+    precise = saml_checks.parse_instant("2026-12-02T15:23:53.1234567Z")
+    assert precise == expected + timedelta(microseconds=123456)
+    assert precise is not None
+    assert precise.utcoffset() == timedelta(0)
+    assert saml_checks.parse_instant("9999-12-31T23:59:59Z") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def test_a_seen_assertion_is_kept_until_it_expires_but_never_past_a_day() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert saml_checks.seen_until(now + timedelta(minutes=5), now) == now + timedelta(minutes=5) + saml_checks.SKEW
+    far = datetime.max.replace(tzinfo=UTC)
+    assert saml_checks.seen_until(far, now) == now + saml_checks.MAX_SEEN
+    assert saml_checks.seen_until(far, datetime.max.replace(tzinfo=UTC) - timedelta(days=2)) < far
+
+
+# --- the NameID (attacker review) --------------------------------------------------------------------
+
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+
+
+def name_id(**values: Any) -> Callable[[Any], None]:
+    def edit(assertion: Any) -> None:
+        for name, value in values.items():
+            setattr(assertion.subject.name_id, name, value)
+
+    return edit
+
+
+def test_the_test_idp_sends_persistent_name_ids_for_this_sp(setup: Setup) -> None:
+    element = ET.fromstring(setup.xml()).find("saml:Assertion/saml:Subject/saml:NameID", NS)
+    assert element is not None
+    assert element.get("Format") == saml_checks.NAMEID_PERSISTENT
+    assert element.get("SPNameQualifier") == SP
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ({"format": TRANSIENT}, "Format"),
+        ({"format": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"}, "Format"),
+        ({"format": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"}, "Format"),
+        ({"format": saml_checks.NAMEID_PERSISTENT + " "}, "Format"),
+        ({"sp_name_qualifier": "https://other-sp.example/metadata"}, "SPNameQualifier"),
+        ({"sp_name_qualifier": ""}, "SPNameQualifier"),
+        ({"text": "x" * 256}, "too long"),
+        ({"text": "abc\x7fdef"}, "control"),
+        ({"text": "abc\tdef"}, "control"),
+        ({"text": "abc\u202edef"}, "control"),  # right-to-left override
+        ({"text": "abc\u200bdef"}, "control"),  # zero-width space
+        ({"text": " \n "}, "missing"),
+    ],
+)
+def test_only_a_persistent_name_id_for_this_sp_binds(setup: Setup, values: dict[str, str], why: str) -> None:
+    xml = setup.xml(edit_assertion=name_id(**values))
+    error = refused("invalid_assertion", check_parsed, xml, saml_checks.check_structure(xml), setup.expected())
+    assert why in error.detail
+    refused("invalid_assertion", saml.verify_response, setup.provider, xml, setup.expected())
+
+
+def test_a_name_id_without_format_or_qualifier_and_of_255_characters_binds(setup: Setup) -> None:
+    subject = "Ä" + "x" * 254
+    xml = setup.xml(edit_assertion=name_id(format=None, sp_name_qualifier=None, text=subject))
+    assert b"Format=" not in xml.split(b"<ns1:NameID", 1)[1].split(b">", 1)[0]
+    assert saml.verify_response(setup.provider, xml, setup.expected()).subject == subject
 
 
 def test_signed_by_another_key_is_refused(setup: Setup) -> None:

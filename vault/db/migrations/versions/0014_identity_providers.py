@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("level", sa.String(16), nullable=False),
         sa.Column("nonce", sa.String(100), nullable=False),
         sa.Column("code_verifier", sa.String(128), nullable=False),
+        sa.Column("session_hash", sa.LargeBinary(32), nullable=True),
         sa.Column("next", sa.String(2000), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -93,6 +94,7 @@ def downgrade() -> None:
     op.drop_table("saml_assertions_seen")
     op.drop_index(op.f("ix_identity_requests_expires_at"), table_name="identity_requests")
     op.drop_table("identity_requests")
+    op.drop_index("ix_identity_links_provider_citizen", table_name="identity_links")
     op.drop_index("ix_identity_links_provider_subject", table_name="identity_links")
     op.drop_index(op.f("ix_identity_links_citizen_id"), table_name="identity_links")
     op.drop_table("identity_links")
