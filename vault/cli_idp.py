@@ -20,7 +20,7 @@ import httpx
 from vault.cli_catalogue import with_runtime
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
-from vault.identity.oidc import DiscoveryInvalid, check_discovery, discovery_url, is_secure_url
+from vault.identity.oidc import DiscoveryInvalid, changed_endpoints, check_discovery, discovery_url, is_secure_url
 from vault.identity.oidc_client import client_key, fetch_json
 from vault.identity.providers import ProviderInvalid, Providers, parse_acr_map, parse_claims_map
 
@@ -110,6 +110,23 @@ async def _discover(issuer: str, wanted: str, alg: str | None) -> tuple[str, str
     return method, json.dumps(doc, ensure_ascii=False)
 
 
+def _printable(text: str) -> str:
+    """``text`` without control characters (a remote document's strings reach the operator's terminal)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _check_acr_offered(acr: dict[str, str], doc: object) -> None:
+    """Refuse an acr map naming values the provider does not offer (each sign-in would silently be ``basic``)."""
+    offered = doc.get("acr_values_supported") if isinstance(doc, dict) else None
+    if not isinstance(offered, list):
+        return  # the provider does not say: nothing to check against
+    unknown = sorted(set(acr) - {value for value in offered if isinstance(value, str)})
+    if unknown:
+        listed = ", ".join(_printable(str(v))[:200] for v in offered[:10])
+        asked = ", ".join(_printable(value) for value in unknown)
+        raise ProviderInvalid("acr-map", f"the provider offers none of {asked} (it offers: {listed})")
+
+
 def _read_metadata(source: str) -> str:
     """SAML metadata XML from a file or an https (or loopback http) URL."""
     if source.startswith(("https://", "http://")):
@@ -169,6 +186,7 @@ def idp_add(
             raise ProviderInvalid("client-id", "is required")
         wanted, secret, alg = _credential(private_key, client_secret_file)
         method, doc = asyncio.run(_discover(issuer, wanted, alg))
+        _check_acr_offered(acr, json.loads(doc))
 
         async def add(_: Runtime, providers: Providers) -> str:
             return await providers.add(
@@ -187,6 +205,63 @@ def idp_add(
     except ProviderInvalid as exc:
         _fail(exc)
     click.echo(json.dumps({"id": provider_id}))
+
+
+@idp_group.command("update")
+@click.argument("provider_id")
+@click.option("--private-key", type=click.Path(dir_okay=False), help="A new PEM key for private_key_jwt.")
+@click.option("--client-secret-file", type=click.Path(dir_okay=False), help="A new client secret.")
+@click.option("--acr-map", help="A new acr map ('URI=high,…').")
+@click.option("--claims-map", help="A new claims map ('claim=attribute,…').")
+@click.pass_context
+def idp_update(
+    ctx: click.Context,
+    provider_id: str,
+    private_key: str | None,
+    client_secret_file: str | None,
+    acr_map: str | None,
+    claims_map: str | None,
+) -> None:
+    """Change an OIDC provider in place (same id: every account stays linked); prints {"id", "changed": […]}.
+
+    The discovery document is always fetched and checked again and stored: after the provider moved
+    an endpoint (sign-ins are refused until then, and the log names this command), run this without options.
+    A new key or secret, acr map or claims map replaces the old one. ``changed`` lists the endpoints
+    that moved.
+    """
+    try:
+        acr = parse_acr_map(acr_map) if acr_map is not None else None
+        claims = parse_claims_map(claims_map, DEFAULT_OIDC_CLAIMS) if claims_map is not None else None
+        credential = _credential(private_key, client_secret_file) if private_key or client_secret_file else None
+
+        async def current(_: Runtime, providers: Providers) -> Any:
+            return await providers.get(provider_id, enabled_only=False)
+
+        provider = _on_providers(ctx, current)
+        if provider is None or provider.kind != "oidc":
+            raise ProviderInvalid("id", f"no OIDC provider {provider_id!r}")
+        wanted = credential[0] if credential else provider.auth_method
+        alg = credential[2] if credential else None
+        method, doc = asyncio.run(
+            _discover(provider.issuer, "private_key_jwt" if wanted == "private_key_jwt" else "secret", alg)
+        )
+        _check_acr_offered(acr if acr is not None else provider.acr_map, json.loads(doc))
+        changed = changed_endpoints(check_discovery(json.loads(doc), provider.issuer, method), provider.metadata_doc)
+
+        async def update(_: Runtime, providers: Providers) -> bool:
+            return await providers.update(
+                provider_id,
+                auth_method=method,
+                secret=credential[1] if credential else None,
+                acr_map=acr,
+                claims_map=claims,
+                metadata_doc=doc,
+            )
+
+        _on_providers(ctx, update)
+    except ProviderInvalid as exc:
+        _fail(exc)
+    click.echo(json.dumps({"id": provider_id, "changed": changed}))
 
 
 def _add_saml(ctx: click.Context, name: str, metadata_xml: str, acr: dict[str, str], claims_map: str | None) -> None:

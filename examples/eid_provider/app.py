@@ -126,6 +126,8 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[Any]:
         return _problem(lang, exc)
     except ProviderError as exc:
         return Redirect(provider.error_redirect(params, exc), status_code=303)
+    if "lang" not in params and choice.request.ui_locales:  # a pushed request carries its ui_locales
+        lang = language({"ui_locales": choice.request.ui_locales})
     if provider.auto_persona is not None:
         return Redirect(provider.decide(choice.ticket, provider.auto_persona), status_code=303)
     return Redirect("/choose?" + urlencode({"ticket": choice.ticket, "lang": lang}), status_code=303)

@@ -56,6 +56,7 @@ class AuthorizationRequest:
     scope: str
     code_challenge: str
     acr_values: tuple[str, ...]
+    ui_locales: str = ""
 
     @property
     def asked_level(self) -> str | None:
@@ -99,6 +100,7 @@ def check_authorization_request(params: Mapping[str, str], clients: Mapping[str,
         scope=scope,
         code_challenge=challenge,
         acr_values=tuple(params.get("acr_values", "").split()),
+        ui_locales=params.get("ui_locales", "")[:100],
     )
 
 

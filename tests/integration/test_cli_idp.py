@@ -73,7 +73,7 @@ def listed(env: dict[str, str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> None:
+def test_add_list_disable_enable(migrated: Settings, tmp_path: Path, issuer: str) -> None:
     env = _env(migrated)
     key = pem(ec.generate_private_key(ec.SECP256R1()))
     (tmp_path / "vault.pem").write_bytes(key)
@@ -84,46 +84,44 @@ def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> No
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     provider_id = json.loads(added.stdout)["id"]
-    second = vault_cmd(
+    second_args = (
         "idp", "add", "--name", "BundID (Test)", "--issuer", issuer, "--client-id", "vault-2",
         "--client-secret-file", str(tmp_path / "secret.txt"), "--acr-map", ACR_MAP,
-        "--claims-map", "given_name=given_name,family_name=family_name", env=env,
+        "--claims-map", "given_name=given_name,family_name=family_name",
     )  # fmt: skip
-    assert second.returncode == 0, second.stderr
+    # the same issuer twice, even under another client id, would split one person's subject over two providers
+    twin = vault_cmd(*second_args, env=env)
+    assert twin.returncode == 2
+    assert twin.stderr.startswith(f"vault: error: issuer: already registered as provider {provider_id}")
 
     rows = listed(env)
-    assert [r["name"] for r in rows] == ["BundID (Test)", "Test-eID"]
-    assert rows[1] == {
-        "id": provider_id,
-        "name": "Test-eID",
-        "kind": "oidc",
-        "issuer": issuer,
-        "client_id": "vault",
-        "auth_method": "private_key_jwt",
-        "acr_map": {ACR["high"]: "high", ACR["substantial"]: "substantial"},
-        "linked": 0,
-        "disabled": False,
-    }
-    everything = json.dumps(rows)
-    assert "PRIVATE KEY" not in everything
-    assert "s3cret-value" not in everything
-
+    assert rows == [
+        {
+            "id": provider_id,
+            "name": "Test-eID",
+            "kind": "oidc",
+            "issuer": issuer,
+            "client_id": "vault",
+            "auth_method": "private_key_jwt",
+            "acr_map": {ACR["high"]: "high", ACR["substantial"]: "substantial"},
+            "linked": 0,
+            "disabled": False,
+        }
+    ]
     assert vault_cmd("idp", "disable", provider_id, env=env).returncode == 0
-    assert [r["disabled"] for r in listed(env)] == [False, True]
     again = vault_cmd("idp", "disable", provider_id, env=env)
     assert again.returncode == 2
     assert again.stderr.startswith("vault: error: id:")
 
-    # the same issuer and client id twice would split one person's subject over two providers
-    twin_args = ("idp", "add", "--name", "Twin", "--issuer", issuer, "--client-id", "vault-2",
-                 "--client-secret-file", str(tmp_path / "secret.txt"), "--acr-map", ACR_MAP)  # fmt: skip
-    twin = vault_cmd(*twin_args, env=env)
-    assert twin.returncode == 2
-    assert twin.stderr.startswith("vault: error: issuer: already registered as provider")
-    assert len(listed(env)) == 2
     # a replacement for the disabled one is fine, and then the old one cannot come back beside it
-    replacement = vault_cmd(*twin_args[:7], "vault", *twin_args[8:], env=env)
+    replacement = vault_cmd(*second_args, env=env)
     assert replacement.returncode == 0, replacement.stderr
+    rows = listed(env)
+    assert [(r["name"], r["disabled"]) for r in rows] == [("BundID (Test)", False), ("Test-eID", True)]
+    assert rows[0]["auth_method"] in {"client_secret_basic", "client_secret_post"}
+    everything = json.dumps(rows)
+    assert "PRIVATE KEY" not in everything
+    assert "s3cret-value" not in everything
     back = vault_cmd("idp", "enable", provider_id, env=env)
     assert back.returncode == 2
     assert back.stderr.startswith("vault: error: issuer: already registered")
@@ -133,6 +131,22 @@ def test_add_list_disable(migrated: Settings, tmp_path: Path, issuer: str) -> No
     unknown = vault_cmd("idp", "enable", "no-such-provider", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("vault: error: id:")
+
+    # in place (same id, so linked accounts stay linked): a new key, a narrower acr map, discovery checked again
+    (tmp_path / "new.pem").write_bytes(pem(ec.generate_private_key(ec.SECP256R1())))
+    updated = vault_cmd(
+        "idp", "update", provider_id, "--private-key", str(tmp_path / "new.pem"), "--acr-map", f"{ACR['high']}=high",
+        env=env,
+    )  # fmt: skip
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout) == {"id": provider_id, "changed": []}
+    assert [r["acr_map"] for r in listed(env) if r["id"] == provider_id] == [{ACR["high"]: "high"}]
+    bad = vault_cmd("idp", "update", provider_id, "--acr-map", "urn:nothing=high", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("vault: error: acr-map:")
+    missing = vault_cmd("idp", "update", "no-such-provider", env=env)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("vault: error: id:")
 
 
 def test_each_bad_field_exits_2_and_stores_nothing(migrated: Settings, tmp_path: Path, issuer: str) -> None:
@@ -169,6 +183,7 @@ def test_each_bad_field_exits_2_and_stores_nothing(migrated: Settings, tmp_path:
         (add("--acr-map", ""), "acr-map"),
         (add("--acr-map", "urn:x=high,urn:x=substantial"), "acr-map"),
         (add("--acr-map", "no-level"), "acr-map"),
+        (add("--acr-map", "urn:foo=high"), "acr-map"),  # not in acr_values_supported: every sign-in would be basic
         (add("--claims-map", "given_name=shoe_size"), "claims-map"),
         (add(key="p384.pem"), "private-key"),
         (add(key="rsa1024.pem"), "private-key"),

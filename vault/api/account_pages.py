@@ -30,7 +30,7 @@ from vault.citizens.errors import DocumentRejected
 from vault.citizens.history import history
 from vault.citizens.sessions import SignedIn
 from vault.citizens.vault import CITIZEN_VIEW
-from vault.identity.binding import source_of
+from vault.identity.binding import actor_of, link_of, provider_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -115,8 +115,31 @@ async def agency_names(runtime: Runtime) -> dict[str, str]:
     assert runtime.providers is not None
     names = {agency.client_id: agency.name for agency in await runtime.catalogue.agencies()}
     for provider in await runtime.providers.all():
-        names[source_of(provider.id)] = names[provider.id] = provider.name
+        names[actor_of(provider.id)] = names[provider.id] = provider.name
     return names
+
+
+async def _provenance(runtime: Runtime, citizen_id: str, sources: set[str]) -> dict[str, tuple[str, str]]:
+    """Source → (state, provider name) for values an identity provider confirmed.
+
+    ``confirmed`` while the link they came through exists and its provider is enabled, ``withdrawn``
+    when the provider was disabled, ``unlinked`` when the link is gone.
+    """
+    from_providers = {s for s in sources if provider_of(s) is not None}
+    if not from_providers:
+        return {}
+    assert runtime.providers is not None
+    assert runtime.binding is not None
+    providers = {p.id: p for p in await runtime.providers.all()}
+    confirmed = await runtime.binding.confirmations(citizen_id)
+    links = {link.id for link in await runtime.binding.links(citizen_id)}
+    marks = {}
+    for source in from_providers:
+        provider = providers.get(provider_of(source) or "")
+        link = link_of(source) or ""
+        state = "confirmed" if link in confirmed else "withdrawn" if link in links else "unlinked"
+        marks[source] = (state, provider.name if provider else "")
+    return marks
 
 
 #: What the history templates need to describe an entry.
@@ -195,8 +218,7 @@ class AccountPages(Controller):
         current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         assert runtime.providers is not None
         assert runtime.binding is not None
-        names = {p.id: p.name for p in await runtime.providers.all()} if current else {}
-        confirmed = await runtime.binding.confirmations(me.citizen_id) if current else {}
+        marks = await _provenance(runtime, me.citizen_id, {a.source for a in current.values()})
         return render(
             request,
             "data.html",
@@ -212,8 +234,7 @@ class AccountPages(Controller):
             invalid=invalid,
             entered=entered or {},
             saved=request.query_params.get("saved") == "1",
-            provider_names=names,
-            confirmed=confirmed,
+            marks=marks,
         )
 
     @get("/data")
@@ -366,6 +387,7 @@ class AccountPages(Controller):
             auditor=await is_auditor_account(request, me.citizen_id),
             links=links,
             provider_names={pid: p.name for pid, p in providers.items()},
+            disabled={pid for pid, p in providers.items() if p.disabled},
             linkable=[p for p in providers.values() if not p.disabled and p.id not in linked],
             linked_now=request.query_params.get("linked") == "1",
             differs=[

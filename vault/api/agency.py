@@ -30,7 +30,7 @@ from vault.consent.proofs import OAuthError
 from vault.consent.reads import agency_reason
 from vault.consent.replay import ProofReplayed
 from vault.consent.server import grant_guard, token_guard
-from vault.identity.binding import provider_of
+from vault.identity.binding import link_of
 from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
@@ -66,19 +66,22 @@ class AttributeRead(msgspec.Struct, omit_defaults=True):
 async def _verified_by(runtime: Runtime, citizen_id: str, sources: set[str]) -> dict[str, VerifiedBy]:
     """The providers that vouch for values with these ``sources`` now (no lookup when none came from one).
 
-    A provider vouches only while the citizen's account is linked to it and it is enabled.
+    A value is vouched for only while the link it came through exists and its provider is enabled.
     """
-    wanted = {s: pid for s in sources if (pid := provider_of(s)) is not None}
+    wanted = {s: link for s in sources if (link := link_of(s)) is not None}
     if not wanted:
         return {}
     assert runtime.providers is not None
     assert runtime.binding is not None
     confirmed = await runtime.binding.confirmations(citizen_id)
     out = {}
-    for source, provider_id in wanted.items():
-        provider = await runtime.providers.get(provider_id) if provider_id in confirmed else None
+    for source, link_id in wanted.items():
+        if link_id not in confirmed:
+            continue
+        provider_id, level = confirmed[link_id]
+        provider = await runtime.providers.get(provider_id)
         if provider is not None:
-            out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind, confirmed[provider_id])
+            out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind, level)
     return out
 
 

@@ -81,6 +81,14 @@ ERRORS: dict[str, tuple[str, int]] = {
         N_("The identity provider cannot be reached or gave an answer the vault cannot use. Please try again later."),
         502,
     ),
+    "client_rejected": (
+        N_(
+            "The identity provider does not accept this vault's registration at the moment. This is not your"
+            " fault: the operator must fix it, and the problem was logged for them. Please try again later or sign"
+            " in another way."
+        ),
+        502,
+    ),
     "token_rejected": (
         N_("The identity provider refused to confirm this sign-in (it may have been used already)."),
         400,
@@ -162,7 +170,7 @@ class IdentityPages(Controller):
         citizen_id = None
         if purpose in {"link", "step_up"}:
             if me is None:
-                return Redirect("/login", status_code=303)
+                return Redirect(_login_url(next_path), status_code=303)
             if purpose == "link":
                 await require_recent_sign_in(request, me, next_path if next_path != "/" else "/settings")
             citizen_id = me.citizen_id
@@ -179,6 +187,7 @@ class IdentityPages(Controller):
                 page = _outcome(request, FAILED, 429, (TOO_MANY, {"minutes": -(-wait // 60)}), back="/register")
                 page.headers["Retry-After"] = str(wait)
                 return page
+        extra = {"ui_locales": i18n.choose(request)[0]} if provider.kind == "oidc" else {}
         try:
             url, browser = await _client(runtime, provider).begin(
                 provider,
@@ -188,6 +197,7 @@ class IdentityPages(Controller):
                 citizen_id=citizen_id,
                 browser=request.cookies.get(BROWSER_COOKIE),
                 session=request.cookies.get(SESSION_COOKIE) if me is not None else None,
+                **extra,
             )
         except IdentityError as exc:
             return self._failed(request, exc)
@@ -262,7 +272,10 @@ class IdentityPages(Controller):
         return _outcome(request, TOO_LOW_TITLE, 403, (message, levels), back=back)
 
     def _failed(self, request: Request[Any, Any, Any], exc: IdentityError) -> Response[str]:
-        log.info("identity provider sign-in refused", code=exc.code, detail=exc.detail)
+        # the operator's side (a wrong registration, an unreachable provider) is a warning; a citizen's
+        # cancel or a forged answer is information
+        level = log.warning if exc.code in {"client_rejected", "provider_unreachable"} else log.info
+        level("identity provider sign-in refused", code=exc.code, detail=exc.detail)
         message, status = ERRORS[exc.code]
         return _outcome(request, FAILED, status, message, back="/login")
 

@@ -214,7 +214,9 @@ class OAuthController(Controller):
                 reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[needed],
                 passkey_enough=ASSURANCE_ORDER[needed] <= ASSURANCE_ORDER["substantial"],
                 providers=await runtime.providers.enabled(),
-                linked=bool(await runtime.binding.links(me.citizen_id)),
+                linked={
+                    provider_id for provider_id, _ in (await runtime.binding.confirmations(me.citizen_id)).values()
+                },
                 here=here,
                 assurance_labels=ASSURANCE_LABELS,
                 client_id=client_id,

@@ -5,7 +5,7 @@ subject's HMAC). An account's identity level is the best level proven through it
 without any; it is stored on the account (``citizens.identity_level``) in the same transaction that
 changes the links, and every session reads it at each request, so an unlink lowers them at once.
 
-Values the provider vouched for are stored as attributes with ``source = "idp:<provider id>"`` when
+Values the provider vouched for are stored as attributes with ``source = "idp:<provider id>:<link id>"`` when
 an account is created or linked: those the account lacks, and those it holds with the same value (now
 confirmed). A value the account holds *differently* is kept as the citizen entered it and reported
 (never overwritten: the ID may be someone else's); a weaker confirmation never replaces a stronger
@@ -83,14 +83,32 @@ class LinkInfo:
     last_used_at: datetime
 
 
-def source_of(provider_id: str) -> str:
-    """The ``source`` of attribute values a provider delivered."""
+def source_of(provider_id: str, link_id: str) -> str:
+    """The ``source`` of values a provider confirmed through one link: ``idp:<provider id>:<link id>``.
+
+    The mark belongs to the link, not to the provider: once that link is gone, another person's ID
+    linked later at the same provider vouches for none of them.
+    """
+    return f"{SOURCE_PREFIX}{provider_id}:{link_id}"
+
+
+def actor_of(provider_id: str) -> str:
+    """The log's actor for values a provider wrote: ``idp:<provider id>``."""
     return SOURCE_PREFIX + provider_id
 
 
 def provider_of(source: str) -> str | None:
-    """The provider id of a ``source`` written by :func:`source_of`, else ``None``."""
-    return source.removeprefix(SOURCE_PREFIX) if source.startswith(SOURCE_PREFIX) else None
+    """The provider id of a source written by :func:`source_of` (or an actor of :func:`actor_of`), else ``None``."""
+    if not source.startswith(SOURCE_PREFIX):
+        return None
+    return source.removeprefix(SOURCE_PREFIX).partition(":")[0] or None
+
+
+def link_of(source: str) -> str | None:
+    """The link id of a source written by :func:`source_of`, else ``None``."""
+    if not source.startswith(SOURCE_PREFIX):
+        return None
+    return source.removeprefix(SOURCE_PREFIX).partition(":")[2] or None
 
 
 async def refresh_level(db: AsyncSession, citizen_id: str) -> None:
@@ -209,7 +227,6 @@ class IdentityBinding:
         try:
             async with self.vault.sessions.begin() as db:
                 await self.vault.require_citizen(db, citizen_id, lock=True)
-                proven_before = await db.scalar(select(Citizen.identity_level).where(Citizen.id == citizen_id))
                 link = await db.scalar(
                     select(IdentityLink).where(
                         IdentityLink.provider_id == proven.provider_id, IdentityLink.subject_hash == digest
@@ -217,7 +234,7 @@ class IdentityBinding:
                 )
                 if link is not None and link.citizen_id != citizen_id:
                     raise LinkedElsewhere
-                if link is not None:
+                if link is not None:  # the same ID again: only its level is refreshed
                     link.last_used_at = now
                     link.level = best_level([link.level, proven.level])
                     await db.flush()
@@ -230,9 +247,10 @@ class IdentityBinding:
                 )
                 if other is not None:
                     raise OtherSubjectLinked
+                link_id = str(uuid.uuid4())
                 db.add(
                     IdentityLink(
-                        id=str(uuid.uuid4()),
+                        id=link_id,
                         provider_id=proven.provider_id,
                         subject_hash=digest,
                         citizen_id=citizen_id,
@@ -249,9 +267,7 @@ class IdentityBinding:
                 await refresh_level(db, citizen_id)
         except IntegrityError:  # the same subject, or this provider, linked concurrently
             raise LinkedElsewhere from None
-        return await self._take_over(
-            citizen_id, proven, stronger_before=rank(proven.level) < rank(proven_before or "basic")
-        )
+        return await self._take_over(citizen_id, proven, link_id)
 
     async def unlink(self, citizen_id: str, link_id: str) -> None:
         """Remove one of the account's links (log entry ``unlink``); the identity level drops at once.
@@ -296,22 +312,24 @@ class IdentityBinding:
         async with self.vault.reads() as db:
             return await db.scalar(select(Citizen.identity_level).where(Citizen.id == citizen_id)) or "basic"
 
-    async def confirmations(self, citizen_id: str) -> dict[str, str]:
-        """Provider id → link level, for the account's links to enabled providers: whose marks still count."""
+    async def confirmations(self, citizen_id: str) -> dict[str, tuple[str, str]]:
+        """Link id → (provider id, level) for the account's links to enabled providers: whose marks count."""
         async with self.vault.reads() as db:
             links = (await db.execute(enabled_links().where(IdentityLink.citizen_id == citizen_id))).scalars()
-            return {link.provider_id: link.level for link in links}
+            return {link.id: (link.provider_id, link.level) for link in links}
 
-    async def _take_over(self, citizen_id: str, proven: ProvenIdentity, *, stronger_before: bool) -> list[str]:
+    async def _take_over(self, citizen_id: str, proven: ProvenIdentity, link_id: str) -> list[str]:
         """Store the confirmed values the account lacks, or has with the same value; list those it has otherwise.
 
-        A value the account already holds is decrypted to compare (a logged ``view``). When the account
-        was proven at a higher level before (``stronger_before``), only missing values are stored.
+        A value the account already holds is decrypted to compare (a logged ``view``). An equal value
+        already confirmed through a link of a higher level keeps that mark (a weaker confirmation never
+        replaces a stronger one).
         """
-        source = source_of(proven.provider_id)
+        source = source_of(proven.provider_id, link_id)
         held = await self.vault.attribute_sources(citizen_id)
         compare = tuple(name for name in proven.claims if name in held)
         current = await self.vault.read_attributes(citizen_id, CITIZEN_VIEW, compare) if compare else {}
+        confirmed = await self.confirmations(citizen_id)
         take: dict[str, object] = {}
         differs: list[str] = []
         for name, value in proven.claims.items():
@@ -320,9 +338,11 @@ class IdentityBinding:
                 take[name] = value
             elif have.value != value:
                 differs.append(name)
-            elif have.source != source and not stronger_before:
-                take[name] = value  # the same value, now confirmed
+            else:
+                vouched = confirmed.get(link_of(have.source) or "")
+                if vouched is None or rank(vouched[1]) <= rank(proven.level):
+                    take[name] = value  # the same value, now confirmed by this ID
         if take:
-            reason = AccessReason(actor=source, action="write")
+            reason = AccessReason(actor=actor_of(proven.provider_id), action="write")
             await self.vault.set_attributes(citizen_id, take, source=source, reason=reason)
         return differs

@@ -23,6 +23,7 @@ ERROR_CODES = (
     "wrong_issuer",  # RFC 9207 ``iss`` missing or not the provider's issuer
     "provider_unreachable",  # discovery, JWKS, PAR or token endpoint failed or answered garbage
     "token_rejected",  # the token endpoint refused the code (replayed, expired, wrong verifier)
+    "client_rejected",  # the provider refused the vault's client credentials: the registration is wrong
     "invalid_id_token",  # signature, iss, aud, azp, exp/iat, nonce, algorithm, or a malformed token
     "invalid_assertion",  # SAML: signature, audience, time, InResponseTo, wrapping, XML attacks
     "replayed",  # SAML assertion already consumed

@@ -138,10 +138,12 @@ class OidcClient:
         citizen_id: str | None,
         browser: str | None,
         session: str | None = None,
+        ui_locales: str | None = None,
     ) -> tuple[str, str]:
         """Start a sign-in; returns (URL to send the browser to, value for the ``__Host-vault-idp`` cookie).
 
         ``session`` is the browser's session token, if any: it ends when the sign-in finishes.
+        ``ui_locales`` (OIDC Core §3.1.2.1) asks the provider's pages to speak the vault page's language.
 
         Uses PAR (RFC 9126) when the provider offers it: the browser then carries only ``client_id``
         and ``request_uri``.
@@ -165,6 +167,8 @@ class OidcClient:
         params = authorization_params(
             provider, redirect_uri=self.redirect_uri, state=state, nonce=nonce, code_verifier=verifier, level=level
         )
+        if ui_locales in {"de", "en"}:
+            params["ui_locales"] = ui_locales
         if discovery.par_endpoint is None:
             return _with_query(discovery.authorization_endpoint, params), cookie
         data, headers = self._client_auth(provider, discovery)
@@ -217,11 +221,9 @@ class OidcClient:
             raise IdentityError("provider_unreachable", f"discovery: {exc.reason}") from None
         changed = changed_endpoints(discovery, provider.metadata_doc)
         if changed:
-            log.warning("identity provider discovery endpoints changed", provider=provider.id, endpoints=changed)
-            raise IdentityError(
-                "provider_unreachable",
-                f"discovery: {', '.join(changed)} endpoints changed; register the provider again",
-            )
+            fix = f"check the change and run `vault idp update {provider.id}`"
+            log.warning("identity provider endpoints changed", provider=provider.id, endpoints=changed, fix=fix)
+            raise IdentityError("provider_unreachable", f"discovery: {', '.join(changed)} endpoints changed; {fix}")
         self._discovery[provider.id] = (self.clock(), discovery)
         return discovery
 
@@ -311,7 +313,8 @@ async def fetch_json(
 
     Raises:
         IdentityError: ``provider_unreachable`` for a network failure, timeout, non-2xx, oversized
-            or non-JSON answer; ``token_rejected`` for a 4xx when ``token_endpoint`` is set.
+            or non-JSON answer; ``client_rejected`` for a 401 or ``invalid_client`` (the operator's client
+            id, key or secret is wrong); ``token_rejected`` for another 4xx when ``token_endpoint`` is set.
     """
     try:
         async with asyncio.timeout(TIMEOUT_S), http_client() as client:
@@ -325,14 +328,29 @@ async def fetch_json(
                 await response.aclose()
     except (httpx.HTTPError, TimeoutError, OSError) as exc:
         raise IdentityError("provider_unreachable", f"{method} {url}: {type(exc).__name__}") from None
-    if token_endpoint and 400 <= response.status_code < 500:
-        raise IdentityError("token_rejected", f"token endpoint answered {response.status_code}")
+    if 400 <= response.status_code < 500:
+        error = _oauth_error(body)
+        # the vault's own registration is wrong: only where it presents its credentials (PAR, token)
+        if method == "POST" and (response.status_code == 401 or error == "invalid_client"):
+            raise IdentityError("client_rejected", f"{method} {url}: status {response.status_code}, error {error}")
+        if token_endpoint:
+            raise IdentityError("token_rejected", f"token endpoint answered {response.status_code}, error {error}")
     if not 200 <= response.status_code < 300:
         raise IdentityError("provider_unreachable", f"{method} {url}: status {response.status_code}")
     try:
         return json.loads(body)
     except (ValueError, UnicodeError):
         raise IdentityError("provider_unreachable", f"{method} {url}: not JSON") from None
+
+
+def _oauth_error(body: bytes) -> str | None:
+    """The ``error`` code of an OAuth error answer (RFC 6749 §5.2), if it has one of sane length."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return error if isinstance(error, str) and len(error) <= 100 else None
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

@@ -140,18 +140,18 @@ def _config(row: IdentityProvider) -> ProviderConfig:
 
 
 async def _refuse_twin(db: AsyncSession, kind: str, issuer: str, client_id: str, provider_id: str) -> None:
-    """Refuse a second enabled provider for the same issuer (OIDC: and client id; SAML: the same IdP).
+    """Refuse a second enabled provider for the same issuer (OIDC issuer or SAML IdP entity id).
 
-    Subjects are bound per provider, so a twin would let the same person make a second account.
+    Subjects are bound per provider, so a twin (even under another client id) would let the same
+    person make a second account.
     """
+    del client_id  # the issuer alone decides: see above
     query = select(IdentityProvider.id).where(
         IdentityProvider.kind == kind,
         IdentityProvider.issuer == issuer,
         IdentityProvider.disabled_at.is_(None),
         IdentityProvider.id != provider_id,
     )
-    if kind == "oidc":
-        query = query.where(IdentityProvider.client_id == client_id)
     twin = await db.scalar(query)
     if twin is not None:
         raise ProviderInvalid("issuer", f"already registered as provider {twin} (vault idp list)")
@@ -241,6 +241,43 @@ class Providers:
                 await db.scalars(select(IdentityProvider).order_by(IdentityProvider.name, IdentityProvider.id))
             ).all()
         return [_config(row) for row in rows]
+
+    async def update(
+        self,
+        provider_id: str,
+        *,
+        auth_method: str | None = None,
+        secret: bytes | None = None,
+        acr_map: Mapping[str, str] | None = None,
+        claims_map: Mapping[str, str] | None = None,
+        metadata_doc: str | None = None,
+    ) -> bool:
+        """Change a provider in place: same id, so every account stays linked. ``False`` if unknown.
+
+        Raises:
+            ProviderInvalid: a value is not one of the known ones (as for :meth:`add`).
+        """
+        if auth_method is not None and auth_method not in AUTH_METHODS:
+            raise ProviderInvalid("auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
+        if acr_map is not None and (not acr_map or any(level not in LEVELS for level in acr_map.values())):
+            raise ProviderInvalid("acr-map", "must map at least one value, each to basic, substantial or high")
+        if claims_map is not None and any(attribute not in BUILTIN_ATTRIBUTES for attribute in claims_map.values()):
+            raise ProviderInvalid("claims-map", "every value must be a vault attribute")
+        async with self.sessions.begin() as db:
+            row = await db.get(IdentityProvider, provider_id, with_for_update=True)
+            if row is None:
+                return False
+            if auth_method is not None:
+                row.auth_method = auth_method
+            if secret is not None:
+                row.secret_sealed = self._cipher.seal(secret, _context(provider_id), key_version=_SECRET_KEY_VERSION)
+            if acr_map is not None:
+                row.acr_map = json.dumps(dict(acr_map))
+            if claims_map is not None:
+                row.claims_map = json.dumps(dict(claims_map))
+            if metadata_doc is not None:
+                row.metadata_doc = metadata_doc
+        return True
 
     async def enable(self, provider_id: str) -> bool:
         """Enable a disabled provider again; its links count again at once. ``False`` if unknown or enabled.

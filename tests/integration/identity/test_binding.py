@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.tables import StoredAttribute
 from vault.citizens.vault import CITIZEN_VIEW
-from vault.identity.binding import LastMeansOfSignIn, LinkedElsewhere, NotLinked, source_of
+from vault.identity.binding import LastMeansOfSignIn, LinkedElsewhere, NotLinked, link_of, source_of
 from vault.identity.model import ProvenIdentity
 from vault.identity.tables import IdentityLink
 
@@ -59,7 +59,8 @@ async def test_register_binds_the_subject_and_stores_confirmed_values(runtime: R
     assert await runtime.binding.sign_in(_proven(pid)) == citizen
     values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
     assert {k: v.value for k, v in values.items()} == ERIKA
-    assert {v.source for v in values.values()} == {source_of(pid)}
+    [link] = await runtime.binding.links(citizen)
+    assert {v.source for v in values.values()} == {source_of(pid, link.id)}
     with pytest.raises(LinkedElsewhere):  # the same eID cannot make a second account
         await runtime.binding.register(_proven(pid))
 
@@ -156,7 +157,8 @@ async def test_an_edit_keeps_the_edit_and_drops_the_mark_and_history_keeps_the_c
     await runtime.vault.set_attribute(citizen, "family_name", "Musterfrau")
     values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
     assert (values["family_name"].value, values["family_name"].source) == ("Musterfrau", "self")
-    assert values["given_name"].source == source_of(pid)
+    [link] = await runtime.binding.links(citizen)
+    assert values["given_name"].source == source_of(pid, link.id)
     async with runtime.sessions() as db:
         versions = (
             await db.execute(
@@ -165,7 +167,7 @@ async def test_an_edit_keeps_the_edit_and_drops_the_mark_and_history_keeps_the_c
                 )
             )
         ).all()
-    assert sorted(versions) == [(1, source_of(pid)), (2, "self")]
+    assert sorted(versions) == [(1, source_of(pid, link.id)), (2, "self")]
     # a later sign-in does not overwrite the citizen's edit
     await runtime.binding.sign_in(_proven(pid))
     again = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
@@ -229,8 +231,9 @@ async def test_linking_keeps_the_citizens_different_values_and_confirms_equal_an
     assert differs == ["family_name"]
     values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
     assert (values["family_name"].value, values["family_name"].source) == ("Musterfrau", "self")
-    assert (values["given_name"].value, values["given_name"].source) == ("Erika", source_of(pid))
-    assert (values["birth_date"].value, values["birth_date"].source) == ("1964-08-12", source_of(pid))
+    [link] = await runtime.binding.links(citizen)
+    assert (values["given_name"].value, values["given_name"].source) == ("Erika", source_of(pid, link.id))
+    assert (values["birth_date"].value, values["birth_date"].source) == ("1964-08-12", source_of(pid, link.id))
 
 
 async def test_an_account_has_one_id_per_provider(runtime: Runtime) -> None:
@@ -270,7 +273,7 @@ async def test_a_disabled_provider_vouches_for_nothing_and_enabling_restores_it(
     citizen = await _password_account(runtime)
     await runtime.binding.link(citizen, _proven(pid))
     assert await runtime.passkeys.highest_assurance(citizen) == "high"
-    assert await runtime.binding.confirmations(citizen) == {pid: "high"}
+    assert list((await runtime.binding.confirmations(citizen)).values()) == [(pid, "high")]
     assert await runtime.providers.disable(pid)
     assert await runtime.binding.identity_level(citizen) == "basic"
     # a recent sign-in is no longer demanded at a level nobody can reach: the password suffices again
@@ -278,7 +281,7 @@ async def test_a_disabled_provider_vouches_for_nothing_and_enabling_restores_it(
     assert await runtime.binding.confirmations(citizen) == {}
     assert await runtime.providers.enable(pid)
     assert await runtime.binding.identity_level(citizen) == "high"
-    assert await runtime.binding.confirmations(citizen) == {pid: "high"}
+    assert list((await runtime.binding.confirmations(citizen)).values()) == [(pid, "high")]
 
 
 async def test_an_id_only_account_whose_provider_is_disabled_keeps_its_link(runtime: Runtime) -> None:
@@ -358,3 +361,39 @@ async def test_an_unlink_racing_a_sign_in_through_another_link_still_lowers_the_
     go_on.set()
     await asyncio.gather(signing_in, unlinking)
     assert await runtime.binding.identity_level(citizen) == "substantial"
+
+
+async def test_a_mark_belongs_to_the_link_not_to_the_provider(runtime: Runtime) -> None:
+    """Erika's ID is unlinked, Max's ID at the same provider is linked: Erika's values are no longer confirmed
+    by anyone (before, the provider-wide mark made Max's link vouch for Erika's name)."""
+    assert runtime.binding is not None
+    assert runtime.vault is not None
+    pid = await _provider(runtime)
+    citizen = await _password_account(runtime)
+    await runtime.binding.link(citizen, _proven(pid, subject="sub-erika"))
+    [erika] = await runtime.binding.links(citizen)
+    await runtime.binding.unlink(citizen, erika.id)
+    max_claims = {"given_name": "Max", "family_name": "Mustermann", "birth_date": "1990-01-31"}
+    differs = await runtime.binding.link(citizen, _proven(pid, subject="sub-max", **max_claims))
+    assert differs == ["given_name", "birth_date"]
+    [max_link] = await runtime.binding.links(citizen)
+    confirmed = await runtime.binding.confirmations(citizen)
+    values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
+    assert link_of(values["given_name"].source) == erika.id  # Erika's, from the link that is gone
+    assert link_of(values["given_name"].source) not in confirmed
+    assert link_of(values["family_name"].source) == max_link.id  # the same value: now Max's link vouches
+
+
+async def test_a_second_provider_confirms_a_value_the_citizen_typed(runtime: Runtime) -> None:
+    """An equal value typed by the citizen is confirmed by a later, weaker link too (only a stronger mark stays)."""
+    assert runtime.binding is not None
+    assert runtime.vault is not None
+    strong, weak = await _provider(runtime, "Strong"), await _provider(runtime, "Weak")
+    citizen = await _password_account(runtime)
+    await runtime.vault.set_attribute(citizen, "given_name", "Erika")
+    await runtime.binding.link(citizen, _proven(strong, subject="a", family_name="Mustermann"))
+    await runtime.binding.link(citizen, _proven(weak, subject="b", level="substantial", **ERIKA))
+    values = await runtime.vault.read_attributes(citizen, CITIZEN_VIEW)
+    links = {link.provider_id: link.id for link in await runtime.binding.links(citizen)}
+    assert link_of(values["given_name"].source) == links[weak]  # was the citizen's own: now confirmed
+    assert link_of(values["family_name"].source) == links[strong]  # the stronger mark stays

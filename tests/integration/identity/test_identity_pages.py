@@ -134,7 +134,7 @@ async def test_register_through_the_provider_signs_in_at_high_with_confirmed_val
     attributes = me.json()["attributes"]
     assert attributes["family_name"]["value"] == "Mustermann"
     assert attributes["address"]["value"]["street"] == "Heidestraße"
-    assert {a["source"] for a in attributes.values()} == {f"idp:{eid.provider_id}"}
+    assert {a["source"].rpartition(":")[0] for a in attributes.values()} == {f"idp:{eid.provider_id}"}
     data = await web.get("/data")
     assert "bestätigt durch Test-eID" in data.text
     settings = await web.get("/settings")
@@ -384,7 +384,8 @@ async def test_register_through_a_saml_provider_and_the_assertion_works_once(
     done = await web.post("/login/idp/saml/acs", data=form)
     assert done.status_code == 303, done.text
     attributes = (await web.get("/api/v1/me/attributes")).json()["attributes"]
-    assert attributes["given_name"] == {**attributes["given_name"], "value": "Erika", "source": f"idp:{provider_id}"}
+    assert attributes["given_name"]["value"] == "Erika"
+    assert attributes["given_name"]["source"].startswith(f"idp:{provider_id}:")
     assert "bestätigt durch BundID-Test" in (await web.get("/data")).text
     web.cookies.clear()
     replayed = await web.post("/login/idp/saml/acs", data=form)
@@ -463,7 +464,7 @@ async def test_agencies_get_verified_by_only_while_the_id_is_linked(
     )
     assert gone.status_code == 303
     after = await read()
-    assert after["given_name"]["source"] == f"idp:{eid.provider_id}"  # where it came from stays true
+    assert after["given_name"]["source"].startswith(f"idp:{eid.provider_id}:")  # where it came from stays true
     assert "verified_by" not in after["given_name"]  # but nobody vouches for it any more
     assert "nicht mehr verknüpft" in (await web.get("/data")).text
 
@@ -487,3 +488,13 @@ async def test_the_session_the_browser_left_with_ends_even_when_the_answer_comes
         assert runtime.session_service is not None
         assert await runtime.session_service.resolve(old or "") is None
         assert await runtime.session_service.resolve(new) is not None
+
+
+async def test_the_provider_is_asked_to_speak_the_pages_language(web: AsyncTestClient[Any], eid: Eid) -> None:
+    eid.app.state.provider.auto_persona = None  # show the persona page
+    token = form_token((await web.get("/login?lang=en")).text)
+    started = await web.post(f"/login/idp/{eid.provider_id}", data={"csrf_token": token, "purpose": "login"})
+    async with eid.browser() as browser:
+        at_provider = await browser.get(started.headers["location"])
+    assert at_provider.status_code == 303
+    assert "lang=en" in at_provider.headers["location"]  # ui_locales=en went through PAR

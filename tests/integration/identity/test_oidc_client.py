@@ -201,11 +201,18 @@ async def test_client_secret_basic(world: World) -> None:
     assert proven.level == "high"
 
 
-async def test_a_wrong_client_secret_is_token_rejected(world: World) -> None:
+async def test_a_wrong_client_secret_is_the_operators_fault_not_the_citizens(world: World) -> None:
+    """A 401 / ``invalid_client`` means the vault's registration is wrong: its own code, so the page does not
+    blame the citizen and the log warns the operator (the review found it reported as "unreachable")."""
     world.transport.without_par = True  # PAR would refuse the secret already
     provider = await world.add(client_id="vault-secret", method="client_secret_post", secret=b"wrong")
     params, cookie = await world.sign_in(provider)
-    await expect("token_rejected", world.client.finish(params, cookie))
+    await expect("client_rejected", world.client.finish(params, cookie))
+
+
+async def test_a_wrong_client_secret_is_refused_at_par_as_the_operators_fault(world: World) -> None:
+    provider = await world.add(client_id="vault-secret", method="client_secret_post", secret=b"wrong")
+    await expect("client_rejected", world.begin(provider))
 
 
 async def test_state_works_once(world: World) -> None:
@@ -325,7 +332,7 @@ async def test_a_discovery_document_that_moves_an_endpoint_after_registration_is
     world.clock.now += 3601  # the hourly refetch
     calls = len(world.transport.calls)
     refused = await expect("provider_unreachable", world.client.finish(params, cookie))
-    assert "register the provider again" in refused.detail
+    assert "vault idp update" in refused.detail
     assert name in refused.detail
     assert world.transport.calls[calls:] == ["/.well-known/openid-configuration"]  # no code sent anywhere
     await expect("provider_unreachable", world.begin(provider))  # not cached: refused every time
@@ -334,7 +341,7 @@ async def test_a_discovery_document_that_moves_an_endpoint_after_registration_is
 async def test_a_provider_stored_without_its_discovery_document_is_not_used(world: World) -> None:
     provider = replace(await world.add(), metadata_doc="{}")
     refused = await expect("provider_unreachable", world.begin(provider))
-    assert "register the provider again" in refused.detail
+    assert "vault idp update" in refused.detail
 
 
 async def test_an_unreachable_provider(world: World, tmp_path: Path) -> None:
@@ -388,6 +395,7 @@ async def test_a_disabled_provider(world: World) -> None:
 
 async def test_the_secret_is_sealed_and_bound_to_its_provider(world: World) -> None:
     a = await world.add()
+    await world.providers.disable(a.id)  # one enabled provider per issuer
     b = await world.add(client_id="vault-secret", method="client_secret_basic", secret=b"s3cret-for-the-test")
     assert world.providers.secret(a) == world.pem
     assert world.pem not in a.secret_sealed

@@ -58,6 +58,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_identity_links_provider_subject", "identity_links", ["provider_id", "subject_hash"], unique=True
     )
+    op.create_index(  # one ID per provider per account
+        "ix_identity_links_provider_citizen", "identity_links", ["provider_id", "citizen_id"], unique=True
+    )
     op.create_table(
         "identity_requests",
         sa.Column("state_hash", sa.LargeBinary(32), nullable=False),
