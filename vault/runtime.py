@@ -35,7 +35,6 @@ from vault.identity.binding import IdentityBinding
 from vault.identity.oidc_client import OidcClient
 from vault.identity.providers import Providers
 from vault.identity.requests import IdentityRequests
-from vault.identity.saml import SamlClient
 from vault.purge import purge_expired
 from vault.transparency import retention
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
 
     from vault.bootstrap import Keys
     from vault.config import Settings
+    from vault.identity.saml import SamlClient
 
 log = structlog.get_logger("vault.runtime")
 
@@ -91,7 +91,7 @@ class Runtime:
         self.providers: Providers | None = None
         self.identity_requests: IdentityRequests | None = None
         self.oidc: OidcClient | None = None
-        self.saml: SamlClient | None = None
+        self._saml: SamlClient | None = None
         self.binding: IdentityBinding | None = None
         #: Makes the HTTP client for identity providers (tests put an in-process provider here).
         self.http_client: Callable[[], httpx.AsyncClient] = provider_http_client
@@ -218,9 +218,21 @@ class Runtime:
         self.identity_requests = IdentityRequests(self.sessions)
         issuer = self.settings.issuer
         self.oidc = OidcClient(self.providers, self.identity_requests, issuer, lambda: self.http_client())
-        self.saml = SamlClient(self.providers, self.identity_requests, self.sessions, issuer)
         subject_key = await service_secret(self.engine, self.keys.root, "idp-subject")
         self.binding = IdentityBinding(self.vault, self.accounts, subject_key)
+
+    @property
+    def saml(self) -> SamlClient | None:
+        """The SAML service provider, built on first use.
+
+        pysaml2 takes half a second to import (its XML schemas), which every ``vault`` command and
+        worker start would otherwise pay for nothing.
+        """
+        if self._saml is None and self.providers is not None and self.identity_requests is not None:
+            from vault.identity.saml import SamlClient
+
+            self._saml = SamlClient(self.providers, self.identity_requests, self.sessions, self.settings.issuer)
+        return self._saml
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``job`` now and then every ``seconds`` (every minute until the start-up checks passed).
