@@ -105,13 +105,6 @@ def browser_cookie(value: str) -> Cookie:
     return Cookie(key=BROWSER_COOKIE, value=value, path="/", secure=True, httponly=True, samesite="none", max_age=600)
 
 
-async def enabled_providers(request: Request[Any, Any, Any]) -> list[ProviderConfig]:
-    """The providers the sign-in, registration, settings and step-up pages offer."""
-    providers = ready(request).providers
-    assert providers is not None
-    return await providers.enabled()
-
-
 def _client(runtime: Runtime, provider: ProviderConfig) -> Any:
     client = runtime.oidc if provider.kind == "oidc" else runtime.saml
     assert client is not None

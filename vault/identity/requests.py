@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from vault.identity.model import IdentityError, StartedRequest
 from vault.identity.tables import IdentityRequest
@@ -111,12 +111,3 @@ class IdentityRequests:
             row.code_verifier,
             row.session_hash,
         )
-
-    async def peek_provider(self, state: str) -> str | None:
-        """The provider a live state belongs to (to pick the provider's settings before :meth:`take`)."""
-        if not state or len(state) > 100:
-            return None
-        async with self.sessions() as db:
-            return await db.scalar(
-                select(IdentityRequest.provider_id).where(IdentityRequest.state_hash == _digest(state))
-            )
