@@ -20,8 +20,8 @@ import pytest
 from tests.support.agency import TestAgency
 from tests.support.catalogue import service_toml
 from vault.consent.catalogue import parse_service
+from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantNotActive
-from vault.consent.proofs import OAuthError
 from vault.consent.reads import DataReads
 
 if TYPE_CHECKING:

@@ -80,8 +80,8 @@ from tests.reliability.stateful_world import OPTIONAL_FIELDS, PASSWORD, SERVICE_
 from vault.bootstrap import check_root_key
 from vault.citizens.errors import UnknownCitizen, UnknownRecord
 from vault.citizens.vault import CITIZEN_VIEW
+from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantNotActive
-from vault.consent.proofs import OAuthError
 from vault.crypto import aead
 from vault.crypto.rootkey import FileRootKey
 from vault.crypto.rotation import rotate_root

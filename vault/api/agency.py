@@ -20,16 +20,17 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
 from litestar.response import Stream
 
+from vault.api.oauth_errors import resource_error
 from vault.api.openapi import binary, errors, oauth_errors, operation
 from vault.api.render import ready
 from vault.audit.auditors import record_refusal, record_token_refusal
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.vault import CONTENT_TYPES
+from vault.consent.errors import InsufficientScope, InvalidDpopProof, InvalidToken, OAuthError
 from vault.consent.grants import GrantNotActive, GrantRow
-from vault.consent.proofs import OAuthError
+from vault.consent.guards import grant_guard, token_guard
 from vault.consent.reads import agency_reason
 from vault.consent.replay import ProofReplayed
-from vault.consent.server import grant_guard, token_guard
 from vault.identity.binding import link_of
 from vault.transparency.receipts import Receipt
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from vault.citizens.vault import Guard
-    from vault.consent.server import Access
+    from vault.consent.resource import Access
     from vault.runtime import Runtime
     from vault.transparency.log import LoggedAccess
 
@@ -158,9 +159,7 @@ def _guard(access: Access, item: str) -> Guard:
 
 
 def _replayed() -> OAuthError:
-    return OAuthError(
-        "invalid_dpop_proof", "DPoP proof jti was already used", 401, www_authenticate='DPoP error="invalid_dpop_proof"'
-    )
+    return InvalidDpopProof("DPoP proof jti was already used")
 
 
 async def _note_refusal(runtime: Runtime, endpoint: str, reason: str, exc: GrantNotActive) -> None:
@@ -183,13 +182,11 @@ async def _note_token_refusal(runtime: Runtime, endpoint: str, exc: OAuthError, 
 
 
 def _insufficient_scope() -> OAuthError:
-    description = "the grant does not cover this document"
-    return OAuthError("insufficient_scope", description, 403, www_authenticate='DPoP error="insufficient_scope"')
+    return InsufficientScope("the grant does not cover this document")
 
 
 def _revoked(_exc: GrantNotActive) -> OAuthError:
-    description = "the grant was revoked, used up or has expired"
-    return OAuthError("invalid_token", description, 401, www_authenticate='DPoP error="invalid_token"')
+    return InvalidToken("the grant was revoked, used up or has expired")
 
 
 class AgencyApi(Controller):
@@ -197,6 +194,7 @@ class AgencyApi(Controller):
 
     path = "/api/v1"
     tags = ["agency"]  # noqa: RUF012
+    exception_handlers = {OAuthError: resource_error}  # noqa: RUF012  the data API answers as a resource server
 
     @get(
         "/data",

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from vault.api.audit_pages import BadFilter, NotAnAuditor, not_an_auditor
 from vault.api.citizen_only import AuditorAccount, to_audit
 from vault.api.cross_site import CrossSiteRequest, cross_site_refused
-from vault.api.oauth import oauth_error
+from vault.api.oauth_errors import oauth_error
 from vault.api.reauth import reauthentication_required
 from vault.api.render import FormExpired, SignInRequired, form_expired, sign_in_redirect
 from vault.citizens.attributes import AttributeInvalid
@@ -21,8 +21,8 @@ from vault.citizens.errors import DocumentRejected, InvalidCredentials, LoginTak
 from vault.citizens.passkeys import PasskeyRejected
 from vault.citizens.reauth import ReauthenticationRequired
 from vault.consent.catalogue import CatalogueError, UnknownEntry
+from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantNotActive
-from vault.consent.proofs import OAuthError
 from vault.crypto.datakeys import KeyDestroyed
 from vault.transparency.log import BadProofRequest, LogUnavailable
 

@@ -5,7 +5,7 @@ Metadata, PAR, authorize/consent, token, revocation, introspection, JWKS. The lo
 
 Errors about the client or the request URI are shown on the vault's own page and never redirected
 (RFC 9700 §4.11.1); the consent decision goes back to the agency's registered redirect URI with
-``iss`` (RFC 9207).
+``iss`` (RFC 9207). Every other error answers as :mod:`vault.api.oauth_errors` says.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from vault.api.openapi import errors, form, oauth_errors, operation, page, page_
 from vault.api.render import N_, Form, page_session, ready, render
 from vault.api.security import CSP
 from vault.citizens.sessions import SignedIn
+from vault.consent.authorize import DocumentsMissing
 from vault.consent.catalogue import ASSURANCE_ORDER
-from vault.consent.proofs import OAuthError
-from vault.consent.server import DocumentsMissing
+from vault.consent.errors import InteractionRequired, InvalidRequest, OAuthError
 
 if TYPE_CHECKING:
+    from vault.consent.authorize import Pending
     from vault.consent.server import AuthorizationServer as Server
-    from vault.consent.server import Pending
 
 CONSENT, NOT_POSSIBLE = N_("Consent"), N_("This request cannot be processed")
 STEP_UP = N_("A higher assurance level is needed")
@@ -83,20 +83,9 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The request's form fields (the first value of each); non-form bodies give an empty dict."""
     content_type, _ = request.content_type
     if content_type != "application/x-www-form-urlencoded":
-        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
     form = await request.form()
     return {k: str(v) for k, v in form.items()}
-
-
-def oauth_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    """Exception handler: RFC 6749 §5.2 JSON error, ``WWW-Authenticate`` for DPoP errors."""
-    assert isinstance(exc, OAuthError)
-    headers = dict(NO_STORE)
-    if exc.www_authenticate:
-        headers["WWW-Authenticate"] = exc.www_authenticate
-    headers.update(exc.headers)
-    body = {"error": exc.error, "error_description": exc.description}
-    return Response(body, status_code=exc.status, headers=headers, media_type="application/json")
 
 
 def _url(request: Request[Any, Any, Any]) -> str:
@@ -245,9 +234,9 @@ class OAuthController(Controller):
         try:
             pending = await server.pending(client_id, request_uri)
             if decision not in {"approve", "deny"}:
-                raise OAuthError("invalid_request", "decision must be approve or deny")
+                raise InvalidRequest("decision must be approve or deny")
             if decision == "approve" and ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
-                raise OAuthError("interaction_required", "this service needs a sign-in at a higher assurance level")
+                raise InteractionRequired("this service needs a sign-in at a higher assurance level")
             target = await server.decide(me.citizen_id, client_id, request_uri, approve=decision == "approve")
         except OAuthError as exc:
             return _not_possible(request, exc)

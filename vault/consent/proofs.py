@@ -25,30 +25,12 @@ from urllib.parse import urlsplit, urlunsplit
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
+from vault.consent.errors import InvalidClient, InvalidDpopProof
+
 SIGNING_ALGORITHMS = ("ES256", "EdDSA", "PS256")
 CLOCK_SKEW = 60
 MAX_ASSERTION_LIFETIME = 3600  # Authlib and others default to one hour; the jti store covers it
 MAX_JWT_BYTES = 8192
-
-
-class OAuthError(Exception):
-    """An OAuth error response: ``error`` code, description, HTTP status, optional ``WWW-Authenticate``."""
-
-    def __init__(
-        self,
-        error: str,
-        description: str,
-        status: int = 400,
-        *,
-        www_authenticate: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
-        self.www_authenticate = www_authenticate
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +81,10 @@ def unverified_issuer(token: str) -> str | None:
 
 
 def verify_client_assertion(token: str, client_id: str, jwks: dict[str, Any], issuer: str, now: int) -> ClientAssertion:
-    """Check a ``private_key_jwt`` assertion for ``client_id``; :class:`OAuthError` ``invalid_client`` if bad."""
+    """Check a ``private_key_jwt`` assertion for ``client_id``; :class:`~vault.consent.errors.InvalidClient` if bad."""
 
-    def refuse(why: str) -> OAuthError:
-        return OAuthError("invalid_client", f"client assertion refused: {why}", 401)
+    def refuse(why: str) -> InvalidClient:
+        return InvalidClient(f"client assertion refused: {why}")
 
     try:
         header = _header(token)
@@ -172,15 +154,11 @@ def access_token_hash(token: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
 
 
-def verify_dpop_proof(
-    proof: str, method: str, url: str, now: int, *, access_token: str | None = None, error: str = "invalid_dpop_proof"
-) -> DpopProof:
-    """Check a DPoP proof for this request; :class:`OAuthError` (``error``) if bad."""
+def verify_dpop_proof(proof: str, method: str, url: str, now: int, *, access_token: str | None = None) -> DpopProof:
+    """Check a DPoP proof for this request; :class:`~vault.consent.errors.InvalidDpopProof` if bad."""
 
-    def refuse(why: str) -> OAuthError:
-        return OAuthError(
-            error, f"DPoP proof refused: {why}", 401 if access_token else 400, www_authenticate=_dpop(error, why)
-        )
+    def refuse(why: str) -> InvalidDpopProof:
+        return InvalidDpopProof(f"DPoP proof refused: {why}", refused=why)
 
     try:
         _header(proof)  # size and shape
@@ -213,15 +191,9 @@ def verify_dpop_proof(
     return DpopProof(jkt, jti, iat, nonce)
 
 
-def _dpop(error: str, description: str) -> str:
-    safe = description.replace('"', "'")
-    return f'DPoP error="{error}", error_description="{safe}", algs="{" ".join(SIGNING_ALGORITHMS)}"'
-
-
 __all__ = [
     "ClientAssertion",
     "DpopProof",
-    "OAuthError",
     "access_token_hash",
     "normalise_htu",
     "unverified_issuer",

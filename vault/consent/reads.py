@@ -4,7 +4,7 @@ A read is: an access token and a verified DPoP proof in; the granted attributes,
 log entry's receipt out. Reads that arrive while one transaction runs share the next
 (:class:`~vault.db.group_commit.GroupCommit`); each transaction, for all of its reads at once:
 
-1. finds the tokens with their grants and agencies (:func:`~vault.consent.server.token_problem`),
+1. finds the tokens with their grants and agencies (:func:`~vault.consent.checks.token_problem`),
 2. spends the proofs (:func:`~vault.consent.replay.spend_proofs`: a replay is refused, also within one batch),
 3. queues fairly for the grants (PostgreSQL advisory locks, in one fixed order), then holds them —
    ``FOR SHARE``, or ``FOR UPDATE`` for a ``once`` grant, which the read uses up — and re-reads them
@@ -30,9 +30,10 @@ from sqlalchemy import delete, select
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.citizens.vault import AccessReason
 from vault.consent.catalogue import AgencyRow
+from vault.consent.checks import token_problem
 from vault.consent.grants import GrantNotActive, GrantRow, effective_status, fair_grant_locks
-from vault.consent.replay import ProofReplayed, spend_proofs
-from vault.consent.server import PURGE_EVERY, token_problem, use_once
+from vault.consent.guards import use_once
+from vault.consent.replay import PURGE_EVERY, ProofReplayed, spend_proofs
 from vault.consent.tables import SeenJti, Token, digest
 from vault.crypto.datakeys import CitizenKey, WrappedKey
 from vault.db.group_commit import GroupCommit

@@ -20,8 +20,8 @@ from tests.support.agency import TestAgency
 from tests.support.catalogue import service_toml
 from vault.citizens.tables import StoredAttribute
 from vault.consent.catalogue import parse_service
+from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantNotActive, GrantRow, fair_grant_lock
-from vault.consent.proofs import OAuthError
 from vault.consent.reads import DataReads
 from vault.consent.replay import ProofReplayed
 from vault.consent.tables import SeenJti

@@ -18,9 +18,9 @@ from sqlalchemy import select, text
 
 from tests.integration.consent.test_data_reads import Reader, _reader
 from tests.support.agency import pkce_pair
+from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantRow, fair_grant_lock, fair_grant_locks
-from vault.consent.proofs import OAuthError
-from vault.consent.server import token_guard
+from vault.consent.guards import token_guard
 from vault.consent.tables import AuthorizationCode, digest
 
 if TYPE_CHECKING:

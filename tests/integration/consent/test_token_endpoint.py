@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.integration.consent.test_data_reads import _reader
+from vault.consent.errors import OAuthError, UseDpopNonce
 from vault.consent.nonces import DpopNonces
-from vault.consent.proofs import OAuthError
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -23,14 +23,15 @@ async def test_a_client_told_use_dpop_nonce_may_send_the_same_assertion_again(ru
     issued = await oauth.issue(
         agency, reader.grant_id, reader.agency.dpop_key.thumbprint(), code_hash=None, refresh=True
     )
-    oauth.nonces = DpopNonces(bytes(range(32)))  # as with VAULT_DPOP_NONCES=1
+    oauth.tokens.nonces = DpopNonces(bytes(range(32)))  # as with VAULT_DPOP_NONCES=1
     url = f"{oauth.issuer}/oauth/token"
     form = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], **reader.agency.auth()}
 
     with pytest.raises(OAuthError) as told:
         await oauth.token(form, reader.agency.dpop("POST", url), url)
     assert told.value.error == "use_dpop_nonce"
-    nonce = told.value.headers["DPoP-Nonce"]
+    assert isinstance(told.value, UseDpopNonce)
+    nonce = told.value.nonce
 
     answer = await oauth.token(form, reader.agency.dpop("POST", url, nonce=nonce), url)  # the same assertion
     assert answer["access_token"]

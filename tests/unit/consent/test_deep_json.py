@@ -6,8 +6,10 @@ import base64
 
 import pytest
 
-from vault.consent.proofs import OAuthError, unverified_issuer, verify_client_assertion, verify_dpop_proof
-from vault.consent.server import parse_authorization_details
+from vault.api.oauth_errors import answer
+from vault.consent.checks import parse_authorization_details
+from vault.consent.errors import OAuthError
+from vault.consent.proofs import unverified_issuer, verify_client_assertion, verify_dpop_proof
 
 DEEP = "[" * 5000 + "]" * 5000
 
@@ -20,7 +22,7 @@ def test_a_deep_dpop_header_is_an_invalid_proof() -> None:
     proof = f"{_segment(DEEP)}.e30.eA"
     with pytest.raises(OAuthError) as refused:
         verify_dpop_proof(proof, "GET", "https://vault.test/api/v1/data", 0, access_token="t")
-    assert (refused.value.error, refused.value.status) == ("invalid_dpop_proof", 401)
+    assert (refused.value.error, answer(refused.value, resource=True)[0]) == ("invalid_dpop_proof", 401)
 
 
 def test_a_deep_client_assertion_is_an_invalid_client() -> None:
