@@ -91,7 +91,10 @@ class DataReads:
         self._last_purge = datetime.min.replace(tzinfo=UTC)
 
     async def read(self, token: str, proof: DpopProof) -> DataRead:
-        """The granted attributes; :class:`OAuthError`, :class:`ProofReplayed` or :class:`GrantNotActive` if refused."""
+        """The granted attributes.
+
+        Refused with an error of :mod:`vault.consent.errors`, :class:`ProofReplayed` or :class:`GrantNotActive`.
+        """
         return await self.group.submit(DataRequest(token, proof))
 
     async def _serve(self, requests: Sequence[DataRequest]) -> list[DataRead | Exception]:
