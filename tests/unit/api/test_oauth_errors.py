@@ -6,6 +6,8 @@ The table is the wire as it was before the errors became classes: the authorizat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from litestar import Controller, Litestar, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads annotations at runtime
@@ -32,6 +34,9 @@ from vault.consent.errors import (
     UnsupportedResponseType,
     UseDpopNonce,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 NO_STORE = ("cache-control", "no-store")
 ALGS = 'algs="ES256 EdDSA PS256"'
@@ -106,10 +111,10 @@ class DataApi(Controller):
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient[Litestar]:
+def client() -> Iterator[TestClient[Litestar]]:
     app = Litestar([at_the_server, DataApi], exception_handlers=exception_handlers())
     with TestClient(app) as test_client:
-        yield test_client  # type: ignore[misc]
+        yield test_client
 
 
 def _answer(client: TestClient[Litestar], path: str, exc: OAuthError) -> tuple[int, list[tuple[str, str]], object]:
