@@ -20,6 +20,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
 from litestar.response import Stream
 
+from tlog.receipts import Receipt
 from vault.api.openapi import binary, errors, oauth_errors, operation
 from vault.api.render import ready
 from vault.audit.auditors import record_refusal, record_token_refusal
@@ -31,7 +32,6 @@ from vault.consent.reads import agency_reason
 from vault.consent.replay import ProofReplayed
 from vault.consent.server import grant_guard, token_guard
 from vault.identity.binding import link_of
-from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

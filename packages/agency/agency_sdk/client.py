@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from agency_sdk.log import LogMonitor
     from agency_sdk.models import Authorization, DataResult, Document, Documents, Flow, Metadata, Receipt, Tokens
     from agency_sdk.protocol import Step
-    from vault.transparency.note import Checkpoint
+    from tlog.note import Checkpoint
 
 T = TypeVar("T")
 PROOF_POLL_S = 0.25
