@@ -206,13 +206,9 @@ class AsyncAgencyClient(_Common):
     async def check_log(self, monitor: LogMonitor) -> Checkpoint:
         """Fetch the latest checkpoint and let ``monitor`` verify it extends what it has seen."""
         note = await self._run(self.protocol.text("/log/checkpoint"))
-        proofs: dict[tuple[int, int], list[bytes]] = {}
-        if monitor.state is not None and monitor.state.size:  # the one proof observe may ask for
-            line = note.split("\n")[1] if note.count("\n") > 2 else ""
-            size = int(line) if line.isascii() and line.isdigit() and len(line) <= 19 else 0
-            if size > monitor.state.size:
-                proofs[(monitor.state.size, size)] = await self.consistency_proof(monitor.state.size, size)
-        return monitor.observe(note, lambda first, second: proofs.get((first, second), []))
+        span = monitor.proof_span(note)  # the one proof observe asks for, fetched first
+        proof = await self.consistency_proof(*span) if span else []
+        return monitor.observe(note, lambda first, second: proof)
 
     async def aclose(self) -> None:
         """Close the HTTP client if the SDK made it."""

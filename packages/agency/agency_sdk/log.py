@@ -168,6 +168,14 @@ class LogMonitor:
             raise _refused(exc) from None
         return checkpoint
 
+    def proof_span(self, note: str) -> tuple[int, int] | None:
+        """The consistency proof :meth:`observe` will ask for ``note`` (for clients that fetch it first).
+
+        Raises:
+            ReceiptInvalid: The checkpoint is not signed by the log, or not witnessed.
+        """
+        return self._tracker.proof_span(self._trusted(), _open(self._tracker, note))
+
     def observe(self, note: str, consistency: Consistency) -> Checkpoint:
         """Verify ``note`` and its consistency with the last accepted checkpoint; accept it.
 
