@@ -10,6 +10,7 @@ its declared dependencies fails the journey.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from tests.support.server import serve
 from vault.demo import DEMO_LOGIN, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
+LOCAL_ARTEFACTS = ("build", "dist", "*.egg-info", "__pycache__")
 SERVER_ONLY = {"buergertresor", "litestar", "sqlalchemy", "asyncpg", "aiosqlite", "alembic", "granian", "authlib"}
 
 
@@ -35,9 +37,10 @@ def _run(*command: str | Path, cwd: Path | None = None) -> str:
 
 
 def _venv_with_wheels(tmp_path: Path) -> Path:
-    wheels = tmp_path / "wheels"
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "packages/tlog", "packages/agency", "-w", wheels,
-         cwd=REPO)  # fmt: skip
+    wheels, sources = tmp_path / "wheels", tmp_path / "src"
+    for name in ("tlog", "agency"):  # built from a copy: no build/ or egg-info left in the checkout
+        shutil.copytree(REPO / "packages" / name, sources / name, ignore=shutil.ignore_patterns(*LOCAL_ARTEFACTS))
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", sources / "tlog", sources / "agency", "-w", wheels)
     built = sorted(p.name for p in wheels.glob("*.whl"))
     assert [n.split("-")[0] for n in built] == ["buergertresor_agency", "buergertresor_tlog"], built
     venv = tmp_path / "venv"
