@@ -7,11 +7,11 @@ AXE    := tests/e2e/node_modules/axe-core/axe.min.js
 
 .PHONY: run demo test lint types unit venv e2e-deps i18n clean bench-asgi bench-log bench-crypto bench-read bench-load crash fuzz stateful
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packages/tlog/pyproject.toml packages/agency/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		(echo "Bürgertresor needs Python 3.11 or newer (set PYTHON=...)"; exit 1)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e packages/tlog -e packages/agency -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -56,8 +56,8 @@ demo: $(STAMP)
 test: lint types unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check vault agency_sdk tests bench examples
-	$(BIN)/ruff format --check vault agency_sdk tests bench examples
+	$(BIN)/ruff check vault packages/tlog/tlog packages/agency/agency_sdk tests bench examples
+	$(BIN)/ruff format --check vault packages/tlog/tlog packages/agency/agency_sdk tests bench examples
 
 types: $(STAMP)
 	$(BIN)/mypy

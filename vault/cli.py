@@ -237,8 +237,8 @@ def db_purge(ctx: click.Context) -> None:
 
 
 def _witness_key(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    from vault.transparency.cosignature import CosignatureVerifier
-    from vault.transparency.note import NoteError
+    from tlog.cosignature import CosignatureVerifier
+    from tlog.note import NoteError
 
     for value in values:
         try:

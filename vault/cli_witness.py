@@ -84,10 +84,10 @@ def witness_serve(state_dir: str, name: str, logs: tuple[str, ...], host: str, p
 
 
 def _open(state_dir: Path, name: str, logs: tuple[str, ...]) -> Witness:
+    from tlog.note import NoteError
     from vault.audit.witness import StateError
     from vault.audit.witness_app import open_witness
     from vault.crypto.keyfiles import KeyFileError
-    from vault.transparency.note import NoteError
 
     try:
         return open_witness(state_dir, name, logs)

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from vault.transparency.cosignature import CosignatureVerifier
-from vault.transparency.note import NoteError
+from tlog.cosignature import CosignatureVerifier
+from tlog.note import NoteError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

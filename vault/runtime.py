@@ -24,12 +24,13 @@ from vault.citizens.throttle import Throttle
 from vault.citizens.vault import CitizenVault
 from vault.config import parse_witnesses
 from vault.consent.catalogue import Catalogue
-from vault.consent.grants import EXPIRE_BATCH, Grants, ReceiptSigner
+from vault.consent.grants import EXPIRE_BATCH, Grants
 from vault.consent.nonces import DpopNonces
 from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
 from vault.crypto.passwords import PasswordHasher
 from vault.crypto.rootkey import RootKeyError
+from vault.crypto.signers import NoteSigner, ReceiptSigner
 from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
 from vault.identity.binding import IdentityBinding
 from vault.identity.oidc_client import OidcClient
@@ -38,7 +39,6 @@ from vault.identity.requests import IdentityRequests
 from vault.purge import purge_expired
 from vault.transparency import retention
 from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
-from vault.transparency.note import Signer
 from vault.transparency.witnessing import Witnessing
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class Runtime:
                 if not self.keys_checked:
                     await check_root_key(self.engine, self.keys.root)
                     pseudonym_key = await service_secret(self.engine, self.keys.root, "log-pseudonym")
-                    signer = Signer(self.settings.log_origin, self.keys.log_signing)
+                    signer = NoteSigner(self.settings.log_origin, self.keys.log_signing)
                     self.log = TransparencyLog(
                         self.settings.log_origin, signer, pseudonym_key, self.settings.data_dir / "log-head.json"
                     )

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.load import checks
 from bench.load.report import healthz_rps, run_backends, summary, table
 from bench.load.workload import Client, Ledger, run_clients, setup_clients
-from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+from tlog.note import Checkpoint
+from vault.crypto.signers import NoteSigner, sign_checkpoint
 
 if TYPE_CHECKING:
     from bench.load.deployment import Vault
@@ -53,7 +54,7 @@ def inject_faults(ledger: Ledger, clients: list[Client]) -> None:
     """Tell the checks about a read, a write and a checkpoint that never happened (they must all be found)."""
     ledger.read_commitments.append(base64.b64encode(secrets.token_bytes(32)).decode())
     ledger.attributes[(clients[0].citizen.name, "given_name")] = {"never written"}
-    forger = Signer("localhost/vault-log", Ed25519PrivateKey.generate())
+    forger = NoteSigner("localhost/vault-log", Ed25519PrivateKey.generate())
     ledger.checkpoints.add(sign_checkpoint(Checkpoint("localhost/vault-log", 1, bytes(32)), forger))
 
 

@@ -13,8 +13,8 @@ import base64
 import time
 from typing import TYPE_CHECKING
 
-from vault.transparency import merkle
-from vault.transparency.note import NoteError, Verifier, open_checkpoint
+from tlog.client import LogStateTracker, SignatureInvalid, TrackerError
+from tlog.note import Verifier
 
 if TYPE_CHECKING:
     import httpx
@@ -57,13 +57,15 @@ async def check_reads_logged(http: httpx.AsyncClient, ledger: Ledger) -> list[st
 
 async def check_checkpoints(http: httpx.AsyncClient, ledger: Ledger) -> list[str]:
     """Problems: checkpoints that are badly signed or not consistent with the newest."""
-    verifier = Verifier.from_vkey((await http.get("/log/key")).text.strip())
-    latest = open_checkpoint((await http.get("/log/checkpoint")).text, verifier)
+    vkey = (await http.get("/log/key")).text.strip()
+    tracker = LogStateTracker(Verifier.from_vkey(vkey), origin=vkey.split("+", 1)[0])
+    note = (await http.get("/log/checkpoint")).text
+    latest = tracker.advance(None, tracker.open(note).checkpoint, note, [])
     problems = []
-    for note in ledger.checkpoints:
+    for seen_note in ledger.checkpoints:
         try:
-            seen = open_checkpoint(note, verifier)
-        except NoteError as exc:
+            seen = tracker.open(seen_note).checkpoint
+        except SignatureInvalid as exc:
             problems.append(f"a checkpoint a client saw does not verify: {exc}")
             continue
         if seen.size > latest.size:
@@ -72,9 +74,9 @@ async def check_checkpoints(http: httpx.AsyncClient, ledger: Ledger) -> list[str
         answer = await http.get("/log/proof/consistency", params={"first": seen.size, "second": latest.size})
         proof = [base64.b64decode(h) for h in answer.json()["consistency"]]
         try:
-            merkle.verify_consistency(seen.size, latest.size, seen.root, latest.root, proof)
-        except ValueError as exc:
-            problems.append(f"checkpoint {seen.size} is not consistent with {latest.size}: {exc}")
+            tracker.check_prefix(latest, seen, proof)
+        except TrackerError as exc:
+            problems.append(str(exc))
     return problems
 
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from vault.bootstrap import prepare, service_secret
 from vault.config import load_settings
+from vault.crypto.signers import NoteSigner
 from vault.db.engine import create_engine
 from vault.db.migrate import upgrade
 from vault.transparency.log import TransparencyLog
-from vault.transparency.note import Signer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,5 +70,5 @@ async def _open(data_dir: str, database_url: str, pool_size: int, *, migrate: bo
     if migrate:
         await upgrade(engine)
     pseudonym_key = await service_secret(engine, keys.root, "log-pseudonym")
-    signer = Signer(settings.log_origin, keys.log_signing)
+    signer = NoteSigner(settings.log_origin, keys.log_signing)
     return Deployment(settings, engine, TransparencyLog(settings.log_origin, signer, pseudonym_key))

@@ -21,13 +21,14 @@ from sqlalchemy import insert, select, update
 
 from bench.log.deployment import deploy
 from bench.log.measure import CpuMeter, StatementTimer, percentile
+from tlog import merkle
+from tlog.merkle import HASH_SIZE, CompactRange
+from tlog.note import Checkpoint
+from tlog.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles
+from vault.crypto.signers import sign_checkpoint
 from vault.db.engine import session_factory
-from vault.transparency import merkle
-from vault.transparency.merkle import HASH_SIZE, CompactRange
-from vault.transparency.note import Checkpoint, sign_checkpoint
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
-from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles
 
 if TYPE_CHECKING:
     from collections.abc import Callable

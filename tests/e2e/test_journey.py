@@ -15,7 +15,7 @@ import httpx
 import jsonschema
 
 from tests.e2e.helpers import add_virtual_authenticator, assert_accessible
-from vault.transparency.receipts import Receipt, verify_receipt
+from tlog.receipts import Receipt, verify_receipt
 from vault.transparency.records import commitment
 
 if TYPE_CHECKING:

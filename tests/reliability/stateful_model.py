@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.reliability.stateful_world import SERVICES
+from tlog import merkle
+from tlog.note import Verifier, open_checkpoint
+from tlog.receipts import Receipt, verify_receipt
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.consent.grants import GrantRow
 from vault.crypto import aead
 from vault.crypto.datakeys import CitizenKey
 from vault.crypto.wrap import unwrap
 from vault.db.models import WrappedSecret
-from vault.transparency import merkle
-from vault.transparency.note import Verifier, open_checkpoint
-from vault.transparency.receipts import Receipt, verify_receipt
 from vault.transparency.records import commitment, decode_record, pseudonym
 from vault.transparency.tables import LogEntry
 

@@ -11,8 +11,8 @@ import httpx
 from sqlalchemy import select
 
 from tests.support.server import serve
-from vault.transparency.merkle import MemoryTree, leaf_hash, verify_consistency
-from vault.transparency.note import Verifier, open_checkpoint
+from tlog.merkle import MemoryTree, leaf_hash, verify_consistency
+from tlog.note import Verifier, open_checkpoint
 from vault.transparency.tables import LogCheckpoint, LogEntry
 
 if TYPE_CHECKING:

@@ -10,15 +10,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agency_sdk import ConfigurationError, LogMonitor, Receipt, ReceiptInvalid, verify_receipt
 from tests.support.fake_log import ORIGIN, FakeLog
-from vault.transparency.cosignature import Cosigner
-from vault.transparency.merkle import leaf_hash
-from vault.transparency.note import Signer
-from vault.transparency.receipts import format_tlog_proof
+from tlog.merkle import leaf_hash
+from tlog.receipts import format_tlog_proof
+from vault.crypto.signers import Cosigner, NoteSigner
 
 
 @pytest.fixture
 def log() -> FakeLog:
-    return FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 10)
+    return FakeLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 10)
 
 
 W1 = Cosigner("witness.example/w1", Ed25519PrivateKey.generate())
@@ -33,7 +32,7 @@ def cosigned(note: str, *witnesses: Cosigner) -> str:
 class CommitmentLog(FakeLog):
     """A FakeLog whose leaves are commitments the test knows, so receipts can be made for them."""
 
-    def __init__(self, signer: Signer, size: int, salt: bytes = b"") -> None:
+    def __init__(self, signer: NoteSigner, size: int, salt: bytes = b"") -> None:
         self.commitments: list[bytes] = []
         super().__init__(signer, 0, salt)
         self.grow(size)
@@ -75,7 +74,7 @@ def test_bad_witness_settings_are_configuration_errors(log: FakeLog) -> None:
 
 
 def test_verify_receipt_requires_the_quorum_on_the_proofs_checkpoint() -> None:
-    log = CommitmentLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 12)
+    log = CommitmentLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 12)
     vkey = log.signer.vkey()
     assert verify_receipt(log.receipt(4, W1), vkey, witnesses=[W1.vkey()]).leaf_index == 4
     assert verify_receipt(log.receipt(4, W1), vkey).leaf_index == 4  # without witnesses the cosignature is ignored
@@ -89,7 +88,7 @@ def test_verify_receipt_requires_the_quorum_on_the_proofs_checkpoint() -> None:
 
 
 def test_a_receipt_from_a_split_view_is_caught_by_the_monitor() -> None:
-    signer = Signer(ORIGIN, Ed25519PrivateKey.generate())
+    signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
     honest, other = CommitmentLog(signer, 12), CommitmentLog(signer, 12, salt=b"shown to this agency only")
     monitor = LogMonitor(signer.vkey())
     monitor.observe(honest.checkpoint(), honest.consistency)  # what everyone else sees
@@ -102,7 +101,7 @@ def test_a_receipt_from_a_split_view_is_caught_by_the_monitor() -> None:
 
 
 def test_the_monitor_confirms_older_and_newer_receipt_checkpoints() -> None:
-    log = CommitmentLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 12)
+    log = CommitmentLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 12)
     monitor = LogMonitor(log.signer.vkey())
     monitor.observe(log.checkpoint(), log.consistency)
     older = log.receipt(2, size=5)  # a receipt kept from before: a prefix of what the monitor saw

@@ -11,8 +11,9 @@ import hashlib
 
 import httpx
 
-from vault.transparency.merkle import MemoryTree, leaf_hash
-from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+from tlog.merkle import MemoryTree, leaf_hash
+from tlog.note import Checkpoint
+from vault.crypto.signers import NoteSigner, sign_checkpoint
 
 ORIGIN = "vault.example/log"
 
@@ -20,7 +21,7 @@ ORIGIN = "vault.example/log"
 class FakeLog:
     """A tree of made-up leaves, signed by ``signer``; ``salt`` makes another history of the same shape."""
 
-    def __init__(self, signer: Signer, size: int = 0, salt: bytes = b"") -> None:
+    def __init__(self, signer: NoteSigner, size: int = 0, salt: bytes = b"") -> None:
         self.signer = signer
         self.tree = MemoryTree()
         self.salt = salt

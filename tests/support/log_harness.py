@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tlog.note import Verifier
 from vault.bootstrap import prepare, service_secret
+from vault.crypto.signers import NoteSigner
 from vault.db.engine import create_engine, session_factory
 from vault.transparency.log import TransparencyLog
-from vault.transparency.note import Signer, Verifier
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ async def harness(migrated: Settings) -> AsyncIterator[LogHarness]:
     keys = prepare(migrated)
     engine = create_engine(migrated)
     key = await service_secret(engine, keys.root, "log-pseudonym")
-    log = TransparencyLog(migrated.log_origin, Signer(migrated.log_origin, keys.log_signing), key)
+    log = TransparencyLog(migrated.log_origin, NoteSigner(migrated.log_origin, keys.log_signing), key)
     try:
         yield LogHarness(engine, log)
     finally:

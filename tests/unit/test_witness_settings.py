@@ -6,8 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault.config import ConfigError, load_settings, parse_witnesses, settings_to_environ
-from vault.transparency.cosignature import Cosigner
-from vault.transparency.note import Signer
+from vault.crypto.signers import Cosigner, NoteSigner
 
 W1 = Cosigner("witness.example/w1", Ed25519PrivateKey.generate()).vkey()
 W2 = Cosigner("witness.example/w2", Ed25519PrivateKey.generate()).vkey()
@@ -35,7 +34,7 @@ def test_entries_are_url_equals_vkey_separated_by_commas_or_whitespace() -> None
         ({"VAULT_WITNESSES": f"ftp://w.example={W1}"}, "not URL=VKEY"),
         ({"VAULT_WITNESSES": f"https://w.example/?a=b={W1}"}, "not URL=VKEY"),
         ({"VAULT_WITNESSES": "https://w.example=nonsense"}, "malformed witness key"),
-        ({"VAULT_WITNESSES": f"https://w.example={Signer('w', Ed25519PrivateKey.generate()).vkey()}"}, "0x04"),
+        ({"VAULT_WITNESSES": f"https://w.example={NoteSigner('w', Ed25519PrivateKey.generate()).vkey()}"}, "0x04"),
         ({"VAULT_WITNESSES": f"https://a.example={W1} https://b.example={W1}"}, "listed twice"),
         ({"VAULT_WITNESS_TIMEOUT": "0"}, "not between"),
         ({"VAULT_WITNESS_TIMEOUT": "soon"}, "float"),

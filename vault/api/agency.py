@@ -20,6 +20,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
 from litestar.response import Stream
 
+from tlog.receipts import Receipt
 from vault.api.oauth_errors import resource_error
 from vault.api.openapi import binary, errors, oauth_errors, operation
 from vault.api.render import ready
@@ -32,7 +33,6 @@ from vault.consent.guards import grant_guard, token_guard
 from vault.consent.reads import agency_reason
 from vault.consent.replay import ProofReplayed
 from vault.identity.binding import link_of
-from vault.transparency.receipts import Receipt
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -14,11 +14,11 @@ from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, Parameter
 
+from tlog.merkle import HASH_SIZE
+from tlog.receipts import Receipt  # noqa: TC001  Litestar reads the return type at runtime
+from tlog.tiles import TILE_WIDTH, parse_tile_index
 from vault.api.openapi import errors
 from vault.transparency.log import BadProofRequest, LogUnavailable
-from vault.transparency.merkle import HASH_SIZE
-from vault.transparency.receipts import Receipt  # noqa: TC001  Litestar reads the return type at runtime
-from vault.transparency.tiles import TILE_WIDTH, parse_tile_index
 
 if TYPE_CHECKING:
     from litestar.datastructures import State

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, get_args
 import msgspec
 from sqlalchemy import Interval, and_, func, literal, or_, select
 
+from tlog import merkle
+from tlog.note import NoteError, Verifier, open_checkpoint
 from vault.audit.anomalies import DailyCount, RateAnomaly, rate_anomalies
 from vault.audit.tables import RefusedRequest
 from vault.consent.catalogue import AgencyRow, ServiceDefinition, ServiceRow
 from vault.consent.grants import GrantRow
-from vault.transparency import merkle
-from vault.transparency.note import NoteError, Verifier, open_checkpoint
 from vault.transparency.records import Action, decode_record
 from vault.transparency.tables import LogCheckpoint, LogEntry
 

@@ -28,15 +28,11 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tlog.cosignature import MAX_SIZE, RequestError, parse_add_checkpoint
+from tlog.merkle import ProofError, verify_consistency
+from tlog.note import Checkpoint, NoteError, Verifier, note_text, open_note
 from vault.crypto.keyfiles import create_key_file
-from vault.transparency.cosignature import (
-    MAX_SIZE,
-    Cosigner,
-    RequestError,
-    parse_add_checkpoint,
-)
-from vault.transparency.merkle import ProofError, verify_consistency
-from vault.transparency.note import Checkpoint, NoteError, Verifier, _split, open_note
+from vault.crypto.signers import Cosigner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -214,7 +210,7 @@ class Witness:
         """
         try:
             request = parse_add_checkpoint(body)
-            text, _ = _split(request.note)
+            text = note_text(request.note)
             checkpoint = Checkpoint.parse(text)
         except (RequestError, NoteError) as exc:
             raise Malformed(str(exc)) from None

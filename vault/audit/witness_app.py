@@ -16,10 +16,10 @@ import anyio.to_thread
 import structlog
 from litestar import Litestar, Request, Response, get, post
 
+from tlog.cosignature import SIZE_MEDIA_TYPE, format_size
+from tlog.note import Verifier
 from vault.audit.witness import STATE_FILE, Conflict, Witness, WitnessError, WitnessState, load_cosigner
 from vault.logs import configure_logging
-from vault.transparency.cosignature import SIZE_MEDIA_TYPE, format_size
-from vault.transparency.note import Verifier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

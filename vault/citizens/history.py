@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from vault.transparency.merkle import ProofError, leaf_hash, verify_inclusion
-from vault.transparency.receipts import Receipt
+from tlog.merkle import ProofError, leaf_hash, verify_inclusion
+from tlog.receipts import Receipt
 from vault.transparency.records import commitment, decode_record, pseudonym
 
 if TYPE_CHECKING:

@@ -22,10 +22,8 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from joserfc import jws
-from joserfc.jwk import ECKey
 from sqlalchemy import ForeignKey, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,14 +34,13 @@ from vault.db.models import Base, UTCDateTime
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from vault.consent.catalogue import Agency, ServiceDefinition
+    from vault.crypto.signers import ReceiptSigner
     from vault.transparency.log import TransparencyLog
 
 Status = Literal["active", "revoked", "expired", "used"]
-RECEIPT_TYPE = "consent-receipt+jwt"
 RECEIPT_VERSION = "buergertresor-consent/v1"
 EXPIRE_BATCH = 500
 
@@ -141,36 +138,6 @@ def _grant(row: GrantRow, now: datetime) -> Grant:
         status=effective_status(row, now),
         ended_at=row.ended_at,
     )
-
-
-class ReceiptSigner:
-    """Signs consent receipts (JWS, ES256) and publishes the public key as a JWK Set."""
-
-    def __init__(self, key: EllipticCurvePrivateKey, issuer: str) -> None:
-        self.key = ECKey.import_key(key)
-        self.kid = self.key.thumbprint()
-        self.issuer = issuer
-
-    def jwks(self) -> dict[str, Any]:
-        """The public key set for ``/oauth/jwks``."""
-        public = self.key.as_dict(private=False)
-        return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "ES256"}]}
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        """A compact JWS over ``claims``."""
-        header = {"alg": "ES256", "kid": self.kid, "typ": RECEIPT_TYPE}
-        return jws.serialize_compact(
-            header, json.dumps(claims, sort_keys=True).encode(), self.key, algorithms=["ES256"]
-        )
-
-    def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a receipt this vault signed (:class:`ValueError` otherwise)."""
-        try:
-            obj = jws.deserialize_compact(token, self.key, algorithms=["ES256"])
-        except Exception as exc:
-            raise ValueError("not a receipt signed by this vault") from exc
-        claims: dict[str, Any] = json.loads(obj.payload)
-        return claims
 
 
 class Grants:

@@ -22,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tlog import merkle
+from tlog.merkle import HASH_SIZE, CompactRange, leaf_hash
+from tlog.note import Checkpoint
+from tlog.receipts import Receipt, format_tlog_proof, promise_text
+from tlog.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
+from vault.crypto.signers import NoteSigner, sign_checkpoint
 from vault.db.engine import writer
-from vault.transparency import merkle
-from vault.transparency.merkle import HASH_SIZE, CompactRange, leaf_hash
-from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
-from vault.transparency.receipts import Receipt, format_tlog_proof, promise_text
 from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, pseudonym
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
-from vault.transparency.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -116,7 +117,7 @@ class IntegrationResult:
 class TransparencyLog:
     """One deployment's log: its origin, signing key and pseudonym key."""
 
-    def __init__(self, origin: str, signer: Signer, pseudonym_key: bytes, head_file: Path | None = None) -> None:
+    def __init__(self, origin: str, signer: NoteSigner, pseudonym_key: bytes, head_file: Path | None = None) -> None:
         self.origin = origin
         self.signer = signer
         self.pseudonym_key = pseudonym_key

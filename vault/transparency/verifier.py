@@ -1,6 +1,8 @@
 """Client-side log verification: what ``vault log verify`` and auditors run against a vault.
 
-Checks, in order: the checkpoint's signature under the pinned key (trust on first use from
+The checkpoint checks are :class:`tlog.client.LogStateTracker`'s (shared with ``vault audit monitor``,
+the agency SDK and the benchmarks); this module fetches what they need over HTTP. Checks, in order:
+the checkpoint's signature under the pinned key (trust on first use from
 ``/log/key`` unless a key is given); with named witnesses, that a quorum of them cosigned it (C2SP
 tlog-cosignature; witness keys are never trusted on first use); no rollback or fork against the last
 verified checkpoint (its size and root, kept in a state file) via a consistency proof; and, unless
@@ -17,13 +19,23 @@ from typing import TYPE_CHECKING
 import httpx
 import msgspec
 
-from vault.transparency.cosignature import QuorumError, open_witnessed_checkpoint, parse_verifiers
-from vault.transparency.merkle import MemoryTree, ProofError, leaf_hash, verify_consistency
-from vault.transparency.note import NoteError, Verifier, open_checkpoint
+from tlog.client import (
+    CosignatureInvalid,
+    LogStateTracker,
+    NotWitnessed,
+    SignatureInvalid,
+    TrackerError,
+    TrustedState,
+)
+from tlog.cosignature import parse_verifiers
+from tlog.merkle import MemoryTree, ProofError, leaf_hash, verify_consistency
+from tlog.note import NoteError, Verifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
+
+    from tlog.cosignature import WitnessedCheckpoint
 
 PAGE = 1000
 
@@ -121,49 +133,44 @@ def _verify(
         raise VerificationFailed("the key differs from the one pinned in the state file")
     origin = origin or (state.origin if state else vkey.split("+", 1)[0])
     note = _get(http, "/log/checkpoint").text
-    try:
-        checkpoint = open_checkpoint(note, Verifier.from_vkey(vkey), origin)
-    except NoteError as exc:
-        raise VerificationFailed(f"checkpoint rejected: {exc}") from None
+    tracker = _tracker(vkey, origin, witnesses, quorum)
+    witnessed = _open(tracker, note)
+    checkpoint = witnessed.checkpoint
     report.size = checkpoint.size
-    if witnesses:
-        report.witnessed_by = _check_quorum(note, vkey, origin, witnesses, quorum)
-    if state is not None:
-        _check_against_previous(http, state, checkpoint.size, checkpoint.root)
+    report.witnessed_by = [c.name for c in witnessed.cosignatures]
+    trusted = None if state is None else TrustedState(state.size, base64.b64decode(state.root), state.checkpoint)
+    span = tracker.proof_span(trusted, checkpoint)
+    try:
+        tracker.advance(trusted, checkpoint, note, _consistency(http, *span) if span else [])
+    except TrackerError as exc:
+        raise VerificationFailed(str(exc)) from None
     if check_leaves:
         report.leaves_checked = _check_leaves(http, checkpoint.size, checkpoint.root)
     root_b64 = base64.b64encode(checkpoint.root).decode()
     return VerifiedState(vkey=vkey, origin=origin, size=checkpoint.size, root=root_b64, checkpoint=note)
 
 
-def _check_quorum(note: str, vkey: str, origin: str, witnesses: Sequence[str], quorum: int | None) -> list[str]:
-    """The names of the witnesses whose cosignatures on ``note`` verify; fails short of the quorum."""
+def _tracker(vkey: str, origin: str, witnesses: Sequence[str], quorum: int | None) -> LogStateTracker:
+    try:
+        log = Verifier.from_vkey(vkey)
+    except NoteError as exc:
+        raise VerificationFailed(f"checkpoint rejected: {exc}") from None
     try:
         verifiers = parse_verifiers(witnesses)
     except NoteError as exc:
         raise VerificationFailed(f"bad witness key: {exc}") from None
+    return LogStateTracker(log, origin=origin, witnesses=verifiers, quorum=quorum)
+
+
+def _open(tracker: LogStateTracker, note: str) -> WitnessedCheckpoint:
     try:
-        witnessed = open_witnessed_checkpoint(note, Verifier.from_vkey(vkey), verifiers, quorum=quorum, origin=origin)
-    except QuorumError as exc:
+        return tracker.open(note)
+    except SignatureInvalid as exc:
+        raise VerificationFailed(f"checkpoint rejected: {exc}") from None
+    except NotWitnessed as exc:
         raise VerificationFailed(f"not witnessed: {exc}") from None
-    except NoteError as exc:
+    except CosignatureInvalid as exc:
         raise VerificationFailed(f"cosignatures rejected: {exc}") from None
-    return [c.name for c in witnessed.cosignatures]
-
-
-def _check_against_previous(http: httpx.Client, state: VerifiedState, size: int, root: bytes) -> None:
-    old_root = base64.b64decode(state.root)
-    if size < state.size:
-        raise VerificationFailed(f"rollback: checkpoint size {size} is below the verified size {state.size}")
-    if size == state.size:
-        if root != old_root:
-            raise VerificationFailed(f"fork: two different roots for size {size}")
-        return
-    proof = _consistency(http, state.size, size)
-    try:
-        verify_consistency(state.size, size, old_root, root, proof)
-    except ProofError as exc:
-        raise VerificationFailed(f"checkpoint {size} is not consistent with verified {state.size}: {exc}") from None
 
 
 def _check_leaves(http: httpx.Client, size: int, root: bytes) -> int:

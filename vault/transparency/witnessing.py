@@ -25,8 +25,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vault.db.engine import writer
-from vault.transparency.cosignature import (
+from tlog.cosignature import (
     SIZE_MEDIA_TYPE,
     Cosignature,
     CosignatureVerifier,
@@ -34,7 +33,8 @@ from vault.transparency.cosignature import (
     parse_size,
     response_cosignatures,
 )
-from vault.transparency.note import _split
+from tlog.note import _split
+from vault.db.engine import writer
 from vault.transparency.tables import LogCheckpoint, LogCosignature
 
 if TYPE_CHECKING:

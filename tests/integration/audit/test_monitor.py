@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.support.fake_log import ORIGIN, FakeLog
 from tests.support.server import serve
 from vault.audit.monitor import MonitorResult, monitor
-from vault.transparency.note import Signer
+from vault.crypto.signers import NoteSigner
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def log() -> FakeLog:
-    return FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 8)
+    return FakeLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 8)
 
 
 def _watch(log: FakeLog, state: Path, rounds: int) -> MonitorResult:
@@ -60,7 +60,7 @@ def test_a_split_view_is_an_alert(log: FakeLog, tmp_path: Path) -> None:
 
 def test_a_forged_checkpoint_is_an_alert(log: FakeLog, tmp_path: Path) -> None:
     _watch(log, tmp_path / "state.json", rounds=1)
-    forger = FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 20)
+    forger = FakeLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 20)
     log.shown = forger.checkpoint()
     result = _watch(log, tmp_path / "state.json", rounds=1)
     assert result.alerts == 1

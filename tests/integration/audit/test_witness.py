@@ -17,16 +17,11 @@ from litestar.testing import AsyncTestClient, TestClient
 
 from tests.support.fake_log import ORIGIN, FakeLog
 from tests.support.server import vault_cmd
+from tlog.cosignature import SIZE_MEDIA_TYPE, CosignatureVerifier, format_add_checkpoint, open_witnessed_checkpoint
+from tlog.note import Verifier
 from vault.audit.witness import Conflict, StateError, Witness, WitnessState
 from vault.audit.witness_app import MAX_BODY, create_witness_app, open_witness
-from vault.transparency.cosignature import (
-    SIZE_MEDIA_TYPE,
-    CosignatureVerifier,
-    Cosigner,
-    format_add_checkpoint,
-    open_witnessed_checkpoint,
-)
-from vault.transparency.note import Signer, Verifier
+from vault.crypto.signers import Cosigner, NoteSigner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,7 +34,7 @@ NAME = "witness.example/w1"
 
 @pytest.fixture
 def log() -> FakeLog:
-    return FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 8)
+    return FakeLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 8)
 
 
 @pytest.fixture
@@ -83,7 +78,7 @@ def test_a_consistent_log_is_cosigned_as_it_grows(http: TestClient, witness: Wit
 
 
 def test_a_forged_checkpoint_is_refused_403(http: TestClient, log: FakeLog) -> None:
-    forger = FakeLog(Signer(ORIGIN, Ed25519PrivateKey.generate()), 8)  # same origin, another key
+    forger = FakeLog(NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), 8)  # same origin, another key
     response = add(http, 0, forger.checkpoint())
     assert response.status_code == 403, response.text
     tampered = log.checkpoint().replace("\n8\n", "\n9\n", 1)  # the log's signature over another size
@@ -91,7 +86,7 @@ def test_a_forged_checkpoint_is_refused_403(http: TestClient, log: FakeLog) -> N
 
 
 def test_an_unknown_origin_is_refused_404(http: TestClient) -> None:
-    elsewhere = FakeLog(Signer("other.example/log", Ed25519PrivateKey.generate()), 3)
+    elsewhere = FakeLog(NoteSigner("other.example/log", Ed25519PrivateKey.generate()), 3)
     assert add(http, 0, elsewhere.checkpoint()).status_code == 404
 
 
@@ -199,7 +194,7 @@ def test_a_witness_refuses_to_witness_its_own_key(tmp_path: Path) -> None:
     state = WitnessState(tmp_path / "w.db")
     key = Ed25519PrivateKey.generate()
     with pytest.raises(StateError, match="own key"):
-        Witness(Cosigner(NAME, key), [Verifier.from_vkey(Signer(ORIGIN, key).vkey())], state)
+        Witness(Cosigner(NAME, key), [Verifier.from_vkey(NoteSigner(ORIGIN, key).vkey())], state)
 
 
 def test_witness_key_command_makes_the_key_once(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import insert, select, text, update
 
 from tests.support.server import vault_cmd
+from tlog.merkle import MemoryTree, leaf_hash, verify_inclusion
 from vault.citizens.errors import InvalidCredentials, UnknownCitizen
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.citizens.vault import CITIZEN_VIEW
 from vault.crypto import aead, datakeys
 from vault.crypto.datakeys import CitizenKey
 from vault.transparency.log import LogUnavailable
-from vault.transparency.merkle import MemoryTree, leaf_hash, verify_inclusion
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:

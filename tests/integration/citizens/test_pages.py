@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.web import PASSWORD, csrf_header, domain, form_token, register, session_token
-from vault.transparency.receipts import Receipt, verify_receipt
+from tlog.receipts import Receipt, verify_receipt
 from vault.transparency.records import commitment
 
 if TYPE_CHECKING:

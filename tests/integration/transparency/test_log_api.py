@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from vault.transparency.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
-from vault.transparency.note import Verifier, open_checkpoint
-from vault.transparency.receipts import Receipt, ReceiptError, verify_receipt
+from tlog.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from tlog.note import Verifier, open_checkpoint
+from tlog.receipts import Receipt, ReceiptError, verify_receipt
 from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from tlog.merkle import EMPTY_ROOT, MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from tlog.note import open_checkpoint
 from vault.transparency.log import BadProofRequest, LogBehind, LoggedAccess
-from vault.transparency.merkle import EMPTY_ROOT, MemoryTree, leaf_hash, verify_consistency, verify_inclusion
-from vault.transparency.note import open_checkpoint
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, select, update
 
 from tests.support.server import serve, vault_cmd
-from vault.transparency.note import Checkpoint, Signer, sign_checkpoint
+from tlog.note import Checkpoint
+from vault.crypto.signers import NoteSigner, sign_checkpoint
 from vault.transparency.tables import LogCheckpoint, LogEntry
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ async def _tamper_foreign_key(h: LogHarness) -> None:
         root = await conn.scalar(select(LogCheckpoint.root).where(LogCheckpoint.size == size))
         forged = sign_checkpoint(
             Checkpoint(origin=h.log.origin, size=size + 1, root=root),
-            Signer(h.log.origin, Ed25519PrivateKey.generate()),
+            NoteSigner(h.log.origin, Ed25519PrivateKey.generate()),
         )
         await conn.execute(
             LogCheckpoint.__table__.insert().values(size=size + 1, root=root, note=forged, created_at=func.now())

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.support.server import vault_cmd
+from tlog import merkle
 from vault.audit.auditors import prune_refusals
 from vault.audit.queries import EntryFilter
 from vault.audit.tables import RefusedRequest
 from vault.citizens.history import history
-from vault.transparency import merkle, retention
+from vault.transparency import retention
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:

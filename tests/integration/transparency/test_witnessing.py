@@ -24,9 +24,10 @@ from sqlalchemy import delete, select
 from agency_sdk import Receipt, verify_receipt
 from tests.support.postgres import free_port
 from tests.support.server import RunningVault, serve, vault_cmd, wait_for
+from tlog.cosignature import CosignatureVerifier, QuorumError, open_witnessed_checkpoint
+from tlog.note import Verifier
 from vault.audit.witness_app import create_witness_app, open_witness
-from vault.transparency.cosignature import CosignatureVerifier, Cosigner, QuorumError, open_witnessed_checkpoint
-from vault.transparency.note import Signer, Verifier
+from vault.crypto.signers import Cosigner, NoteSigner
 from vault.transparency.tables import LogCosignature, LogEntry
 from vault.transparency.witnessing import Witnessing
 
@@ -140,7 +141,7 @@ async def test_witnesses_that_are_down_slow_or_refusing_do_not_stop_publication(
     harness: LogHarness, tmp_path: Path
 ) -> None:
     good = a_witness(tmp_path, harness)
-    another_key = Signer(harness.log.origin, Ed25519PrivateKey.generate()).vkey()  # it trusts another log key: 403
+    another_key = NoteSigner(harness.log.origin, Ed25519PrivateKey.generate()).vkey()  # it trusts another log key: 403
     refusing = open_witness(tmp_path / "refusing", "refusing.example/w", [another_key])
     transport = Router(
         {"w1.test": httpx.ASGITransport(create_witness_app(good)),

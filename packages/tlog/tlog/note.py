@@ -2,7 +2,9 @@
 
 Implements https://c2sp.org/signed-note (signature type ``0x01``, Ed25519) and
 https://c2sp.org/tlog-checkpoint, compatible with ``golang.org/x/mod/sumdb/note``. Every failure
-raises :class:`NoteError`.
+raises :class:`NoteError`. Verification lives here; signing needs a private key, so the signer
+(``vault.crypto.signers.NoteSigner``) lives with the keys and builds its lines with
+:func:`signed_message`, :func:`signature_line` and :func:`with_signature`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,8 +49,8 @@ def _b64decode(data: str, what: str) -> bytes:
     return raw
 
 
-def _check_name(name: str) -> None:
-    """Reject key names that are empty or contain spaces, control characters or '+'."""
+def check_name(name: str) -> None:
+    """Raise :class:`NoteError` unless ``name`` is a valid key name (non-empty, no spaces, controls or '+')."""
     if not name or "+" in name or any(ch.isspace() or ch < " " for ch in name):
         raise NoteError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
     try:
@@ -69,8 +71,8 @@ def _check_text(text: str) -> bytes:
         raise NoteError("note text is not valid UTF-8") from None
 
 
-def _key_id(name: str, public_key: bytes) -> int:
-    """Key ID: the first four bytes (big-endian) of SHA-256(name || 0x0A || 0x01 || public key)."""
+def key_id(name: str, public_key: bytes) -> int:
+    """Key ID of an Ed25519 note key: SHA-256(name || 0x0A || 0x01 || public key)[:4], big-endian."""
     digest = hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([_ALG_ED25519]) + public_key).digest()
     return int.from_bytes(digest[:4], "big")
 
@@ -81,63 +83,85 @@ def _parse_key(encoded: str, what: str) -> tuple[str, int, bytes]:
     if len(parts) != 3 or not _HEX8.fullmatch(parts[1]):
         raise NoteError(f"malformed {what}: expected <name>+<hex8 key id>+<base64 key>")
     name, hex_id, b64 = parts
-    _check_name(name)
+    check_name(name)
     raw = _b64decode(b64, what)
     if len(raw) != 33 or raw[0] != _ALG_ED25519:
         raise NoteError(f"malformed {what}: expected Ed25519 (0x01) followed by 32 key bytes")
     return name, int(hex_id, 16), raw[1:]
 
 
-class Signer:
-    """A named Ed25519 note signing key."""
+def format_vkey(name: str, public_key: bytes) -> str:
+    """The verifier key string ``<name>+<hex8 key id>+<base64(0x01 || public key)>``."""
+    b64 = base64.b64encode(bytes([_ALG_ED25519]) + public_key).decode("ascii")
+    return f"{name}+{key_id(name, public_key):08x}+{b64}"
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
-        self.name = name
-        self._key = private_key
-        self._public = private_key.public_key().public_bytes_raw()
-        self.key_id = _key_id(name, self._public)
 
-    @classmethod
-    def from_skey(cls, skey: str) -> Signer:
-        """Parse a Go-format private key string ``PRIVATE+KEY+<name>+<hex8 key id>+<base64 key>``.
+def parse_skey(skey: str) -> tuple[str, int, bytes]:
+    """Split a Go-format private key ``PRIVATE+KEY+<name>+<hex8 key id>+<base64 key>`` into name, key ID, seed.
 
-        Raises:
-            NoteError: The string is malformed or its key ID does not match the key.
-        """
-        if not skey.startswith("PRIVATE+KEY+"):
-            raise NoteError("malformed signer key: missing PRIVATE+KEY+ prefix")
-        name, key_id, seed = _parse_key(skey.removeprefix("PRIVATE+KEY+"), "signer key")
-        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
-        if signer.key_id != key_id:
-            raise NoteError(f"signer key id {key_id:08x} does not match the key ({signer.key_id:08x})")
-        return signer
+    The caller derives the public key and checks the key ID against it.
 
-    def vkey(self) -> str:
-        """Return the verifier key string ``<name>+<hex8 key id>+<base64(0x01 || public key)>``."""
-        b64 = base64.b64encode(bytes([_ALG_ED25519]) + self._public).decode("ascii")
-        return f"{self.name}+{self.key_id:08x}+{b64}"
+    Raises:
+        NoteError: The string is malformed.
+    """
+    if not skey.startswith("PRIVATE+KEY+"):
+        raise NoteError("malformed signer key: missing PRIVATE+KEY+ prefix")
+    return _parse_key(skey.removeprefix("PRIVATE+KEY+"), "signer key")
 
-    def signature_line(self, text: str) -> str:
-        r"""Sign ``text`` and return just the signature line ``— <name> <base64(key id || sig)>\n``."""
-        sig = self._key.sign(_check_text(text))
-        b64 = base64.b64encode(self.key_id.to_bytes(4, "big") + sig).decode("ascii")
-        return f"{_SIG_PREFIX}{self.name} {b64}\n"
 
-    def sign(self, text: str) -> str:
-        """Sign ``text`` (which must end in a newline) and return the complete signed note."""
-        return _limit(text + "\n" + self.signature_line(text))
+def signed_message(text: str) -> bytes:
+    """The bytes a note signature covers: ``text``, which must end in a newline and hold no other controls."""
+    return _check_text(text)
+
+
+def signature_line(name: str, key_id: int, signature: bytes) -> str:
+    r"""The signature line ``— <name> <base64(key id || signature)>\n``."""
+    b64 = base64.b64encode(key_id.to_bytes(4, "big") + signature).decode("ascii")
+    return f"{_SIG_PREFIX}{name} {b64}\n"
+
+
+def signed_note(text: str, line: str) -> str:
+    """The note made of ``text`` and its first signature ``line``.
+
+    Raises:
+        NoteError: The note would exceed :data:`MAX_NOTE_SIZE`.
+    """
+    return _limit(text + "\n" + line)
+
+
+def note_text(note: str) -> str:
+    """The text of a well-formed signed note, without verifying any signature.
+
+    Raises:
+        NoteError: The note is malformed.
+    """
+    return _split(note)[0]
+
+
+def with_signature(note: str, name: str, key_id: int, line: str) -> str:
+    """Append signature ``line`` by key ``(name, key_id)`` to a well-formed note, replacing an older line by it.
+
+    Existing signatures are not verified; callers should :func:`open_note` the note first.
+
+    Raises:
+        NoteError: The note is malformed or would exceed the size or signature limits.
+    """
+    text, sigs = _split(note)
+    kept = [sig_line + "\n" for sig_name, sig_id, _, sig_line in sigs if (sig_name, sig_id) != (name, key_id)]
+    if len(kept) >= MAX_SIGNATURES:
+        raise NoteError(f"note already has {MAX_SIGNATURES} signatures")
+    return _limit(text + "\n" + "".join(kept) + line)
 
 
 class Verifier:
     """A named Ed25519 note verification key."""
 
     def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
-        _check_name(name)
+        check_name(name)
         self.name = name
         self._key = public_key
         self.public_bytes = public_key.public_bytes_raw()
-        self.key_id = _key_id(name, self.public_bytes)
+        self.key_id = key_id(name, self.public_bytes)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
@@ -212,7 +236,7 @@ def _split(note: str | bytes) -> tuple[str, list[tuple[str, int, bytes, str]]]:
         name, sep, b64 = line.removeprefix(_SIG_PREFIX).partition(" ")
         if not line.startswith(_SIG_PREFIX) or not sep:
             raise NoteError(f"malformed signature line {line!r}")
-        _check_name(name)
+        check_name(name)
         raw = _b64decode(b64, f"signature of {name!r}")
         if len(raw) < 5:
             raise NoteError(f"signature of {name!r} is too short")
@@ -248,21 +272,6 @@ def open_note(note: str | bytes, verifiers: Sequence[Verifier]) -> OpenedNote:
     if not verified:
         raise NoteError("note has no valid signature by a known key")
     return OpenedNote(text=text, signatures=verified)
-
-
-def add_signature(note: str, signer: Signer) -> str:
-    """Cosign a well-formed signed note: append ``signer``'s signature line (replacing an older one).
-
-    Existing signatures are not verified; callers should :func:`open_note` the note first.
-
-    Raises:
-        NoteError: The note is malformed or would exceed the size or signature limits.
-    """
-    text, sigs = _split(note)
-    kept = [line + "\n" for name, key_id, _, line in sigs if (name, key_id) != (signer.name, signer.key_id)]
-    if len(kept) >= MAX_SIGNATURES:
-        raise NoteError(f"note already has {MAX_SIGNATURES} signatures")
-    return _limit(text + "\n" + "".join(kept) + signer.signature_line(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,11 +314,6 @@ class Checkpoint:
         if len(size) > 20 or not _SIZE.fullmatch(size):
             raise NoteError(f"checkpoint size {size!r} is not a decimal without leading zeros")
         return cls(origin, int(size), _b64decode(root, "checkpoint root hash"), tuple(extensions))
-
-
-def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:
-    """Return ``cp`` as a note signed by ``signer``."""
-    return signer.sign(cp.body())
 
 
 def open_checkpoint(note: str | bytes, verifier: Verifier, origin: str | None = None) -> Checkpoint:

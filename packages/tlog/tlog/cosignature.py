@@ -9,7 +9,10 @@ r"""Witness cosignatures (C2SP tlog-cosignature, ``cosignature/v1``) and tlog-wi
 * :func:`open_witnessed_checkpoint` checks a checkpoint's log signature and a quorum of named witnesses:
   what ``vault log verify --witness``, ``vault audit monitor`` and the agency SDK require.
 
-Every failure is a :class:`~vault.transparency.note.NoteError` (a missing quorum the subclass
+The witness's signing key (``vault.crypto.signers.Cosigner``) lives with the keys and builds its lines
+with :func:`signed_message` and :func:`signature_line`.
+
+Every failure is a :class:`~tlog.note.NoteError` (a missing quorum the subclass
 :class:`QuorumError`); malformed request bodies raise :class:`RequestError`.
 """
 
@@ -22,17 +25,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.transparency.merkle import HASH_SIZE
-from vault.transparency.note import (  # the private helpers: signed-note's parsing rules, shared in the package
+from tlog.merkle import HASH_SIZE
+from tlog.note import (  # the private helpers: signed-note's parsing rules, shared in the package
     Checkpoint,
     NoteError,
     Verifier,
     _b64decode,
-    _check_name,
     _check_text,
     _split,
+    check_name,
     open_checkpoint,
 )
 
@@ -77,26 +80,16 @@ def signed_message(text: str, timestamp: int) -> bytes:
     return f"{HEADER}\ntime {timestamp}\n".encode() + _check_text(text)
 
 
-class Cosigner:
-    """A witness's named Ed25519 key, signing ``cosignature/v1`` lines."""
+def format_vkey(name: str, public_key: bytes) -> str:
+    """The verifier key ``<name>+<hex8 key id>+<base64(0x04 || public key)>``."""
+    b64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + public_key).decode("ascii")
+    return f"{name}+{key_id(name, public_key):08x}+{b64}"
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
-        self.name = name
-        self._key = private_key
-        self.public_bytes = private_key.public_key().public_bytes_raw()
-        self.key_id = key_id(name, self.public_bytes)
 
-    def vkey(self) -> str:
-        """The verifier key ``<name>+<hex8 key id>+<base64(0x04 || public key)>``."""
-        b64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_bytes).decode("ascii")
-        return f"{self.name}+{self.key_id:08x}+{b64}"
-
-    def signature_line(self, text: str, timestamp: int) -> str:
-        r"""Cosign a checkpoint's note ``text`` as of ``timestamp``: ``— <name> <base64>\n``."""
-        sig = self._key.sign(signed_message(text, timestamp))
-        raw = self.key_id.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + sig
-        return f"{_SIG_PREFIX}{self.name} {base64.b64encode(raw).decode('ascii')}\n"
+def signature_line(name: str, key_id: int, timestamp: int, signature: bytes) -> str:
+    r"""A cosignature line ``— <name> <base64(key id || timestamp || signature)>\n``."""
+    raw = key_id.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + signature
+    return f"{_SIG_PREFIX}{name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
 class CosignatureVerifier(Verifier):
@@ -117,7 +110,7 @@ class CosignatureVerifier(Verifier):
         if len(parts) != 3 or not _HEX8.fullmatch(parts[1]):
             raise NoteError("malformed witness key: expected <name>+<hex8 key id>+<base64 key>")
         name, hex_id, b64 = parts
-        _check_name(name)
+        check_name(name)
         raw = _b64decode(b64, "witness key")
         if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
             raise NoteError("malformed witness key: expected type 0x04 (cosignature/v1) and 32 Ed25519 key bytes")
@@ -128,8 +121,7 @@ class CosignatureVerifier(Verifier):
 
     def vkey(self) -> str:
         """This key as a vkey string."""
-        b64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_bytes).decode("ascii")
-        return f"{self.name}+{self.key_id:08x}+{b64}"
+        return format_vkey(self.name, self.public_bytes)
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Whether ``signature`` (timestamp || Ed25519 signature, without key ID) cosigns note ``text``."""

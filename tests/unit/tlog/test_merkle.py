@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.transparency.merkle import (
+from tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
     MemoryTree,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vault.transparency.tiles import parse_tile_index
+from tlog.tiles import parse_tile_index
 
 
 def test_a_canonical_path_parses() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vault.transparency.receipts import ReceiptError, format_tlog_proof, parse_tlog_proof
+from tlog.receipts import ReceiptError, format_tlog_proof, parse_tlog_proof
 
 COMMITMENT = bytes(range(32))
 CHECKPOINT = "example.com/log\n2\nAAAA\n\n\u2014 example.com/log sig\n"

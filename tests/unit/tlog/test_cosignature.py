@@ -10,11 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vault.transparency.cosignature import (
+from tlog.cosignature import (
     ALG_COSIGNATURE_V1,
     MAX_PROOF_LINES,
     CosignatureVerifier,
-    Cosigner,
     QuorumError,
     RequestError,
     cosignatures,
@@ -26,7 +25,8 @@ from vault.transparency.cosignature import (
     response_cosignatures,
     signed_message,
 )
-from vault.transparency.note import Checkpoint, NoteError, Signer, Verifier, open_note, sign_checkpoint
+from tlog.note import Checkpoint, NoteError, Verifier, open_note
+from vault.crypto.signers import Cosigner, NoteSigner, sign_checkpoint
 
 ORIGIN = "example.com/behind-the-sofa"
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
@@ -34,15 +34,15 @@ SEED = bytes(range(32))
 
 
 @pytest.fixture
-def log() -> Signer:
-    return Signer(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
+def log() -> NoteSigner:
+    return NoteSigner(ORIGIN, Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
 
 
 def witness(name: str = "witness.example/w1", seed: bytes = SEED) -> Cosigner:
     return Cosigner(name, Ed25519PrivateKey.from_private_bytes(seed))
 
 
-def checkpoint_note(log: Signer, size: int = 20852163, root: bytes = ROOT) -> str:
+def checkpoint_note(log: NoteSigner, size: int = 20852163, root: bytes = ROOT) -> str:
     return sign_checkpoint(Checkpoint(ORIGIN, size, root), log)
 
 
@@ -94,7 +94,7 @@ def test_the_signed_message_is_the_spec_example() -> None:
     )
 
 
-def test_a_line_is_key_id_timestamp_and_ed25519_over_the_message(log: Signer) -> None:
+def test_a_line_is_key_id_timestamp_and_ed25519_over_the_message(log: NoteSigner) -> None:
     w = witness()
     text = checkpoint_note(log).partition("\n\n")[0] + "\n"
     line = w.signature_line(text, 1679315147)
@@ -111,7 +111,7 @@ def test_a_line_is_key_id_timestamp_and_ed25519_over_the_message(log: Signer) ->
 # --- verifying ------------------------------------------------------------------------------------
 
 
-def test_a_cosigned_checkpoint_verifies_with_the_timestamps(log: Signer) -> None:
+def test_a_cosigned_checkpoint_verifies_with_the_timestamps(log: NoteSigner) -> None:
     w1, w2 = witness(), witness("witness.example/w2", b"\x02" * 32)
     note = cosign(checkpoint_note(log), w1, w2)
     opened = open_witnessed_checkpoint(note, Verifier.from_vkey(log.vkey()), [verifier(w1), verifier(w2)])
@@ -121,7 +121,7 @@ def test_a_cosigned_checkpoint_verifies_with_the_timestamps(log: Signer) -> None
     assert open_note(note, [Verifier.from_vkey(log.vkey())]).signatures == [(ORIGIN, log.key_id)]
 
 
-def test_a_quorum_counts_distinct_keys_and_defaults_to_all(log: Signer) -> None:
+def test_a_quorum_counts_distinct_keys_and_defaults_to_all(log: NoteSigner) -> None:
     w1, w2 = witness(), witness("witness.example/w2", b"\x02" * 32)
     note = cosign(checkpoint_note(log), w1)
     logv, both = Verifier.from_vkey(log.vkey()), [verifier(w1), verifier(w2)]
@@ -136,7 +136,7 @@ def test_a_quorum_counts_distinct_keys_and_defaults_to_all(log: Signer) -> None:
         open_witnessed_checkpoint(twice, logv, [verifier(w1), verifier(same_key), verifier(w2)], quorum=2)
 
 
-def test_tampering_is_refused(log: Signer) -> None:
+def test_tampering_is_refused(log: NoteSigner) -> None:
     w = witness()
     note = cosign(checkpoint_note(log), w)
     logv, wv = Verifier.from_vkey(log.vkey()), verifier(w)
@@ -155,13 +155,13 @@ def test_tampering_is_refused(log: Signer) -> None:
         open_witnessed_checkpoint(bad_time, logv, [wv])
 
 
-def test_wrong_key_ids_and_key_types_are_not_the_witness(log: Signer) -> None:
+def test_wrong_key_ids_and_key_types_are_not_the_witness(log: NoteSigner) -> None:
     w = witness()
     note = checkpoint_note(log)
     text = note.partition("\n\n")[0] + "\n"
     logv = Verifier.from_vkey(log.vkey())
     # an ordinary Ed25519 (0x01) signature by the witness's key is not a cosignature: its key id differs
-    plain = Signer(w.name, Ed25519PrivateKey.from_private_bytes(SEED)).signature_line(text)
+    plain = NoteSigner(w.name, Ed25519PrivateKey.from_private_bytes(SEED)).signature_line(text)
     with pytest.raises(QuorumError):
         open_witnessed_checkpoint(note + plain, logv, [verifier(w)])
     # a line with the witness's name but another key id is ignored, not counted
@@ -172,21 +172,21 @@ def test_wrong_key_ids_and_key_types_are_not_the_witness(log: Signer) -> None:
             note + f"\u2014 {w.name} {base64.b64encode(bytes(raw)).decode()}\n", logv, [verifier(w)]
         )
     with pytest.raises(NoteError, match="type 0x04"):
-        CosignatureVerifier.from_vkey(Signer(w.name, Ed25519PrivateKey.generate()).vkey())  # a 0x01 vkey
+        CosignatureVerifier.from_vkey(NoteSigner(w.name, Ed25519PrivateKey.generate()).vkey())  # a 0x01 vkey
     with pytest.raises(NoteError, match="does not match"):
         CosignatureVerifier.from_vkey(w.vkey().replace(f"+{w.key_id:08x}+", "+00000000+"))
     with pytest.raises(NoteError, match="malformed"):
         CosignatureVerifier.from_vkey("witness.example/w1+da77ade7")
 
 
-def test_a_witness_with_the_log_key_is_refused(log: Signer) -> None:
+def test_a_witness_with_the_log_key_is_refused(log: NoteSigner) -> None:
     itself = Cosigner("log-as-witness", Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
     note = cosign(checkpoint_note(log), itself)
     with pytest.raises(NoteError, match="log's own key"):
         open_witnessed_checkpoint(note, Verifier.from_vkey(log.vkey()), [verifier(itself)])
 
 
-def test_cosignatures_keep_the_newest_line_per_key(log: Signer) -> None:
+def test_cosignatures_keep_the_newest_line_per_key(log: NoteSigner) -> None:
     w = witness()
     note = checkpoint_note(log)
     twice = cosign(cosign(note, w, timestamp=10), w, timestamp=20)
@@ -194,7 +194,7 @@ def test_cosignatures_keep_the_newest_line_per_key(log: Signer) -> None:
     assert found.timestamp == 20
 
 
-def test_a_witness_answer_yields_its_valid_lines_only(log: Signer) -> None:
+def test_a_witness_answer_yields_its_valid_lines_only(log: NoteSigner) -> None:
     w, other = witness(), witness("witness.example/other", b"\x03" * 32)
     text = checkpoint_note(log).partition("\n\n")[0] + "\n"
     answer = other.signature_line(text, 7) + w.signature_line(text, 8)
@@ -223,7 +223,7 @@ def test_timestamps_beyond_int63_are_refused() -> None:
 # --- add-checkpoint bodies ------------------------------------------------------------------------
 
 
-def test_the_request_body_is_old_size_proof_blank_line_note(log: Signer) -> None:
+def test_the_request_body_is_old_size_proof_blank_line_note(log: NoteSigner) -> None:
     note = checkpoint_note(log)
     proof = [bytes([i]) * 32 for i in range(3)]
     body = format_add_checkpoint(20852014, proof, note)

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from agency_sdk.errors import ConfigurationError, ReceiptInvalid
-from vault.transparency.cosignature import CosignatureVerifier, QuorumError, open_witnessed_checkpoint
-from vault.transparency.merkle import ProofError, verify_consistency
-from vault.transparency.note import Checkpoint, NoteError, Verifier
-from vault.transparency.receipts import ReceiptError, VerifiedReceipt, parse_tlog_proof
-from vault.transparency.receipts import verify_receipt as _verify_receipt
+from tlog.client import Fork, Inconsistent, LogStateTracker, NotWitnessed, Rollback, TrackerError, TrustedState
+from tlog.cosignature import CosignatureVerifier
+from tlog.note import Checkpoint, NoteError, Verifier
+from tlog.receipts import ReceiptError, VerifiedReceipt, parse_tlog_proof
+from tlog.receipts import verify_receipt as _verify_receipt
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -60,16 +60,23 @@ def _witnesses(vkeys: Sequence[str], quorum: int | None) -> list[CosignatureVeri
     return witnesses
 
 
-def _open(
-    note: str, log: Verifier, witnesses: Sequence[CosignatureVerifier], quorum: int | None, origin: str
-) -> Checkpoint:
-    """The checkpoint in ``note``, signed by the log and cosigned by a quorum of ``witnesses`` (if any)."""
+def _refused(exc: TrackerError) -> ReceiptInvalid:
+    """The SDK's error for a checkpoint the tracker refused."""
+    if isinstance(exc, NotWitnessed):
+        return ReceiptInvalid(f"not witnessed: {exc}")
+    if isinstance(exc, Inconsistent):
+        return ReceiptInvalid(f"fork: {exc}")
+    if isinstance(exc, Rollback | Fork):
+        return ReceiptInvalid(str(exc))
+    return ReceiptInvalid(f"checkpoint refused: {exc}")
+
+
+def _open(tracker: LogStateTracker, note: str) -> Checkpoint:
+    """The checkpoint in ``note``, signed by the log and cosigned by a quorum of the witnesses (if any)."""
     try:
-        return open_witnessed_checkpoint(note, log, witnesses, quorum=quorum, origin=origin).checkpoint
-    except QuorumError as exc:
-        raise ReceiptInvalid(f"not witnessed: {exc}") from None
-    except NoteError as exc:
-        raise ReceiptInvalid(f"checkpoint refused: {exc}") from None
+        return tracker.open(note).checkpoint
+    except TrackerError as exc:
+        raise _refused(exc) from None
 
 
 def verify_receipt(
@@ -106,7 +113,7 @@ def verify_receipt(
         raise ReceiptInvalid(str(exc)) from None
     if receipt.proof is not None and (witnesses or monitor is not None):
         note = parse_tlog_proof(receipt.proof)[3]
-        _open(note, Verifier.from_vkey(vkey), verifiers, quorum, origin)
+        _open(LogStateTracker(Verifier.from_vkey(vkey), origin=origin, witnesses=verifiers, quorum=quorum), note)
         if monitor is not None:
             assert consistency is not None
             monitor.confirm(note, consistency)
@@ -138,6 +145,11 @@ class LogMonitor:
         self.witnesses = _witnesses(witnesses, quorum)
         self.quorum = quorum
         self.state = state
+        self._tracker = LogStateTracker(self.verifier, origin=self.origin, witnesses=self.witnesses, quorum=quorum)
+
+    def _trusted(self) -> TrustedState | None:
+        last = self.state
+        return None if last is None else TrustedState(last.size, base64.b64decode(last.root), last.checkpoint)
 
     def confirm(self, note: str, consistency: Consistency) -> Checkpoint:
         """Check a checkpoint seen elsewhere (a receipt's) against this monitor's view.
@@ -145,38 +157,37 @@ class LogMonitor:
         One at least as new as the accepted checkpoint goes through :meth:`observe` (and is
         accepted); an older one must be proven a prefix of the accepted one, which stays.
         """
-        checkpoint = _open(note, self.verifier, self.witnesses, self.quorum, self.origin)
-        last = self.state
-        if last is None or checkpoint.size >= last.size:
+        checkpoint = _open(self._tracker, note)
+        trusted = self._trusted()
+        if trusted is None or checkpoint.size >= trusted.size:
             return self.observe(note, consistency)
+        proof = consistency(checkpoint.size, trusted.size) if checkpoint.size else []
         try:
-            if checkpoint.size:
-                proof = consistency(checkpoint.size, last.size)
-                verify_consistency(checkpoint.size, last.size, checkpoint.root, base64.b64decode(last.root), proof)
-        except ProofError as exc:
-            raise ReceiptInvalid(f"fork: checkpoint {checkpoint.size} is not a prefix of {last.size}: {exc}") from None
+            self._tracker.check_prefix(trusted, checkpoint, proof)
+        except TrackerError as exc:
+            raise _refused(exc) from None
         return checkpoint
+
+    def proof_span(self, note: str) -> tuple[int, int] | None:
+        """The consistency proof :meth:`observe` will ask for ``note`` (for clients that fetch it first).
+
+        Raises:
+            ReceiptInvalid: The checkpoint is not signed by the log, or not witnessed.
+        """
+        return self._tracker.proof_span(self._trusted(), _open(self._tracker, note))
 
     def observe(self, note: str, consistency: Consistency) -> Checkpoint:
         """Verify ``note`` and its consistency with the last accepted checkpoint; accept it.
 
         ``consistency(first, second)`` returns the vault's proof (``client.consistency_proof``).
         """
-        checkpoint = _open(note, self.verifier, self.witnesses, self.quorum, self.origin)
-        last = self.state
-        if last is not None:
-            old_root = base64.b64decode(last.root)
-            if checkpoint.size < last.size:
-                raise ReceiptInvalid(f"rollback: the log shrank from {last.size} to {checkpoint.size} entries")
-            if checkpoint.size == last.size:
-                if checkpoint.root != old_root:
-                    raise ReceiptInvalid(f"fork: two different trees of size {last.size}")
-                return checkpoint
-            try:
-                if last.size:  # every tree extends the empty one
-                    proof = consistency(last.size, checkpoint.size)
-                    verify_consistency(last.size, checkpoint.size, old_root, checkpoint.root, proof)
-            except ProofError as exc:
-                raise ReceiptInvalid(f"fork: checkpoint {checkpoint.size} does not extend {last.size}: {exc}") from None
-        self.state = MonitorState(checkpoint.size, base64.b64encode(checkpoint.root).decode(), note)
+        checkpoint = _open(self._tracker, note)
+        trusted = self._trusted()
+        span = self._tracker.proof_span(trusted, checkpoint)
+        try:
+            accepted = self._tracker.advance(trusted, checkpoint, note, consistency(*span) if span else [])
+        except TrackerError as exc:
+            raise _refused(exc) from None
+        if trusted is None or accepted.size != trusted.size:
+            self.state = MonitorState(accepted.size, base64.b64encode(accepted.root).decode(), note)
         return checkpoint

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from vault.transparency.receipts import Receipt
+from tlog.receipts import Receipt
 
 __all__ = [
     "Attribute",

@@ -10,29 +10,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.transparency.note import (
-    MAX_NOTE_SIZE,
-    MAX_SIGNATURES,
-    Checkpoint,
-    NoteError,
-    Signer,
-    Verifier,
-    add_signature,
-    open_checkpoint,
-    open_note,
-    sign_checkpoint,
-)
+from tlog.note import MAX_NOTE_SIZE, MAX_SIGNATURES, Checkpoint, NoteError, Verifier, open_checkpoint, open_note
+from vault.crypto.signers import NoteSigner, add_signature, sign_checkpoint
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "testdata" / "signed-note.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 ROOT = bytes(range(32))
 
 
-def make_signer(name: str = "example.com/log") -> Signer:
-    return Signer(name, Ed25519PrivateKey.generate())
+def make_signer(name: str = "example.com/log") -> NoteSigner:
+    return NoteSigner(name, Ed25519PrivateKey.generate())
 
 
-def verifier_of(signer: Signer) -> Verifier:
+def verifier_of(signer: NoteSigner) -> Verifier:
     return Verifier.from_vkey(signer.vkey())
 
 
@@ -56,7 +46,7 @@ def test_example_vector_verifies() -> None:
 
 def test_golden_sign_vector_is_deterministic() -> None:
     vec = VECTORS["golden_sign"]
-    signer = Signer.from_skey(vec["skey"])
+    signer = NoteSigner.from_skey(vec["skey"])
     assert signer.name == "PeterNeumann"
     assert signer.key_id == 0xC74F20A3
     note = signer.sign(vec["text"])
@@ -160,7 +150,7 @@ def test_wrong_key_id_in_vkey_and_skey() -> None:
         Verifier.from_vkey(vkey.replace("+530d903a+", "+530d903b+"))
     skey = VECTORS["golden_sign"]["skey"]
     with pytest.raises(NoteError, match="does not match"):
-        Signer.from_skey(skey.replace("+c74f20a3+", "+c74f20a4+"))
+        NoteSigner.from_skey(skey.replace("+c74f20a3+", "+c74f20a4+"))
 
 
 @pytest.mark.parametrize(
@@ -196,13 +186,13 @@ def test_malformed_vkey(vkey: str) -> None:
 )
 def test_malformed_skey(skey: str) -> None:
     with pytest.raises(NoteError):
-        Signer.from_skey(skey)
+        NoteSigner.from_skey(skey)
 
 
 @pytest.mark.parametrize("name", ["", "a+b", "a b", "a\u00a0b", "a\tb", "a\nb", "a\u2003b"])
 def test_invalid_key_names(name: str) -> None:
     with pytest.raises(NoteError, match="invalid key name"):
-        Signer(name, Ed25519PrivateKey.generate())
+        NoteSigner(name, Ed25519PrivateKey.generate())
     with pytest.raises(NoteError, match="invalid key name"):
         Verifier(name, Ed25519PrivateKey.generate().public_key())
 
@@ -375,7 +365,7 @@ note_texts = st.text(
 @settings(max_examples=60, deadline=None)
 @given(text=note_texts, name=st.from_regex(r"[a-z0-9./_-]{1,30}", fullmatch=True))
 def test_sign_open_round_trip(text: str, name: str) -> None:
-    signer = Signer(name, Ed25519PrivateKey.generate())
+    signer = NoteSigner(name, Ed25519PrivateKey.generate())
     witness = make_signer("witness.example")
     note = signer.sign(text)
     opened = open_note(note, [verifier_of(signer)])

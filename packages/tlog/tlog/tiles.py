@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from vault.transparency.merkle import HASH_SIZE, node_hash
+from tlog.merkle import HASH_SIZE, node_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from agency_sdk.log import LogMonitor
     from agency_sdk.models import Authorization, DataResult, Document, Documents, Flow, Metadata, Receipt, Tokens
     from agency_sdk.protocol import Step
-    from vault.transparency.note import Checkpoint
+    from tlog.note import Checkpoint
 
 T = TypeVar("T")
 PROOF_POLL_S = 0.25
@@ -206,13 +206,9 @@ class AsyncAgencyClient(_Common):
     async def check_log(self, monitor: LogMonitor) -> Checkpoint:
         """Fetch the latest checkpoint and let ``monitor`` verify it extends what it has seen."""
         note = await self._run(self.protocol.text("/log/checkpoint"))
-        proofs: dict[tuple[int, int], list[bytes]] = {}
-        if monitor.state is not None and monitor.state.size:  # the one proof observe may ask for
-            line = note.split("\n")[1] if note.count("\n") > 2 else ""
-            size = int(line) if line.isascii() and line.isdigit() and len(line) <= 19 else 0
-            if size > monitor.state.size:
-                proofs[(monitor.state.size, size)] = await self.consistency_proof(monitor.state.size, size)
-        return monitor.observe(note, lambda first, second: proofs.get((first, second), []))
+        span = monitor.proof_span(note)  # the one proof observe asks for, fetched first
+        proof = await self.consistency_proof(*span) if span else []
+        return monitor.observe(note, lambda first, second: proof)
 
     async def aclose(self) -> None:
         """Close the HTTP client if the SDK made it."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from vault.transparency.merkle import HASH_SIZE, ProofError, leaf_hash, verify_inclusion
-from vault.transparency.note import NoteError, Verifier, open_checkpoint, open_note
+from tlog.merkle import HASH_SIZE, ProofError, leaf_hash, verify_inclusion
+from tlog.note import NoteError, Verifier, open_checkpoint, open_note
 
 PROMISE_LINE = "vault-log/promise@v1"
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
