@@ -59,7 +59,8 @@ _CHECK_LABEL = hashlib.sha256(b"vault/root-key-check/pkcs11/v1").digest()
 _PARTS = ("module", "token", "key", "version")
 _PIN_ERRORS = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinLocked, p11.PinExpired)
 _TOKEN_ERRORS = (p11.NoSuchToken, p11.MultipleTokensReturned)
-#: What C_UnwrapKey answers for altered or foreign bytes (SoftHSM says CKR_GENERAL_ERROR).
+#: What C_UnwrapKey answers for altered or foreign bytes. SoftHSM says CKR_GENERAL_ERROR, which a token
+#: failing at that very call could say too: that unwrap then reads as UnwrapError, the next call as 503.
 _BAD_WRAP_ERRORS = (
     p11.WrappedKeyInvalid,
     p11.WrappedKeyLenRange,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pkcs11
@@ -159,6 +160,17 @@ def test_altered_or_foreign_wraps_are_one_opaque_error(softhsm: SoftHsm, root: P
     with pytest.raises(UnwrapError):
         root.unwrap(software.wrap(os.urandom(32), key), version=1)
     assert root.unwrap(wrapped, version=1) == key
+
+
+def test_calls_from_many_threads_share_the_session(root: Pkcs11RootKey) -> None:
+    """python-pkcs11 sessions are not thread-safe: the provider's lock makes concurrent calls safe."""
+    keys = [os.urandom(32) for _ in range(64)]
+
+    def round_trip(key: bytes) -> bytes:
+        return root.unwrap(root.wrap(key), version=1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(round_trip, keys)) == keys
 
 
 def test_versions_are_the_configured_one(softhsm: SoftHsm) -> None:  # noqa: F811
