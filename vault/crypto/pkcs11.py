@@ -30,7 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -90,6 +90,9 @@ ROOT_KEY_TEMPLATE = {
     Attribute.ENCRYPT: True,
     Attribute.DECRYPT: True,
 }
+
+#: Only what DESIGN §10 lists: no CKA_SIGN/CKA_VERIFY (CMAC) or CKA_DERIVE, which python-pkcs11 grants AES by default.
+_ROOT_KEY_USES = MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT | MechanismFlag.WRAP | MechanismFlag.UNWRAP
 
 T = TypeVar("T")
 
@@ -177,10 +180,20 @@ class Pkcs11Connection:
             if self._failed_generation is not None:
                 _restart(library, self._failed_generation)
         except p11.PKCS11Error as exc:
-            raise RootKeyUnavailable(f"PKCS#11 module {self.module}: {exc}") from exc
+            raise RootKeyUnavailable(f"PKCS#11 module {self.module}: {type(exc).__name__} {exc}") from exc
         generation = _generations.get(self.module, 0)
         try:
-            session = library.get_token(token_label=self.token).open(rw=True, user_pin=self.pin)
+            session = self._login(library)
+        except (RootKeyError, RootKeyUnavailable):
+            if self._failed_generation is not None:  # recovering: restart the module again next time
+                self._failed_generation = generation
+            raise
+        self._session, self._generation, self._failed_generation = session, generation, None
+        return session
+
+    def _login(self, library: Any) -> Session:
+        try:
+            session: Session = library.get_token(token_label=self.token).open(rw=True, user_pin=self.pin)
         except _PIN_ERRORS as exc:
             self._refuse(PIN_SETTING, f"the token {self.token!r} refuses the PIN ({type(exc).__name__})", exc)
         except _TOKEN_ERRORS as exc:
@@ -189,7 +202,6 @@ class Pkcs11Connection:
             raise RootKeyError(SETTING, f"the token {self.token!r} is logged in elsewhere in this process") from exc
         except p11.PKCS11Error as exc:
             raise RootKeyUnavailable(f"PKCS#11 token {self.token!r}: {type(exc).__name__} {exc}") from exc
-        self._session, self._generation, self._failed_generation = session, generation, None
         return session
 
     @property
@@ -367,7 +379,14 @@ def init_root_key(location: Pkcs11Location, pin: str) -> None:
     def operation(session: Session) -> None:
         if _find(session, location.key, ObjectClass.SECRET_KEY, KeyType.AES):
             raise RootKeyError(SETTING, f"the token already holds a key labelled {location.key!r}")
-        session.generate_key(KeyType.AES, ROOT_KEY_BITS, label=location.key, template=ROOT_KEY_TEMPLATE)
+        session.generate_key(
+            KeyType.AES,
+            ROOT_KEY_BITS,
+            label=location.key,
+            store=True,
+            capabilities=_ROOT_KEY_USES,
+            template=ROOT_KEY_TEMPLATE,
+        )
 
     connection(location, pin).run(operation)
 

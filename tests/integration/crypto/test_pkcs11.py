@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from tests.support.softhsm import SoftHsm
 
 
+#: Uses the root key must not have (DESIGN §10 lists wrap, unwrap, encrypt, decrypt only).
+OTHER_USES = (Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE)
+
+
 @pytest.fixture
 def location(softhsm: SoftHsm) -> Pkcs11Location:  # noqa: F811
     """A fresh root key in the ``vault`` token."""
@@ -132,12 +136,13 @@ def test_root_key_has_the_design_attributes_and_its_value_cannot_be_read(
         with pytest.raises(p11.KeyUnextractable):
             carrier.wrap_key(key, mechanism=Mechanism.AES_KEY_WRAP_PAD)
         carrier.destroy()
-        wanted = [*ROOT_KEY_TEMPLATE, Attribute.VALUE_LEN, Attribute.NEVER_EXTRACTABLE, Attribute.ALWAYS_SENSITIVE]
-        return {attribute: key[attribute] for attribute in wanted}
+        wanted = [*ROOT_KEY_TEMPLATE, *OTHER_USES, Attribute.VALUE_LEN, Attribute.NEVER_EXTRACTABLE]
+        return {attribute: key[attribute] for attribute in [*wanted, Attribute.ALWAYS_SENSITIVE]}
 
     attrs = in_token(softhsm, inspect)
     assert attrs == {
         **ROOT_KEY_TEMPLATE,
+        **dict.fromkeys(OTHER_USES, False),
         Attribute.VALUE_LEN: 32,
         Attribute.NEVER_EXTRACTABLE: True,
         Attribute.ALWAYS_SENSITIVE: True,
@@ -319,7 +324,9 @@ def test_a_finalized_module_is_unavailable_then_recovers(softhsm: SoftHsm, root:
 
 
 def test_a_token_gone_mid_way_is_unavailable_then_recovers(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:  # noqa: F811
-    """The token store vanishes under a logged-in session: 503, and service again once it is back."""
+    """The token store vanishes under a logged-in session: 503, also when a reconnect finds an empty store
+    (no token labelled so: a configuration error at start, "not answering" once it has answered); service
+    again once it is back."""
     key = os.urandom(32)
     wrapped = root.wrap(key)
     away = softhsm.tokendir.with_name("tokens-away")
@@ -327,7 +334,12 @@ def test_a_token_gone_mid_way_is_unavailable_then_recovers(softhsm: SoftHsm, roo
     try:
         with pytest.raises(RootKeyUnavailable):
             root.unwrap(wrapped, version=1)
+        softhsm.tokendir.mkdir()
+        with pytest.raises(RootKeyUnavailable, match="no longer answers: no single token labelled 'vault'"):
+            root.unwrap(wrapped, version=1)
     finally:
+        if softhsm.tokendir.exists():
+            softhsm.tokendir.rmdir()
         shutil.move(away, softhsm.tokendir)
     assert root.unwrap(wrapped, version=1) == key
 
