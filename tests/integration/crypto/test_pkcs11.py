@@ -256,6 +256,7 @@ def test_init_refuses_an_existing_label(softhsm: SoftHsm, location: Pkcs11Locati
         (" key = K ; token=T;module=/m.so;version=4;", Pkcs11Location("/m.so", "T", "K", 4)),
         ("module=/m.so;token=my token;key=root key 2", Pkcs11Location("/m.so", "my token", "root key 2", 1)),
     ],
+    ids=["plain", "any-order-spaces-version", "labels-with-spaces"],
 )
 def test_parse_setting(text: str, expected: Pkcs11Location) -> None:
     """Parts in any order, spaces around them trimmed, version optional."""
@@ -275,6 +276,18 @@ def test_parse_setting(text: str, expected: Pkcs11Location) -> None:
         ("module=/m.so;token=T;key=K;version=two", "version 'two' is not a positive"),
         ("module=/m.so;token=T;key=K;version=-1", "version '-1' is not a positive"),
         ("/m.so,T,K", "unknown part"),
+    ],
+    ids=[
+        "empty",
+        "no-key",
+        "unknown-part",
+        "no-equals",
+        "twice",
+        "empty-part",
+        "version-0",
+        "version-word",
+        "version-neg",
+        "commas",
     ],
 )
 def test_parse_setting_refuses_malformed_text(text: str, message: str) -> None:
