@@ -15,9 +15,10 @@ mechanism only for those two calls (``C_Encrypt``/``C_Decrypt`` with it answer `
 One logged-in session per module and token serves every key in the process (PKCS#11 login state is per
 application and token), behind a lock: python-pkcs11 sessions are not thread-safe and the calls block.
 A failure on the device drops the session and raises :class:`~vault.crypto.kek.RootKeyUnavailable`
-(the API answers 503); the next call opens a new one. Errors of configuration (wrong PIN, unknown token
-or key, a key with the wrong attributes) raise :class:`~vault.crypto.kek.RootKeyError` while the
-token has never answered in this process; after that, the same symptoms mean the token went away.
+(the API answers 503); the next call restarts the module (``C_Finalize``, ``C_Initialize``) and opens
+a new one. Errors of configuration (wrong PIN, unknown token or key, a key with the wrong attributes)
+raise :class:`~vault.crypto.kek.RootKeyError` while the token has never answered in this process;
+after that, the same symptoms mean the token went away.
 """
 
 from __future__ import annotations
