@@ -40,11 +40,11 @@ def _fail(exc: ProviderInvalid) -> NoReturn:
 
 def _on_providers(ctx: click.Context, action: Callable[[Runtime, Providers], Awaitable[Any]]) -> Any:
     """Run ``action`` with the registry built from a ready runtime and the ``idp-secrets`` service secret."""
-    from vault.bootstrap import service_secret
+    from vault.crypto.keyring import open_provider_secrets
 
     async def go(runtime: Runtime) -> Any:
-        secret = await service_secret(runtime.engine, runtime.keys.root, "idp-secrets")
-        return await action(runtime, Providers(runtime.sessions, secret))
+        secrets = await open_provider_secrets(runtime.engine, runtime.keys.root)
+        return await action(runtime, Providers(runtime.sessions, secrets))
 
     return with_runtime(ctx, go)
 

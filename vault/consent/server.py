@@ -34,7 +34,7 @@ from vault.consent.proofs import (
 )
 from vault.consent.replay import ProofReplayed, spend_proof
 from vault.consent.tables import AuthorizationCode, PushedRequest, SeenJti, Token, digest
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -378,7 +378,7 @@ class AuthorizationServer:
 
     async def _log_denied(self, citizen_id: str, pending: Pending) -> None:
         record = LogRecord(
-            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            pseudonym=self.log.pseudonymizer.pseudonym(citizen_id),
             actor=pending.agency.client_id,
             action="denied",
             time=utc_now_iso(),
