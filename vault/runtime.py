@@ -28,9 +28,9 @@ from vault.consent.grants import EXPIRE_BATCH, Grants
 from vault.consent.nonces import DpopNonces
 from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
-from vault.crypto.passwords import PasswordHasher
 from vault.crypto.kek import RootKeyError
 from vault.crypto.keyring import Keyring
+from vault.crypto.passwords import PasswordHasher
 from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
 from vault.identity.binding import IdentityBinding
 from vault.identity.oidc_client import OidcClient

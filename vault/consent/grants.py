@@ -36,7 +36,7 @@ from vault.db.models import Base, UTCDateTime
 from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey  # noqa: TID251
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from vault.consent.catalogue import Agency, ServiceDefinition

@@ -47,7 +47,7 @@ class _SoftwareKey(KeyEncryptionKey):
     def _keys(self) -> dict[int, bytes]:
         """Every version's key (private: never handed out)."""
 
-    def versions(self) -> tuple[int, ...]:  # noqa: D102
+    def versions(self) -> tuple[int, ...]:
         return tuple(sorted(self._keys()))
 
     def _key(self, version: int) -> bytes:
@@ -56,10 +56,10 @@ class _SoftwareKey(KeyEncryptionKey):
             raise RootKeyError(self.setting, f"root key version {version} is not available")
         return keys[version]
 
-    def wrap(self, key: bytes, *, version: int | None = None) -> bytes:  # noqa: D102
+    def wrap(self, key: bytes, *, version: int | None = None) -> bytes:
         return kwp.wrap(self._key(self.version if version is None else version), key)
 
-    def unwrap(self, wrapped: bytes, *, version: int) -> bytes:  # noqa: D102
+    def unwrap(self, wrapped: bytes, *, version: int) -> bytes:
         return kwp.unwrap(self._key(version), wrapped)
 
     def check_value(self, version: int) -> bytes:

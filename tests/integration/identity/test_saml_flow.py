@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from examples.eid_provider.personas import STORK
 from examples.eid_provider.saml_idp import SamlIdp, handlers_for
 from vault.config import load_settings
+from vault.crypto.idp import ProviderSecrets
 from vault.db.engine import create_engine, session_factory
 from vault.db.models import Base
 from vault.identity.model import IdentityError
@@ -57,7 +58,7 @@ class World:
 
     def __init__(self, sessions: Any, tmp_path: Path) -> None:
         self.sessions = sessions
-        self.providers = Providers(sessions, os.urandom(32))
+        self.providers = Providers(sessions, ProviderSecrets(os.urandom(32)))
         self.requests = IdentityRequests(sessions)
         self.client = SamlClient(self.providers, self.requests, sessions, VAULT)
         self.sp_metadata_file = tmp_path / "sp-metadata.xml"
