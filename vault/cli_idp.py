@@ -18,10 +18,11 @@ import click
 import httpx
 
 from vault.cli_catalogue import with_runtime
+from vault.crypto.idp import ClientKey
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
 from vault.identity.oidc import DiscoveryInvalid, changed_endpoints, check_discovery, discovery_url, is_secure_url
-from vault.identity.oidc_client import client_key, fetch_json
+from vault.identity.oidc_client import fetch_json
 from vault.identity.providers import ProviderInvalid, Providers, parse_acr_map, parse_claims_map
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _credential(private_key: str | None, secret_file: str | None) -> tuple[str, 
     if private_key is not None:
         pem = _read(private_key, "private-key")
         try:
-            _, alg = client_key(pem)
+            alg = ClientKey(pem).alg
         except ValueError as exc:
             raise ProviderInvalid("private-key", f"{exc} (EC P-256, RSA >= 2048 bits or Ed25519 PEM)") from None
         return "private_key_jwt", pem, alg

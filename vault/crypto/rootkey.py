@@ -184,4 +184,3 @@ class FileRootKey(_SoftwareKey):
         self._versions = versions
         st = self.path.stat()
         self._stamp, self._read_at_ns = (st.st_ino, st.st_mtime_ns, st.st_size), time.time_ns()
-

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from vault.crypto.idp import ProviderSecrets
+    from vault.crypto.idp import ClientKey, ProviderSecrets, SamlKey
 
 #: Assurance levels, lowest first (eIDAS: low/"basic", substantial, high).
 LEVELS = ("basic", "substantial", "high")
@@ -314,3 +314,15 @@ class Providers:
     def secret(self, provider: ProviderConfig) -> bytes:
         """The provider's secret, unsealed (raises :class:`vault.crypto.aead.InvalidCiphertext` if tampered)."""
         return self._secrets.open(provider.id, provider.secret_sealed)
+
+    def client_key(self, provider: ProviderConfig) -> ClientKey:
+        """The vault's ``private_key_jwt`` key at ``provider`` (``InvalidCiphertext``; ``ValueError`` if unusable)."""
+        return self._secrets.client_key(provider.id, provider.secret_sealed)
+
+    def saml_key(self, provider: ProviderConfig) -> SamlKey:
+        """The vault's SP key at SAML ``provider`` (``InvalidCiphertext``; ``ValueError`` if malformed)."""
+        return self._secrets.saml_key(provider.id, provider.secret_sealed)
+
+    def saml_certificate(self, provider: ProviderConfig) -> bytes:
+        """The PEM certificate of the vault's SP key at SAML ``provider``."""
+        return self._secrets.saml_certificate(provider.id, provider.secret_sealed)
