@@ -41,4 +41,3 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names (Alembic needs them on both databases)."""
 
     metadata = MetaData(naming_convention=NAMING)
-

@@ -88,4 +88,3 @@ def commitment(salt: bytes, record_bytes: bytes) -> bytes:
     if len(salt) != SALT_BYTES:
         raise ValueError(f"salt must be {SALT_BYTES} bytes")
     return hashlib.sha256(COMMITMENT_PREFIX + salt + record_bytes).digest()
-
