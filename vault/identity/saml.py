@@ -3,11 +3,12 @@
 One SP per registered IdP: its entity id is its metadata URL
 ``{vault_issuer}/login/idp/saml/{provider_id}/metadata``; responses arrive at the one ACS
 ``{vault_issuer}/login/idp/saml/acs`` (HTTP-POST). The SP's RSA key and self-signed certificate are
-made at :func:`register_saml` and stored sealed with the provider (PEM key, then PEM certificate).
+made at :func:`register_saml` and stored sealed with the provider (PEM key, then PEM certificate);
+the key is used only through :class:`vault.crypto.idp.SamlKey`.
 
 The key never touches the disk: pysaml2 only builds the AuthnRequest XML, and the HTTP-Redirect
-signature (``SigAlg`` rsa-sha256 over ``SAMLRequest&RelayState&SigAlg``) is computed here in memory
-with ``cryptography``. The same key is the SP's encryption key (BundID encrypts assertions): the SP
+signature (``SigAlg`` rsa-sha256 over ``SAMLRequest&RelayState&SigAlg``) is computed in memory by
+:meth:`~vault.crypto.idp.SamlKey.sign`. The same key is the SP's encryption key (BundID encrypts assertions): the SP
 metadata names the certificate for both uses, and an ``EncryptedAssertion`` is decrypted in memory
 (:mod:`vault.identity.saml_encryption`, RSA-OAEP and AES only) before the very checks a plain one gets.
 One key for both uses keeps every provider registered before encryption working (its sealed secret
