@@ -7,7 +7,6 @@ failure names the setting responsible so ``vault`` can print one line and exit w
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -18,18 +17,20 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from vault.config import ConfigError, env_name
-from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyError, RootKeyProvider, key_check_value, matches
-from vault.crypto.signing import load_consent_signing_key, load_log_signing_key
-from vault.crypto.wrap import UnwrapError, unwrap, wrap
+from vault.crypto.kek import RootKeyError
+from vault.crypto.rootkey import EnvRootKey, FileRootKey
+from vault.crypto.signing import load_log_signer, load_receipt_signer
+from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
 from vault.db.engine import writer
-from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from collections.abc import Iterable
+
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from vault.config import Settings
+    from vault.crypto.kek import KeyEncryptionKey
+    from vault.crypto.signers import NoteSigner, ReceiptSigner
 
 
 class SchemaNotReady(Exception):
@@ -38,11 +39,11 @@ class SchemaNotReady(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """The key material a running vault holds."""
+    """The keys a running vault holds, each as a capability: the root key and two signers."""
 
-    root: RootKeyProvider
-    log_signing: Ed25519PrivateKey
-    consent_signing: EllipticCurvePrivateKey
+    root: KeyEncryptionKey
+    log_signing: NoteSigner
+    consent_signing: ReceiptSigner
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -66,8 +67,8 @@ def prepare_data_dir(settings: Settings) -> None:
 
 
 def load_keys(settings: Settings, *, create: bool = True) -> Keys:
-    """Load (on first start: create) the root key and the log signing key."""
-    root: RootKeyProvider
+    """Load (on first start: create) the root key and the signing keys."""
+    root: KeyEncryptionKey
     if settings.root_key is not None:
         root = EnvRootKey(settings.root_key)
     else:
@@ -77,8 +78,8 @@ def load_keys(settings: Settings, *, create: bool = True) -> Keys:
     assert settings.consent_key_file is not None
     return Keys(
         root=root,
-        log_signing=load_log_signing_key(settings.log_key_file, create=create),
-        consent_signing=load_consent_signing_key(settings.consent_key_file, create=create),
+        log_signing=load_log_signer(settings.log_key_file, settings.log_origin, create=create),
+        consent_signing=load_receipt_signer(settings.consent_key_file, settings.issuer, create=create),
     )
 
 
@@ -88,7 +89,7 @@ def prepare(settings: Settings) -> Keys:
     return load_keys(settings)
 
 
-async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
+async def check_root_key(engine: AsyncEngine, root: KeyEncryptionKey) -> None:
     """Record check values on first start; refuse a different key, or a missing version, afterwards.
 
     Every version the provider holds must be known to the database with a matching check value,
@@ -110,7 +111,7 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
             raise SchemaNotReady("the database has no vault schema; run `vault db upgrade`") from None
         raise
     stored = {r.version: r for r in rows}
-    for version, key in root.versions().items():
+    for version in root.versions():
         row = stored.get(version)
         if row is None:
             raise RootKeyError(
@@ -118,9 +119,9 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
                 f"root key version {version} is unknown to this database; "
                 "finish the rotation with `vault keys rotate-root`",
             )
-        if not matches(key, row.check_value):
+        if not root.check(version, bytes(row.check_value)):
             hint = ""
-            if getattr(root, "created", False):
+            if root.created:
                 hint = " (the key file was missing and a new key was generated: restore the original from backup)"
             raise RootKeyError(root.setting, "is not the root key this database was created with" + hint)
     for version, row in stored.items():
@@ -129,10 +130,8 @@ async def check_root_key(engine: AsyncEngine, root: RootKeyProvider) -> None:
     await _check_versions_in_use(engine, root)
 
 
-async def _check_versions_in_use(engine: AsyncEngine, root: RootKeyProvider) -> None:
+async def _check_versions_in_use(engine: AsyncEngine, root: KeyEncryptionKey) -> None:
     """Refuse to start if any stored key is wrapped under a version the provider does not hold."""
-    from vault.crypto.datakeys import CitizenKey
-
     async with engine.connect() as conn:
         used = set(
             (
@@ -145,36 +144,14 @@ async def _check_versions_in_use(engine: AsyncEngine, root: RootKeyProvider) -> 
         raise RootKeyError(root.setting, f"keys are wrapped under root key version(s) {missing}, which it lacks")
 
 
-async def record_root_versions(conn: AsyncConnection, root: RootKeyProvider, versions: dict[int, bytes]) -> None:
+async def record_root_versions(conn: AsyncConnection, root: KeyEncryptionKey, versions: Iterable[int]) -> None:
     """Store the check values of ``versions`` (first start, or a rotation's new version)."""
-    for version, key in versions.items():
+    for version in versions:
         await conn.execute(
             insert(RootKeyVersion).values(
-                version=version, check_value=key_check_value(key), created_at=datetime.now(UTC)
+                version=version, check_value=root.check_value(version), created_at=datetime.now(UTC)
             )
         )
-
-
-async def service_secret(engine: AsyncEngine, root: RootKeyProvider, name: str) -> bytes:
-    """A 32-byte service secret stored wrapped under the root key; created on first use."""
-    async with writer(engine).begin() as conn:
-        row = (
-            await conn.execute(
-                select(WrappedSecret.root_version, WrappedSecret.wrapped).where(WrappedSecret.name == name)
-            )
-        ).first()
-        if row is None:
-            secret = secrets.token_bytes(32)
-            await conn.execute(
-                insert(WrappedSecret).values(
-                    name=name, root_version=root.version, wrapped=wrap(root.key(), secret), created_at=datetime.now(UTC)
-                )
-            )
-            return secret
-    try:
-        return unwrap(root.key(row.root_version), bytes(row.wrapped))
-    except UnwrapError:
-        raise RootKeyError(root.setting, f"cannot unwrap secret {name!r}") from None
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

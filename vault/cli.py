@@ -22,7 +22,7 @@ from vault.bootstrap import SchemaNotReady, check_root_key, prepare
 from vault.cli_witness import witness_group
 from vault.config import ConfigError, env_name, load_settings, settings_to_environ
 from vault.consent.catalogue import CatalogueError, UnknownEntry
-from vault.crypto.rootkey import RootKeyError
+from vault.crypto.kek import RootKeyError
 from vault.crypto.signing import SigningKeyError
 from vault.db import migrate
 from vault.db.engine import create_engine, forget_erased

@@ -18,10 +18,11 @@ import click
 import httpx
 
 from vault.cli_catalogue import with_runtime
+from vault.crypto.idp import ClientKey
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
 from vault.identity.oidc import DiscoveryInvalid, changed_endpoints, check_discovery, discovery_url, is_secure_url
-from vault.identity.oidc_client import client_key, fetch_json
+from vault.identity.oidc_client import fetch_json
 from vault.identity.providers import ProviderInvalid, Providers, parse_acr_map, parse_claims_map
 
 if TYPE_CHECKING:
@@ -40,11 +41,11 @@ def _fail(exc: ProviderInvalid) -> NoReturn:
 
 def _on_providers(ctx: click.Context, action: Callable[[Runtime, Providers], Awaitable[Any]]) -> Any:
     """Run ``action`` with the registry built from a ready runtime and the ``idp-secrets`` service secret."""
-    from vault.bootstrap import service_secret
+    from vault.crypto.keyring import open_provider_secrets
 
     async def go(runtime: Runtime) -> Any:
-        secret = await service_secret(runtime.engine, runtime.keys.root, "idp-secrets")
-        return await action(runtime, Providers(runtime.sessions, secret))
+        secrets = await open_provider_secrets(runtime.engine, runtime.keys.root)
+        return await action(runtime, Providers(runtime.sessions, secrets))
 
     return with_runtime(ctx, go)
 
@@ -67,7 +68,7 @@ def _credential(private_key: str | None, secret_file: str | None) -> tuple[str, 
     if private_key is not None:
         pem = _read(private_key, "private-key")
         try:
-            _, alg = client_key(pem)
+            alg = ClientKey(pem).alg
         except ValueError as exc:
             raise ProviderInvalid("private-key", f"{exc} (EC P-256, RSA >= 2048 bits or Ed25519 PEM)") from None
         return "private_key_jwt", pem, alg

@@ -16,7 +16,7 @@ import structlog
 
 from vault.audit.auditors import Auditors, prune_refusals
 from vault.audit.queries import AuditQueries
-from vault.bootstrap import SchemaNotReady, check_root_key, service_secret
+from vault.bootstrap import SchemaNotReady, check_root_key
 from vault.citizens.accounts import AccountService
 from vault.citizens.passkeys import PasskeyService
 from vault.citizens.sessions import SessionService
@@ -28,9 +28,9 @@ from vault.consent.grants import EXPIRE_BATCH, Grants
 from vault.consent.nonces import DpopNonces
 from vault.consent.reads import DataReads
 from vault.consent.server import AuthorizationServer
+from vault.crypto.kek import RootKeyError
+from vault.crypto.keyring import Keyring
 from vault.crypto.passwords import PasswordHasher
-from vault.crypto.rootkey import RootKeyError
-from vault.crypto.signers import NoteSigner, ReceiptSigner
 from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
 from vault.identity.binding import IdentityBinding
 from vault.identity.oidc_client import OidcClient
@@ -95,7 +95,7 @@ class Runtime:
         self.binding: IdentityBinding | None = None
         #: Makes the HTTP client for identity providers (tests put an in-process provider here).
         self.http_client: Callable[[], httpx.AsyncClient] = provider_http_client
-        self.receipt_signer = ReceiptSigner(keys.consent_signing, settings.issuer)
+        self.receipt_signer = keys.consent_signing
         self._integrator: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._purging: asyncio.Task[None] | None = None
@@ -154,10 +154,12 @@ class Runtime:
                 await ping(self.engine)
                 if not self.keys_checked:
                     await check_root_key(self.engine, self.keys.root)
-                    pseudonym_key = await service_secret(self.engine, self.keys.root, "log-pseudonym")
-                    signer = NoteSigner(self.settings.log_origin, self.keys.log_signing)
+                    keyring = await Keyring.open(self.engine, self.keys.root, dpop_nonces=self.settings.dpop_nonces)
                     self.log = TransparencyLog(
-                        self.settings.log_origin, signer, pseudonym_key, self.settings.data_dir / "log-head.json"
+                        self.settings.log_origin,
+                        self.keys.log_signing,
+                        keyring.pseudonymizer,
+                        self.settings.data_dir / "log-head.json",
                     )
                     self.vault = CitizenVault(
                         self.sessions,
@@ -167,14 +169,13 @@ class Runtime:
                         reads=read_session_factory(self.engine),
                         after_delete=functools.partial(forget_erased, self.engine),
                     )
-                    lookup_key = await service_secret(self.engine, self.keys.root, "login-lookup")
                     if self.hasher is None:
                         self.hasher = PasswordHasher(max_concurrent=self.settings.password_concurrency)
                     assert self.settings.erasure_journal is not None
                     self.accounts = AccountService(
                         self.vault,
                         self.hasher,
-                        lookup_key,
+                        keyring.login_lookup,
                         self.settings.erasure_journal,
                         after_erase=functools.partial(forget_erased, self.engine),
                     )
@@ -190,14 +191,12 @@ class Runtime:
                         self.log,
                         self.settings.issuer,
                         reads=read_session_factory(self.engine),
-                        nonces=DpopNonces(await service_secret(self.engine, self.keys.root, "dpop-nonce"))
-                        if self.settings.dpop_nonces
-                        else None,
+                        nonces=DpopNonces(keyring.nonce_mac) if keyring.nonce_mac is not None else None,
                     )
                     self.data_reads = DataReads(self.sessions, self.vault)
                     self.audit = AuditQueries(read_session_factory(self.engine), self.log)
                     self.auditors = Auditors(self.sessions)
-                    await self._open_identity()
+                    await self._open_identity(keyring)
                     self.keys_checked = True
         except RootKeyError:
             raise
@@ -209,17 +208,15 @@ class Runtime:
             return False
         return True
 
-    async def _open_identity(self) -> None:
+    async def _open_identity(self, keyring: Keyring) -> None:
         """Identity providers, the sign-ins started at them, and the accounts bound to them."""
         assert self.vault is not None
         assert self.accounts is not None
-        secret = await service_secret(self.engine, self.keys.root, "idp-secrets")
-        self.providers = Providers(self.sessions, secret)
+        self.providers = Providers(self.sessions, keyring.provider_secrets)
         self.identity_requests = IdentityRequests(self.sessions)
         issuer = self.settings.issuer
         self.oidc = OidcClient(self.providers, self.identity_requests, issuer, lambda: self.http_client())
-        subject_key = await service_secret(self.engine, self.keys.root, "idp-subject")
-        self.binding = IdentityBinding(self.vault, self.accounts, subject_key)
+        self.binding = IdentityBinding(self.vault, self.accounts, keyring.subject_hasher)
 
     @property
     def saml(self) -> SamlClient | None:

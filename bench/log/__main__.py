@@ -37,6 +37,7 @@ from bench.log.deployment import Backend
 from bench.log.proofs import bench_proofs, build_tree, check_loader
 from bench.log.report import render
 from tests.support.postgres import find_bindir, postgres_server
+from vault.crypto.macs import Pseudonymizer
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresServer
@@ -156,7 +157,7 @@ async def run_capacity_all(args: argparse.Namespace, backends: list[Backend], da
     if not sizes:
         return
     t0 = time.perf_counter()
-    rows = backlog_rows(secrets.token_bytes(32), max(sizes.values()))
+    rows = backlog_rows(Pseudonymizer(secrets.token_bytes(32)), max(sizes.values()))
     progress(f"integrator capacity: {len(rows):,} pending entries generated in {time.perf_counter() - t0:.1f} s")
     for backend in backends:
         for batch in args.batches:

@@ -32,7 +32,6 @@ from bench.log.deployment import deploy, reopen
 from bench.log.measure import CpuMeter, StatementTimer, percentile
 from tests.support.log_harness import sample_record
 from vault.db.engine import create_engine, session_factory
-from vault.transparency.records import pseudonym
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
@@ -121,7 +120,7 @@ class _Shared:
 
 
 def _pseudonyms(log: TransparencyLog) -> list[str]:
-    return [pseudonym(log.pseudonym_key, f"citizen-{i}") for i in range(1024)]
+    return [log.pseudonymizer.pseudonym(f"citizen-{i}") for i in range(1024)]
 
 
 async def _writer(dep: Deployment, shared: _Shared, per_tx: int, pseudonyms: list[str]) -> None:

@@ -22,13 +22,14 @@ from sqlalchemy import func, insert, select
 from bench.log.deployment import deploy
 from bench.log.measure import CpuMeter, StatementTimer, percentile
 from tests.support.log_harness import sample_record
-from vault.transparency.records import SALT_BYTES, canonical, commitment, pseudonym
+from vault.transparency.records import SALT_BYTES, canonical, commitment
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bench.log.deployment import Backend, Deployment
+    from vault.crypto.macs import Pseudonymizer
 
 COLUMNS = ("commitment", "salt", "record", "pseudonym", "actor", "action", "created_at")
 CHUNK = 10_000  # rows per COPY / executemany
@@ -59,9 +60,9 @@ class CapacityResult:
         return asdict(self)
 
 
-def backlog_rows(key: bytes, n: int) -> list[tuple[bytes, bytes, bytes, str, str, str, datetime]]:
+def backlog_rows(pseudonymizer: Pseudonymizer, n: int) -> list[tuple[bytes, bytes, bytes, str, str, str, datetime]]:
     """``n`` pending entries as ``append`` writes them: salt, canonical record, commitment, index columns."""
-    pseudonyms = [pseudonym(key, f"citizen-{i}") for i in range(1024)]
+    pseudonyms = [pseudonymizer.pseudonym(f"citizen-{i}") for i in range(1024)]
     rows: list[tuple[bytes, bytes, bytes, str, str, str, datetime]] = []
     for i in range(n):
         record = sample_record(pseudonyms[i % len(pseudonyms)])

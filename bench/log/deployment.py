@@ -6,9 +6,10 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vault.bootstrap import prepare, service_secret
+from vault.bootstrap import prepare
 from vault.config import load_settings
-from vault.crypto.signers import NoteSigner
+from vault.crypto.macs import Pseudonymizer
+from vault.crypto.service_secrets import service_secret
 from vault.db.engine import create_engine
 from vault.db.migrate import upgrade
 from vault.transparency.log import TransparencyLog
@@ -69,6 +70,5 @@ async def _open(data_dir: str, database_url: str, pool_size: int, *, migrate: bo
     engine = create_engine(settings)
     if migrate:
         await upgrade(engine)
-    pseudonym_key = await service_secret(engine, keys.root, "log-pseudonym")
-    signer = NoteSigner(settings.log_origin, keys.log_signing)
-    return Deployment(settings, engine, TransparencyLog(settings.log_origin, signer, pseudonym_key))
+    pseudonymizer = Pseudonymizer(await service_secret(engine, keys.root, "log-pseudonym"))
+    return Deployment(settings, engine, TransparencyLog(settings.log_origin, keys.log_signing, pseudonymizer))

@@ -27,7 +27,7 @@ from tlog.note import Checkpoint
 from tlog.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles
 from vault.crypto.signers import sign_checkpoint
 from vault.db.engine import session_factory
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 
 if TYPE_CHECKING:
@@ -258,12 +258,12 @@ async def check_loader(backend: Backend) -> str:
     dep = await deploy(backend)
     try:
         sessions = session_factory(dep.engine)
-        key = dep.log.pseudonym_key
+        pseudonymizer = dep.log.pseudonymizer
         for batch in (1, 300, 255, 256, 2000, 17, 3000):
             async with sessions.begin() as session:
                 for i in range(batch):
                     record = LogRecord(
-                        pseudonym=pseudonym(key, f"c{i}"), actor="bench", action="read", time=utc_now_iso()
+                        pseudonym=pseudonymizer.pseudonym(f"c{i}"), actor="bench", action="read", time=utc_now_iso()
                     )
                     await dep.log.append(session, record)
             while True:  # passes of at most 700 entries, so tiles grow across uneven boundaries

@@ -53,9 +53,10 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # type: ignore[import-u
 
 from examples.eid_provider.personas import PERSONAS, STORK, Persona, persona
 from examples.eid_provider.saml_encrypt import encrypt_assertion_to
+from vault.crypto.idp import new_saml_key
 from vault.identity import saml_checks as names
 from vault.identity import saml_encryption as xenc
-from vault.identity.saml import certificate_base64, new_signing_key
+from vault.identity.saml import certificate_base64
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -126,7 +127,7 @@ class SamlIdp:
         self._sp_metadata: list[str] | None = None
         self._server: Server | None = None
         self._pairwise_secret = secrets.token_bytes(32)
-        self._key_pem, self.cert_pem = new_signing_key(self.entity_id)
+        self._key_pem, self.cert_pem = new_saml_key(self.entity_id)
         self._files: tuple[str, str] | None = None
 
     def _key_files(self) -> tuple[str, str]:

@@ -8,7 +8,8 @@ from sqlalchemy import inspect, text
 
 from vault.bootstrap import SchemaNotReady, check_root_key, prepare, prepare_data_dir
 from vault.config import Settings, load_settings
-from vault.crypto.rootkey import EnvRootKey, RootKeyError
+from vault.crypto.kek import RootKeyError
+from vault.crypto.rootkey import EnvRootKey
 from vault.db.engine import create_engine
 from vault.db.migrate import current, head, upgrade
 

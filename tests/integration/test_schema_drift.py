@@ -15,7 +15,7 @@ import vault.citizens.throttle
 import vault.consent.catalogue
 import vault.consent.grants
 import vault.consent.tables
-import vault.crypto.datakeys
+import vault.crypto.tables
 import vault.transparency.tables  # noqa: F401  the models the migrations must match
 from vault.db.engine import create_engine
 from vault.db.models import Base

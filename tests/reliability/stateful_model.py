@@ -23,10 +23,8 @@ from tlog.receipts import Receipt, verify_receipt
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.consent.grants import GrantRow
 from vault.crypto import aead
-from vault.crypto.datakeys import CitizenKey
-from vault.crypto.wrap import unwrap
-from vault.db.models import WrappedSecret
-from vault.transparency.records import commitment, decode_record, pseudonym
+from vault.crypto.tables import CitizenKey, WrappedSecret
+from vault.transparency.records import commitment, decode_record
 from vault.transparency.tables import LogEntry
 
 if TYPE_CHECKING:
@@ -114,7 +112,7 @@ async def check_entry(
     assert commitment(bytes(row.salt), bytes(row.record)) == c
     record = decode_record(bytes(row.record))
     assert (record.actor, record.action) == (actor, "view" if grant is None else "read")
-    assert record.pseudonym == pseudonym(rt.log.pseudonym_key, citizen.id)
+    assert record.pseudonym == rt.log.pseudonymizer.pseudonym(citizen.id)
     assert record.fields == fields
     if grant is not None:
         assert record.grant_id == grant.id
@@ -203,7 +201,7 @@ async def check_reads_accounted(rt: Runtime, served: list[Served], grants: list[
     for grant in grants:
         mine = reads.get(grant.id, [])
         assert len(mine) == grant.served, f"{grant}: {len(mine)} read entries for {grant.served} served reads"
-        ends = [revoked_at.get(grant.id), erased_at.get(pseudonym(rt.log.pseudonym_key, grant.citizen.id))]
+        ends = [revoked_at.get(grant.id), erased_at.get(rt.log.pseudonymizer.pseudonym(grant.citizen.id))]
         for end in (e for e in ends if e is not None):
             assert all(entry < end for entry in mine), f"{grant}: a read was logged after it ended"
 
@@ -221,8 +219,8 @@ async def check_shredded(rt: Runtime, erased: list[CitizenModel]) -> None:
     assert all(r.login_hash is None and r.login_ct is None for r in logins), "an erased citizen's login is stored"
     tombstones = {r.citizen_id for r in keys if r.wrapped is None}
     assert set(ids) <= tombstones, "an erased citizen's wrapped key is still stored"
-    remaining = [unwrap(root.key(r.root_version), bytes(r.wrapped)) for r in keys if r.wrapped is not None]
-    remaining += [unwrap(root.key(r.root_version), bytes(r.wrapped)) for r in secrets_]
+    remaining = [root.unwrap(bytes(r.wrapped), version=r.root_version) for r in keys if r.wrapped is not None]
+    remaining += [root.unwrap(bytes(r.wrapped), version=r.root_version) for r in secrets_]
     for citizen in erased:
         assert citizen.dek not in remaining, "an erased citizen's data key can still be unwrapped"
         for row_id, name, sealed in citizen.sealed:

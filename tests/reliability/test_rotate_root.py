@@ -20,11 +20,9 @@ from tests.support.server import _env, vault_cmd
 from vault.bootstrap import check_root_key, prepare
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.citizens.vault import CITIZEN_VIEW
-from vault.crypto.datakeys import CitizenKey
 from vault.crypto.rootkey import FileRootKey
-from vault.crypto.wrap import unwrap, wrap
+from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
 from vault.db.engine import create_engine
-from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
     from vault.config import Settings
@@ -66,14 +64,14 @@ async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Setting
                     "dek_version": 1,
                     "root_version": 1,
                     "created_at": now,
-                    "wrapped": wrap(root.key(), secrets.token_bytes(32)),
+                    "wrapped": root.wrap(secrets.token_bytes(32)),
                 }
                 for i in ids
             ],
         )
     async with runtime.sessions() as s:
         deks_before = {
-            r.citizen_id: unwrap(root.key(1), r.wrapped) for r in (await s.execute(select(CitizenKey))).scalars()
+            r.citizen_id: root.unwrap(r.wrapped, version=1) for r in (await s.execute(select(CitizenKey))).scalars()
         }
         cts_before = dict((await s.execute(select(StoredAttribute.id, StoredAttribute.ciphertext))).all())
     await runtime.close()
@@ -122,7 +120,7 @@ async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Setting
     finally:
         await engine.dispose()
     assert {k.root_version for k in keys} == {2}
-    assert {k.citizen_id: unwrap(root_after.key(2), k.wrapped) for k in keys} == deks_before
+    assert {k.citizen_id: root_after.unwrap(k.wrapped, version=2) for k in keys} == deks_before
     assert {v for v, at in retired if at is not None} == {1}
     assert secret_versions == {2}
     assert cts_after == cts_before, "a root rotation must not touch data ciphertexts"

@@ -85,7 +85,6 @@ from vault.consent.grants import GrantNotActive
 from vault.crypto import aead
 from vault.crypto.rootkey import FileRootKey
 from vault.crypto.rotation import rotate_root
-from vault.crypto.wrap import unwrap
 from vault.db.engine import create_engine
 
 if TYPE_CHECKING:
@@ -163,7 +162,7 @@ class VaultMachine(RuleBasedStateMachine):
         wrapped = self.run(wrapped_key(self.rt, citizen_id))
         assert wrapped is not None
         version, blob = wrapped
-        citizen = CitizenModel(citizen_id, unwrap(self.rt.keys.root.key(version), blob))
+        citizen = CitizenModel(citizen_id, self.rt.keys.root.unwrap(blob, version=version))
         login = self.run(login_ciphertext(self.rt, citizen_id))
         assert aead.open(citizen.dek, login, aead.Context(citizen_id, citizen_id, "login_name"))
         citizen.sealed.append((citizen_id, "login_name", login))
@@ -422,14 +421,14 @@ class VaultMachine(RuleBasedStateMachine):
                 continue
             assert wrapped is not None
             assert wrapped[0] == self.root_version
-            assert unwrap(root.key(wrapped[0]), wrapped[1]) == citizen.dek  # re-wrapped, the same key
+            assert root.unwrap(wrapped[1], version=wrapped[0]) == citizen.dek  # re-wrapped, the same key
 
     @rule()
     def restart(self) -> None:
         """The process restarts: keys from the (rotated) key file, secrets from the database."""
-        pseudonym_key = self.rt.log.pseudonym_key
+        pseudonym = self.rt.log.pseudonymizer.pseudonym("restart-probe")
         self.run(self.world.restart())
-        assert self.rt.log.pseudonym_key == pseudonym_key
+        assert self.rt.log.pseudonymizer.pseudonym("restart-probe") == pseudonym
 
     @rule()
     def integrate(self) -> None:

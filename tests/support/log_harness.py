@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tlog.note import Verifier
-from vault.bootstrap import prepare, service_secret
-from vault.crypto.signers import NoteSigner
+from vault.bootstrap import prepare
+from vault.crypto.macs import Pseudonymizer
+from vault.crypto.service_secrets import service_secret
 from vault.db.engine import create_engine, session_factory
 from vault.transparency.log import TransparencyLog
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -44,7 +45,7 @@ class LogHarness:
         self.verifier = Verifier.from_vkey(log.signer.vkey())
 
     def record(self, citizen: str = "citizen-1", action: str = "read") -> LogRecord:
-        return sample_record(pseudonym(self.log.pseudonym_key, citizen), action)
+        return sample_record(self.log.pseudonymizer.pseudonym(citizen), action)
 
     async def append(self, n: int, **kw: str) -> list[int]:
         ids = []
@@ -58,8 +59,8 @@ class LogHarness:
 async def harness(migrated: Settings) -> AsyncIterator[LogHarness]:
     keys = prepare(migrated)
     engine = create_engine(migrated)
-    key = await service_secret(engine, keys.root, "log-pseudonym")
-    log = TransparencyLog(migrated.log_origin, NoteSigner(migrated.log_origin, keys.log_signing), key)
+    pseudonymizer = Pseudonymizer(await service_secret(engine, keys.root, "log-pseudonym"))
+    log = TransparencyLog(migrated.log_origin, keys.log_signing, pseudonymizer)
     try:
         yield LogHarness(engine, log)
     finally:
@@ -76,7 +77,7 @@ async def direct(client: Any, migrated: Settings) -> AsyncIterator[LogHarness]:
     runtime = client.app.state.runtime
     assert runtime.log is not None
     engine = create_engine(migrated)
-    log = TransparencyLog(runtime.log.origin, runtime.log.signer, runtime.log.pseudonym_key)
+    log = TransparencyLog(runtime.log.origin, runtime.log.signer, runtime.log.pseudonymizer)
     try:
         yield LogHarness(engine, log)
     finally:

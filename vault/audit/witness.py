@@ -26,17 +26,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from tlog.cosignature import MAX_SIZE, RequestError, parse_add_checkpoint
 from tlog.merkle import ProofError, verify_consistency
 from tlog.note import Checkpoint, NoteError, Verifier, note_text, open_note
-from vault.crypto.keyfiles import create_key_file
-from vault.crypto.signers import Cosigner
+from vault.crypto.signing import load_cosigner_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
+
+    from vault.crypto.signers import Cosigner
 
 STATE_FILE = "witness.db"
 KEY_FILE = "witness.key"
@@ -177,8 +176,7 @@ def _latest(db: sqlite3.Connection, origin: str) -> Witnessed | None:
 
 def load_cosigner(state_dir: Path, name: str) -> Cosigner:
     """The witness key from ``<state dir>/witness.key`` (32 random bytes, mode 0600, made on first use)."""
-    seed = create_key_file(state_dir / KEY_FILE, 32)
-    return Cosigner(name, Ed25519PrivateKey.from_private_bytes(seed))
+    return load_cosigner_key(state_dir / KEY_FILE, name)
 
 
 class Witness:

@@ -9,8 +9,6 @@ Argon2 work and raise the same :class:`InvalidCredentials`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import unicodedata
@@ -28,10 +26,9 @@ from vault.citizens.sessions import SessionRow
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
 from vault.citizens.vault import AccessReason
 from vault.consent.grants import end_grants
-from vault.crypto import aead
 from vault.crypto.datakeys import create_data_key, destroy_data_key
 from vault.identity.tables import IdentityLink
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -40,6 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from vault.citizens.vault import CitizenVault
+    from vault.crypto.macs import LoginLookup
     from vault.crypto.passwords import PasswordHasher
     from vault.transparency.log import TransparencyLog
 
@@ -69,20 +67,20 @@ class AccountService:
         self,
         vault: CitizenVault,
         hasher: PasswordHasher,
-        lookup_key: bytes,
+        lookup: LoginLookup,
         erasure_journal: Path,
         *,
         after_erase: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.vault = vault
         self.hasher = hasher
-        self.lookup_key = lookup_key
+        self.lookup = lookup
         self.erasure_journal = erasure_journal
         self.after_erase = after_erase  # e.g. vault.db.engine.forget_erased: must not raise
 
     def login_hash(self, login: str) -> bytes:
         """The lookup hash of a login name."""
-        return hmac.new(self.lookup_key, normalise_login(login).encode(), hashlib.sha256).digest()
+        return self.lookup.hash(normalise_login(login))
 
     async def register(self, login: str, password: str) -> str:
         """Create an account with its own data key; :class:`LoginTaken` if the name is in use."""
@@ -118,10 +116,7 @@ class AccountService:
         reason = AccessReason(actor="citizen", action="register")
         async with self.vault.sessions.begin() as session:
             access, wrapped = await self.vault.log_access(session, citizen_id, reason, ("login_name",))
-        key = self.vault.release_key(wrapped, access)
-        sealed = aead.seal(
-            key.key, login.encode(), aead.Context(citizen_id, citizen_id, "login_name"), key_version=key.version
-        )
+        sealed = self.vault.cipher(wrapped, access).seal(login.encode(), citizen_id, "login_name")
         async with self.vault.sessions.begin() as session:
             await session.execute(update(Citizen).where(Citizen.id == citizen_id).values(login_ct=sealed))
 
@@ -169,8 +164,7 @@ class AccountService:
             access, wrapped = await self.vault.log_access(
                 session, citizen_id, AccessReason(actor="citizen", action="view"), ("login_name",)
             )
-        key = self.vault.release_key(wrapped, access)
-        return aead.open(key.key, sealed or b"", aead.Context(citizen_id, citizen_id, "login_name")).decode()
+        return self.vault.cipher(wrapped, access).open(sealed or b"", citizen_id, "login_name").decode()
 
     async def erase(self, citizen_id: str, actor: str = "citizen") -> None:
         """Crypto-shred the account: journal the intent, destroy the key, drop ciphertexts, keep a tombstone.
@@ -184,7 +178,7 @@ class AccountService:
         async with self.vault.sessions.begin() as session:
             await erase_in(session, citizen_id, self.vault.log)
             record = LogRecord(
-                pseudonym=pseudonym(self.vault.log.pseudonym_key, citizen_id),
+                pseudonym=self.vault.log.pseudonymizer.pseudonym(citizen_id),
                 actor=actor,
                 action="erase",
                 time=utc_now_iso(),

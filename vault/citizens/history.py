@@ -16,7 +16,7 @@ import msgspec
 
 from tlog.merkle import ProofError, leaf_hash, verify_inclusion
 from tlog.receipts import Receipt
-from vault.transparency.records import commitment, decode_record, pseudonym
+from vault.transparency.records import commitment, decode_record
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -83,7 +83,7 @@ async def history(
     An entry not yet integrated (the integrator runs every half second) shows ``verified=False``
     and ``leaf_index=None``.
     """
-    key = pseudonym(log.pseudonym_key, citizen_id)
+    key = log.pseudonymizer.pseudonym(citizen_id)
     async with engine.connect() as conn:
         rows = await log.entries_for(conn, key, limit=limit, before_id=before)
         latest = await log.latest_checkpoint(conn)
@@ -117,7 +117,7 @@ async def receipt(engine: AsyncEngine, log: TransparencyLog, citizen_id: str, en
     Before the entry is integrated the receipt carries only the log's signed promise; afterwards
     also the inclusion proof and the checkpoint it is proven against.
     """
-    key = pseudonym(log.pseudonym_key, citizen_id)
+    key = log.pseudonymizer.pseudonym(citizen_id)
     async with engine.connect() as conn:
         rows = await log.entries_for(conn, key, limit=1, before_id=entry_id + 1)
         if not rows or rows[0].id != entry_id:

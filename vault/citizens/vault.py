@@ -26,13 +26,13 @@ from vault.citizens.attributes import validate_attribute
 from vault.citizens.errors import DocumentRejected, UnknownCitizen, UnknownRecord
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
 from vault.crypto import aead
-from vault.crypto.datakeys import DataKey, KeyDestroyed, WrappedKey, load_wrapped_key, unwrap_data_key
-from vault.transparency.records import Action, LogRecord, pseudonym, utc_now_iso
+from vault.crypto.datakeys import CitizenCipher, KeyDestroyed, WrappedKey, load_wrapped_key, open_cipher
+from vault.transparency.records import Action, LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from vault.crypto.rootkey import RootKeyProvider
+    from vault.crypto.kek import KeyEncryptionKey
     from vault.transparency.log import LoggedAccess, TransparencyLog
 
 Guard = Callable[["AsyncSession"], Awaitable[None]]
@@ -98,7 +98,7 @@ class CitizenVault:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        root: RootKeyProvider,
+        root: KeyEncryptionKey,
         log: TransparencyLog,
         *,
         max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
@@ -138,7 +138,7 @@ class CitizenVault:
     ) -> LogRecord:
         """The log record of an access to ``fields`` (of ``document``, if about one) of this citizen's data, now."""
         return LogRecord(
-            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            pseudonym=self.log.pseudonymizer.pseudonym(citizen_id),
             actor=reason.actor,
             action=reason.action,
             time=utc_now_iso(),
@@ -154,16 +154,16 @@ class CitizenVault:
         self, wrapped: WrappedKey, access: LoggedAccess, rows: Iterable[SealedAttribute]
     ) -> dict[str, AttributeValue]:
         """Decrypt attribute rows of ``access``'s citizen; only after its log entry has committed."""
-        cipher = aead.Cipher(self.release_key(wrapped, access).key)
+        cipher = self.cipher(wrapped, access)
         out = {}
         for row in rows:
-            plain = cipher.open(row.ciphertext, aead.Context(wrapped.citizen_id, row.id, row.name))
+            plain = cipher.open(row.ciphertext, row.id, row.name)
             out[row.name] = AttributeValue(msgspec.json.decode(plain), row.source, row.updated_at, row.version)
         return out
 
-    def release_key(self, wrapped: WrappedKey, access: LoggedAccess) -> DataKey:
-        """Unwrap the key; call only after the transaction of :meth:`log_access` has committed."""
-        return unwrap_data_key(self.root, wrapped, access)
+    def cipher(self, wrapped: WrappedKey, access: LoggedAccess) -> CitizenCipher:
+        """The citizen's cipher; call only after the transaction of :meth:`log_access` has committed."""
+        return open_cipher(self.root, wrapped, access)
 
     @staticmethod
     async def require_citizen(session: AsyncSession, citizen_id: str, *, lock: bool = False) -> None:
@@ -231,16 +231,14 @@ class CitizenVault:
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
             access, wrapped = await self.log_access(session, citizen_id, reason, tuple(normalised))
-        key = self.release_key(wrapped, access)
+        cipher = self.cipher(wrapped, access)
         now = datetime.now(UTC)
         stored: dict[str, AttributeValue] = {}
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id, lock=True)
             for name, value in normalised.items():
                 row_id = str(uuid.uuid4())
-                sealed = aead.seal(
-                    key.key, msgspec.json.encode(value), aead.Context(citizen_id, row_id, name), key_version=key.version
-                )
+                sealed = cipher.seal(msgspec.json.encode(value), row_id, name)
                 latest = await session.scalar(
                     select(func.max(StoredAttribute.version)).where(
                         StoredAttribute.citizen_id == citizen_id, StoredAttribute.name == name
@@ -323,11 +321,9 @@ class CitizenVault:
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id)
             access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{kind}",), doc_id)
-        key = self.release_key(wrapped, access)
+        cipher = self.cipher(wrapped, access)
         now = datetime.now(UTC)
-        name_ct = aead.seal(
-            key.key, filename.encode(), aead.Context(citizen_id, doc_id, "filename"), key_version=key.version
-        )
+        name_ct = cipher.seal(filename.encode(), doc_id, "filename")
         async with self.sessions.begin() as session:
             await self.require_citizen(session, citizen_id, lock=True)
             session.add(
@@ -345,7 +341,7 @@ class CitizenVault:
                 )
             )
         try:
-            size, count = await self._store_chunks(citizen_id, doc_id, key, magic, content)
+            size, count = await self._store_chunks(cipher, doc_id, magic, content)
         except BaseException:
             async with self.sessions.begin() as session:
                 await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == doc_id))
@@ -359,10 +355,10 @@ class CitizenVault:
         return DocumentInfo(doc_id, kind, content_type, size, now, source)
 
     async def _store_chunks(
-        self, citizen_id: str, doc_id: str, key: DataKey, magic: bytes, content: AsyncIterable[bytes]
+        self, cipher: CitizenCipher, doc_id: str, magic: bytes, content: AsyncIterable[bytes]
     ) -> tuple[int, int]:
         """Seal full chunks while more data follows; the remainder (1..CHUNK_BYTES bytes) is the final chunk."""
-        writer = _ChunkWriter(self.sessions, aead.Cipher(key.key), citizen_id, doc_id, key.version)
+        writer = _ChunkWriter(self.sessions, cipher, doc_id)
         size, buffer, head = 0, bytearray(), bytearray()
         async for part in content:
             if len(head) < len(magic):
@@ -453,13 +449,12 @@ class CitizenVault:
             if guard is not None:
                 await guard(session)
             access, wrapped = await self.log_access(session, citizen_id, reason, (f"document:{doc.kind}",), doc.id)
-        key = self.release_key(wrapped, access)
-        name = aead.open(key.key, doc.name_ct, aead.Context(citizen_id, doc.id, "filename")).decode()
+        cipher = self.cipher(wrapped, access)
+        name = cipher.open(doc.name_ct, doc.id, "filename").decode()
         info = DocumentInfo(doc.id, doc.kind, doc.content_type, doc.size, doc.created_at, doc.source)
-        return info, name, self._chunks(citizen_id, doc.id, doc.chunks, key), access
+        return info, name, self._chunks(cipher, doc.id, doc.chunks), access
 
-    async def _chunks(self, citizen_id: str, doc_id: str, count: int, key: DataKey) -> AsyncIterator[bytes]:
-        cipher = aead.Cipher(key.key)
+    async def _chunks(self, cipher: CitizenCipher, doc_id: str, count: int) -> AsyncIterator[bytes]:
         for start in range(0, count, CHUNKS_PER_TRANSACTION):
             async with self.reads() as session:
                 rows = (
@@ -478,7 +473,7 @@ class CitizenVault:
                 raise aead.InvalidCiphertext
             for row in rows:
                 field = _chunk_field(row.idx, last=row.idx == count - 1)
-                yield cipher.open(row.ciphertext, aead.Context(citizen_id, doc_id, field))
+                yield cipher.open(row.ciphertext, doc_id, field)
 
 
 class _ChunkWriter:
@@ -487,19 +482,16 @@ class _ChunkWriter:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        cipher: aead.Cipher,
-        citizen_id: str,
+        cipher: CitizenCipher,
         doc_id: str,
-        key_version: int,
     ) -> None:
         self.sessions, self.cipher = sessions, cipher
-        self.citizen_id, self.doc_id, self.key_version = citizen_id, doc_id, key_version
+        self.citizen_id, self.doc_id = cipher.citizen_id, doc_id
         self.index = 0
         self.pending: list[DocumentChunk] = []
 
     async def add(self, piece: bytes, *, final: bool) -> None:
-        ctx = aead.Context(self.citizen_id, self.doc_id, _chunk_field(self.index, last=final))
-        sealed = self.cipher.seal_large(piece, ctx, key_version=self.key_version)
+        sealed = self.cipher.seal_large(piece, self.doc_id, _chunk_field(self.index, last=final))
         self.pending.append(DocumentChunk(document_id=self.doc_id, idx=self.index, ciphertext=sealed))
         self.index += 1
         if final or len(self.pending) >= CHUNKS_PER_TRANSACTION:

@@ -20,7 +20,7 @@ from vault.consent.checks import missing_documents, redirect_to
 from vault.consent.errors import InvalidClient, InvalidRequestUri
 from vault.consent.par import AuthorizationRequest
 from vault.consent.tables import AuthorizationCode, PushedRequest, digest
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -162,7 +162,7 @@ class Authorizations:
 
     async def _log_denied(self, citizen_id: str, pending: Pending) -> None:
         record = LogRecord(
-            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            pseudonym=self.log.pseudonymizer.pseudonym(citizen_id),
             actor=pending.agency.client_id,
             action="denied",
             time=utc_now_iso(),

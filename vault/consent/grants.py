@@ -31,12 +31,13 @@ from vault.citizens.errors import UnknownRecord
 from vault.citizens.vault import CitizenVault
 from vault.consent.tables import Token
 from vault.db.models import Base, UTCDateTime
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from vault.consent.catalogue import Agency, ServiceDefinition
+    from vault.crypto.macs import Pseudonymizer
     from vault.crypto.signers import ReceiptSigner
     from vault.transparency.log import TransparencyLog
 
@@ -163,7 +164,7 @@ class Grants:
         grant_id = str(uuid.uuid4())
         expires = now + timedelta(days=service.max_duration_days)
         record = LogRecord(
-            pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+            pseudonym=self.log.pseudonymizer.pseudonym(citizen_id),
             actor=agency.client_id,
             action="grant",
             time=utc_now_iso(),
@@ -256,7 +257,7 @@ class Grants:
                 update(Token).where(Token.grant_id == grant_id, Token.revoked_at.is_(None)).values(revoked_at=now)
             )
             record = LogRecord(
-                pseudonym=pseudonym(self.log.pseudonym_key, citizen_id),
+                pseudonym=self.log.pseudonymizer.pseudonym(citizen_id),
                 actor="citizen",
                 action="revoke",
                 time=utc_now_iso(),
@@ -284,15 +285,15 @@ class Grants:
             rows = list(await db.scalars(query.execution_options(populate_existing=True)))
             for row in rows:
                 row.status, row.ended_at = "expired", row.expires_at
-            records = [(_expire_record(self.log.pseudonym_key, row), row.citizen_id) for row in rows]
+            records = [(_expire_record(self.log.pseudonymizer, row), row.citizen_id) for row in rows]
             await self.log.append_many(db, records)
         return len(rows)
 
 
-def _expire_record(key: bytes, row: GrantRow) -> LogRecord:
+def _expire_record(pseudonymizer: Pseudonymizer, row: GrantRow) -> LogRecord:
     """The ``expire`` entry of a grant: the agency's access under it ended with its time."""
     return LogRecord(
-        pseudonym=pseudonym(key, row.citizen_id),
+        pseudonym=pseudonymizer.pseudonym(row.citizen_id),
         actor=row.agency,
         action="expire",
         time=utc_now_iso(),
@@ -326,4 +327,4 @@ async def end_grants(db: AsyncSession, citizen_id: str, log: TransparencyLog | N
         else:
             row.status, row.ended_at = "revoked", now
     if log is not None and expired:
-        await log.append_many(db, [(_expire_record(log.pseudonym_key, row), row.citizen_id) for row in expired])
+        await log.append_many(db, [(_expire_record(log.pseudonymizer, row), row.citizen_id) for row in expired])

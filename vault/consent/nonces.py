@@ -3,14 +3,14 @@
 A nonce is ``base64url(window || HMAC-SHA-256(key, label || window)[:16])`` for the current window
 of ``window_s`` seconds; the previous window's nonce is still accepted, so a nonce is good for
 one to two windows. A proof must then have been made after the vault handed out the nonce: proofs
-signed in advance (by a stolen DPoP key, for later) stop working. Every worker derives the same key
-from the root key (service secret ``dpop-nonce``), so any worker accepts any worker's nonce.
+signed in advance (by a stolen DPoP key, for later) stop working. The tag is a
+:class:`~vault.crypto.macs.NonceMac` under the service secret ``dpop-nonce``, the same in every worker,
+so any worker accepts any worker's nonce.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import struct
 import time
@@ -19,24 +19,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from vault.crypto.macs import NonceMac
+
 WINDOW_S = 300
-_LABEL = b"vault-dpop-nonce/v1\x00"
 
 
 class DpopNonces:
     """Issues and checks the nonces of one deployment."""
 
-    def __init__(self, key: bytes, window_s: int = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
-        if len(key) < 32:
-            raise ValueError("the nonce key must be at least 32 bytes")
-        self._key = key
+    def __init__(self, mac: NonceMac, window_s: int = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
+        self._mac = mac
         self._window_s = window_s
         self._clock = clock
 
     def _nonce(self, window: int) -> str:
         packed = struct.pack(">Q", window)
-        mac = hmac.new(self._key, _LABEL + packed, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(packed + mac).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(packed + self._mac.tag(packed)).rstrip(b"=").decode()
 
     def current(self) -> str:
         """The nonce to hand out now."""

@@ -35,7 +35,8 @@ from vault.consent.grants import GrantNotActive, GrantRow, effective_status, fai
 from vault.consent.guards import use_once
 from vault.consent.replay import PURGE_EVERY, ProofReplayed, spend_proofs
 from vault.consent.tables import SeenJti, Token, digest
-from vault.crypto.datakeys import CitizenKey, WrappedKey
+from vault.crypto.datakeys import WrappedKey
+from vault.crypto.tables import CitizenKey
 from vault.db.group_commit import GroupCommit
 
 if TYPE_CHECKING:

@@ -1,8 +1,9 @@
-"""Per-citizen data keys (DEKs): created, wrapped under the root key, released only against a log entry.
+"""Per-citizen data keys (DEKs): created, wrapped under the root key, used only against a log entry.
 
-A DEK is 32 random bytes wrapped with AES-256-KWP (RFC 5649) under the current root key version.
-:func:`unwrap_data_key` is the one place a DEK is unwrapped, and it demands the
-:class:`~vault.transparency.log.LoggedAccess` for that citizen (DESIGN.md §2). Erasure destroys the
+A DEK is 32 random bytes wrapped with AES-256-KWP under the current root key version. It never
+leaves this package: :func:`open_cipher` is the one place a DEK is unwrapped, it demands the
+:class:`~vault.transparency.log.LoggedAccess` for that citizen (DESIGN.md §2), and it hands out a
+:class:`CitizenCipher` that seals and opens that citizen's values, not the key. Erasure destroys the
 wrapped DEK (crypto-shredding) and keeps the row as a tombstone.
 """
 
@@ -13,33 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
-from vault.crypto.rootkey import RootKeyError
-from vault.crypto.wrap import unwrap, wrap
-from vault.db.models import Base, RootKeyVersion, UTCDateTime
+from vault.crypto import aead
+from vault.crypto.kek import RootKeyError
+from vault.crypto.tables import CitizenKey, RootKeyVersion
 from vault.transparency.log import LoggedAccess
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from vault.crypto.rootkey import RootKeyProvider
+    from vault.crypto.kek import KeyEncryptionKey
 
 DEK_BYTES = 32
-
-
-class CitizenKey(Base):
-    """One citizen's DEK, wrapped under root key version ``root_version``; ``wrapped`` NULL once erased."""
-
-    __tablename__ = "citizen_keys"
-
-    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizens.id"), primary_key=True)
-    dek_version: Mapped[int] = mapped_column(Integer)
-    root_version: Mapped[int] = mapped_column(Integer, index=True)
-    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class KeyDestroyed(Exception):
@@ -56,15 +43,37 @@ class WrappedKey:
     wrapped: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class DataKey:
-    """An unwrapped DEK and its version (goes into every ciphertext header)."""
+class CitizenCipher:
+    """One citizen's data key, released for one logged access: seals and opens that citizen's values.
 
-    key: bytes
-    version: int
+    Every ciphertext is bound (:class:`~vault.crypto.aead.Context`) to this citizen, a record and a
+    field, and carries the DEK version in its header — the format of :mod:`vault.crypto.aead`.
+    """
+
+    __slots__ = ("_cipher", "citizen_id", "version")
+
+    def __init__(self, cipher: aead.Cipher, citizen_id: str, version: int) -> None:
+        self._cipher = cipher
+        self.citizen_id = citizen_id
+        self.version = version
+
+    def _context(self, record: str, field: str) -> aead.Context:
+        return aead.Context(self.citizen_id, record, field)
+
+    def seal(self, plaintext: bytes, record: str, field: str) -> bytes:
+        """Encrypt ``plaintext`` for ``record``'s ``field`` (A256GCM, fresh nonce)."""
+        return self._cipher.seal(plaintext, self._context(record, field), key_version=self.version)
+
+    def seal_large(self, plaintext: bytes, record: str, field: str) -> bytearray:
+        """:meth:`seal` into one buffer without copying the body: for document chunks."""
+        return self._cipher.seal_large(plaintext, self._context(record, field), key_version=self.version)
+
+    def open(self, ciphertext: bytes, record: str, field: str) -> bytes:
+        """Decrypt; :class:`~vault.crypto.aead.InvalidCiphertext` on any failure."""
+        return self._cipher.open(ciphertext, self._context(record, field))
 
 
-async def create_data_key(session: AsyncSession, root: RootKeyProvider, citizen_id: str) -> None:
+async def create_data_key(session: AsyncSession, root: KeyEncryptionKey, citizen_id: str) -> None:
     """Generate and store a new citizen's DEK, wrapped under the current root key.
 
     Reads the root version's row ``FOR SHARE``: a rotation retiring that version either waits and
@@ -81,7 +90,7 @@ async def create_data_key(session: AsyncSession, root: RootKeyProvider, citizen_
             citizen_id=citizen_id,
             dek_version=1,
             root_version=version,
-            wrapped=wrap(root.key(version), secrets.token_bytes(DEK_BYTES)),
+            wrapped=root.wrap(secrets.token_bytes(DEK_BYTES), version=version),
             created_at=datetime.now(UTC),
         )
     )
@@ -101,11 +110,12 @@ async def load_wrapped_key(session: AsyncSession, citizen_id: str) -> WrappedKey
     return WrappedKey(citizen_id, row.dek_version, row.root_version, bytes(row.wrapped))
 
 
-def unwrap_data_key(root: RootKeyProvider, wrapped: WrappedKey, access: LoggedAccess) -> DataKey:
-    """Release a citizen's DEK: only against a :class:`LoggedAccess` for that same citizen."""
+def open_cipher(root: KeyEncryptionKey, wrapped: WrappedKey, access: LoggedAccess) -> CitizenCipher:
+    """Release a citizen's cipher: only against a :class:`LoggedAccess` for that same citizen."""
     if not isinstance(access, LoggedAccess) or access.subject != wrapped.citizen_id:
         raise PermissionError("a data key is released only against a log entry for its citizen")
-    return DataKey(unwrap(root.key(wrapped.root_version), wrapped.wrapped), wrapped.dek_version)
+    dek = root.unwrap(wrapped.wrapped, version=wrapped.root_version)
+    return CitizenCipher(aead.Cipher(dek), wrapped.citizen_id, wrapped.dek_version)
 
 
 async def destroy_data_key(session: AsyncSession, citizen_id: str) -> bool:

@@ -8,11 +8,12 @@ exist only while ``vault keys rotate-root`` re-wraps what they protect.
   first start. One line per version, ``<version>:<base64 of 32 bytes>``; a lone base64 line is
   version 1. The only provider that can rotate itself.
 * :class:`EnvRootKey` — ``VAULT_ROOT_KEY``: base64, or ``<v>:<b64>,<v>:<b64>`` for several versions.
-* An HSM or KMS implements :class:`RootKeyProvider` (see docs/crypto.md): ``versions()`` would
-  return handles, and ``wrap``/``unwrap`` would run inside the device.
+* An HSM or KMS implements the same :class:`~vault.crypto.kek.KeyEncryptionKey` (see docs/crypto.md):
+  ``wrap``/``unwrap`` run inside the device.
 
-A wrong key is caught by the key check value stored per version in the database on first use
-(:func:`key_check_value`); the service refuses to start rather than write under a different key.
+Both keep their key bytes private: callers wrap, unwrap and check, never read a key. A wrong key is
+caught by the check value stored per version in the database on first use (HMAC-SHA-256 of a fixed
+label under the key); the service refuses to start rather than write under a different key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import time
 from typing import TYPE_CHECKING
 
 from vault.config import env_name
+from vault.crypto import wrap as kwp
+from vault.crypto.kek import KeyEncryptionKey, RootKeyError
 from vault.crypto.keyfiles import KeyFileError, create_key_file, read_key_file
 
 if TYPE_CHECKING:
@@ -37,38 +40,31 @@ ROOT_KEY_BYTES = 32
 _CHECK_LABEL = b"vault/root-key-check/v1"
 
 
-class RootKeyError(Exception):
-    """The root key is missing, malformed or not the one this database was created with."""
-
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(f"{setting}: {message}")
-        self.setting = setting
-
-
-class RootKeyProvider(abc.ABC):
-    """Where the root key versions come from."""
+class _SoftwareKey(KeyEncryptionKey):
+    """A root key held in this process's memory: AES-256-KWP and the check value computed here."""
 
     @abc.abstractmethod
-    def versions(self) -> dict[int, bytes]:
-        """Every version this provider holds."""
+    def _keys(self) -> dict[int, bytes]:
+        """Every version's key (private: never handed out)."""
 
-    @property
-    @abc.abstractmethod
-    def setting(self) -> str:
-        """The setting that names this key, for error messages."""
+    def versions(self) -> tuple[int, ...]:
+        return tuple(sorted(self._keys()))
 
-    @property
-    def version(self) -> int:
-        """The current (highest) version."""
-        return max(self.versions())
+    def _key(self, version: int) -> bytes:
+        keys = self._keys()
+        if version not in keys:
+            raise RootKeyError(self.setting, f"root key version {version} is not available")
+        return keys[version]
 
-    def key(self, version: int | None = None) -> bytes:
-        """The key of ``version`` (default: current)."""
-        versions = self.versions()
-        wanted = self.version if version is None else version
-        if wanted not in versions:
-            raise RootKeyError(self.setting, f"root key version {wanted} is not available")
-        return versions[wanted]
+    def wrap(self, key: bytes, *, version: int | None = None) -> bytes:
+        return kwp.wrap(self._key(self.version if version is None else version), key)
+
+    def unwrap(self, wrapped: bytes, *, version: int) -> bytes:
+        return kwp.unwrap(self._key(version), wrapped)
+
+    def check_value(self, version: int) -> bytes:
+        """HMAC-SHA-256 of a fixed label under the key of ``version`` (the values databases store)."""
+        return hmac.new(self._key(version), _CHECK_LABEL, hashlib.sha256).digest()
 
 
 def parse_versions(text: str, setting: str) -> dict[int, bytes]:
@@ -100,14 +96,14 @@ def format_versions(versions: dict[int, bytes]) -> str:
     return "".join(f"{v}:{base64.b64encode(k).decode()}\n" for v, k in sorted(versions.items()))
 
 
-class EnvRootKey(RootKeyProvider):
+class EnvRootKey(_SoftwareKey):
     """The key(s) given in ``VAULT_ROOT_KEY`` (wins over the file)."""
 
     def __init__(self, value: str) -> None:
         self._versions = parse_versions(value, env_name("root_key"))
 
-    def versions(self) -> dict[int, bytes]:  # noqa: D102
-        return dict(self._versions)
+    def _keys(self) -> dict[int, bytes]:
+        return self._versions
 
     @property
     def setting(self) -> str:  # noqa: D102
@@ -117,7 +113,7 @@ class EnvRootKey(RootKeyProvider):
 RACY_NS = 2_000_000_000  # coarser than any file system's timestamps (FAT: 2 s)
 
 
-class FileRootKey(RootKeyProvider):
+class FileRootKey(_SoftwareKey):
     """The key file, generated with mode 0600 on first start; can add and retire versions."""
 
     def __init__(self, path: Path, *, create: bool) -> None:
@@ -136,10 +132,10 @@ class FileRootKey(RootKeyProvider):
         self._versions: dict[int, bytes] = {}
         self._reload()
 
-    def versions(self) -> dict[int, bytes]:
+    def _keys(self) -> dict[int, bytes]:
         """The versions in the file, re-read when the file changed (a rotation in another process)."""
         self._reload()
-        return dict(self._versions)
+        return self._versions
 
     def _reload(self) -> None:
         try:
@@ -188,13 +184,3 @@ class FileRootKey(RootKeyProvider):
         self._versions = versions
         st = self.path.stat()
         self._stamp, self._read_at_ns = (st.st_ino, st.st_mtime_ns, st.st_size), time.time_ns()
-
-
-def key_check_value(key: bytes) -> bytes:
-    """A 32-byte value that identifies ``key`` without revealing it (HMAC-SHA-256 of a fixed label)."""
-    return hmac.new(key, _CHECK_LABEL, hashlib.sha256).digest()
-
-
-def matches(key: bytes, stored_check: bytes) -> bool:
-    """Whether ``key`` is the key whose check value was stored."""
-    return hmac.compare_digest(key_check_value(key), stored_check)

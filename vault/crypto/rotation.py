@@ -2,7 +2,9 @@
 
 Resumable and idempotent: each batch re-wraps in its own transaction, so ``vault keys rotate-root``
 can be killed at any moment and run again to finish. Data ciphertexts are never touched — only the
-wrapped keys change. Order of steps, each safe to repeat:
+wrapped keys change, each unwrapped under its old version and wrapped under the current one by the
+:class:`~vault.crypto.kek.KeyEncryptionKey` (no key bytes are read from it). Order of steps, each safe
+to repeat:
 
 1. With a single version in the key file, add a new one (atomic file rewrite).
 2. Record the new version's check value in the database (if not yet there).
@@ -19,16 +21,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from vault.bootstrap import record_root_versions
-from vault.crypto.datakeys import CitizenKey
-from vault.crypto.wrap import unwrap, wrap
+from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
 from vault.db.engine import writer
-from vault.db.models import RootKeyVersion, WrappedSecret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from vault.crypto.kek import KeyEncryptionKey
     from vault.crypto.rootkey import FileRootKey
 
 BATCH = 500
@@ -67,7 +68,7 @@ async def rotate_root(
     async with writer(engine).begin() as conn:
         known = set((await conn.execute(select(RootKeyVersion.version))).scalars())
         if current not in known:
-            await record_root_versions(conn, root, {current: root.key(current)})
+            await record_root_versions(conn, root, [current])
     total = await pending_count(engine, current)
     done = 0
     old = tuple(sorted(v for v in root.versions() if v != current))
@@ -117,8 +118,7 @@ async def _retire(engine: AsyncEngine, current: int, old: tuple[int, ...]) -> bo
     return True
 
 
-async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) -> int:
-    new_key = root.key(current)
+async def _rewrap_batch(engine: AsyncEngine, root: KeyEncryptionKey, current: int) -> int:
     async with writer(engine).begin() as conn:
         rows = (
             await conn.execute(
@@ -129,7 +129,7 @@ async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) ->
             )
         ).all()
         for row in rows:
-            dek = unwrap(root.key(row.root_version), bytes(row.wrapped))
+            dek = root.unwrap(bytes(row.wrapped), version=row.root_version)
             await conn.execute(
                 update(CitizenKey)
                 .where(
@@ -137,7 +137,7 @@ async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) ->
                     CitizenKey.root_version == row.root_version,
                     CitizenKey.wrapped.is_not(None),  # never re-wrap a key destroyed meanwhile
                 )
-                .values(wrapped=wrap(new_key, dek), root_version=current)
+                .values(wrapped=root.wrap(dek, version=current), root_version=current)
             )
         if rows:
             return len(rows)
@@ -149,10 +149,10 @@ async def _rewrap_batch(engine: AsyncEngine, root: FileRootKey, current: int) ->
             )
         ).all()
         for row in secrets:
-            value = unwrap(root.key(row.root_version), bytes(row.wrapped))
+            value = root.unwrap(bytes(row.wrapped), version=row.root_version)
             await conn.execute(
                 update(WrappedSecret)
                 .where(WrappedSecret.name == row.name)
-                .values(wrapped=wrap(new_key, value), root_version=current)
+                .values(wrapped=root.wrap(value, version=current), root_version=current)
             )
         return len(secrets)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Integer, LargeBinary, MetaData, String, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -41,32 +41,3 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names (Alembic needs them on both databases)."""
 
     metadata = MetaData(naming_convention=NAMING)
-
-
-class RootKeyVersion(Base):
-    """One row per root key version.
-
-    Stores only the key check value (HMAC-SHA-256 of a fixed label under the key), never the key.
-    The service compares it on start and refuses to run under a different key.
-    """
-
-    __tablename__ = "root_key_versions"
-
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    check_value: Mapped[bytes] = mapped_column(LargeBinary(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-
-class WrappedSecret(Base):
-    """Service secrets (e.g. the log's pseudonym key), each wrapped with AES-256-KWP under a root key version.
-
-    Never stored unwrapped. A root key rotation re-wraps these rows as it does the citizens' keys.
-    """
-
-    __tablename__ = "wrapped_secrets"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    root_version: Mapped[int] = mapped_column(Integer)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

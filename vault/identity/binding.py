@@ -23,8 +23,6 @@ Linking and unlinking are log entries (actions ``link`` and ``unlink``, the prov
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +43,7 @@ if TYPE_CHECKING:
 
     from vault.citizens.accounts import AccountService
     from vault.citizens.vault import CitizenVault
+    from vault.crypto.macs import SubjectHasher
     from vault.identity.model import ProvenIdentity
 
 SOURCE_PREFIX = "idp:"
@@ -141,15 +140,14 @@ def best_level(levels: list[str]) -> str:
 class IdentityBinding:
     """Bind provider subjects to accounts and keep the accounts' identity level."""
 
-    def __init__(self, vault: CitizenVault, accounts: AccountService, subject_key: bytes) -> None:
+    def __init__(self, vault: CitizenVault, accounts: AccountService, subjects: SubjectHasher) -> None:
         self.vault = vault
         self.accounts = accounts
-        self.subject_key = subject_key
+        self.subjects = subjects
 
     def subject_hash(self, provider_id: str, subject: str) -> bytes:
         """HMAC of the subject under the ``idp-subject`` secret, bound to the provider."""
-        message = b"vault-idp-subject/v1\x00" + provider_id.encode() + b"\x00" + subject.encode()
-        return hmac.new(self.subject_key, message, hashlib.sha256).digest()
+        return self.subjects.hash(provider_id, subject)
 
     async def owner(self, proven: ProvenIdentity) -> str | None:
         """The account bound to ``proven``'s subject, or ``None``."""

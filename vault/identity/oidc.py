@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from joserfc import jws, jwt
+from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
@@ -37,6 +37,7 @@ from vault.identity.model import IdentityError, ProvenIdentity
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from vault.crypto.idp import ClientKey
     from vault.identity.providers import ProviderConfig
 
 #: Signature algorithms an ID token may use. Never ``none``, never HS* (symmetric).
@@ -459,7 +460,7 @@ def validate_id_token(
     )
 
 
-def client_assertion(key: ECKey | RSAKey | OKPKey, alg: str, *, client_id: str, audience: str, now: datetime) -> str:
+def client_assertion(key: ClientKey, *, client_id: str, audience: str, now: datetime) -> str:
     """A ``private_key_jwt`` client assertion (RFC 7523 §3): ``aud`` the issuer, random ``jti``, 60 s."""
     issued = int(now.timestamp())
     claims = {
@@ -470,5 +471,4 @@ def client_assertion(key: ECKey | RSAKey | OKPKey, alg: str, *, client_id: str, 
         "iat": issued,
         "exp": issued + 60,
     }
-    header = {"alg": alg, "typ": "JWT", "kid": key.kid or key.thumbprint()}
-    return jwt.encode(header, claims, key, algorithms=[alg])
+    return key.sign_jwt(claims)

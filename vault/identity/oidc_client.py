@@ -26,11 +26,8 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import structlog
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import KeySet
 
 from vault.crypto.aead import InvalidCiphertext
 from vault.identity.model import IdentityError
@@ -65,34 +62,6 @@ TIMEOUT_S = 10.0
 CACHE_S = 3600.0
 #: Minimum time between two JWKS refetches caused by an unknown ``kid``.
 REFETCH_S = 60.0
-#: Signing algorithm of a client assertion per key type of the vault's private key.
-CLIENT_KEY_ALGS = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
-
-
-def client_key(pem: bytes) -> tuple[ECKey | RSAKey | OKPKey, str]:
-    """The vault's client key from its PEM and the algorithm it signs with.
-
-    Raises:
-        ValueError: not an unencrypted PEM private key, or not EC P-256, RSA >= 2048 bits or Ed25519.
-    """
-    try:
-        private = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError("not an unencrypted PEM private key") from None
-    key: ECKey | RSAKey | OKPKey
-    if isinstance(private, ec.EllipticCurvePrivateKey):
-        if not isinstance(private.curve, ec.SECP256R1):
-            raise ValueError("EC keys must be on P-256")
-        key = ECKey.import_key(pem)
-    elif isinstance(private, rsa.RSAPrivateKey):
-        if private.key_size < 2048:
-            raise ValueError("RSA keys must have at least 2048 bits")
-        key = RSAKey.import_key(pem)
-    elif isinstance(private, ed25519.Ed25519PrivateKey):
-        key = OKPKey.import_key(pem)
-    else:
-        raise ValueError("unsupported key type")
-    return key, CLIENT_KEY_ALGS[key.key_type]
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:
@@ -266,11 +235,11 @@ class OidcClient:
             raise IdentityError("provider_disabled", "the provider's secret cannot be opened") from None
         if provider.auth_method == "private_key_jwt":
             try:
-                key, alg = client_key(secret)
+                key = self.providers.client_key(provider)
             except ValueError:
                 raise IdentityError("provider_disabled", "the provider's key is unusable") from None
             assertion = client_assertion(
-                key, alg, client_id=provider.client_id, audience=discovery.issuer, now=datetime.now(UTC)
+                key, client_id=provider.client_id, audience=discovery.issuer, now=datetime.now(UTC)
             )
             return {
                 "client_id": provider.client_id,

@@ -1,8 +1,8 @@
 """The registry of upstream identity providers (OIDC or SAML) the vault is a relying party of.
 
 Each provider's secret (a client secret, or the PEM private key the vault signs its
-``private_key_jwt`` client assertions or SAML AuthnRequests with) is stored sealed (AEAD,
-:mod:`vault.crypto.aead`) under the 32-byte ``idp-secrets`` service secret, with the provider id as
+``private_key_jwt`` client assertions or SAML AuthnRequests with) is stored sealed by
+:class:`vault.crypto.idp.ProviderSecrets` under the ``idp-secrets`` service secret, with the provider id as
 associated data: a sealed secret copied to another provider's row does not open. Only
 :meth:`Providers.secret` unseals it, and ``vault idp list`` never prints it.
 """
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from vault.citizens.attributes import BUILTIN_ATTRIBUTES
-from vault.crypto import aead
 from vault.identity.binding import refresh_levels_of_provider
 from vault.identity.tables import IdentityLink, IdentityProvider
 
@@ -27,11 +26,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from vault.crypto.idp import ClientKey, ProviderSecrets, SamlKey
+
 #: Assurance levels, lowest first (eIDAS: low/"basic", substantial, high).
 LEVELS = ("basic", "substantial", "high")
 KINDS = ("oidc", "saml")
 AUTH_METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "saml")
-_SECRET_KEY_VERSION = 1
 
 
 def level_rank(level: str) -> int:
@@ -118,10 +118,6 @@ def _check_text(field: str, value: str, limit: int) -> None:
         raise ProviderInvalid(field, f"must be 1 to {limit} printable characters")
 
 
-def _context(provider_id: str) -> aead.Context:
-    return aead.Context("identity-provider", provider_id, "secret")
-
-
 def _config(row: IdentityProvider) -> ProviderConfig:
     return ProviderConfig(
         id=row.id,
@@ -160,11 +156,9 @@ async def _refuse_twin(db: AsyncSession, kind: str, issuer: str, client_id: str,
 class Providers:
     """Add, read and disable identity providers; seal and unseal their secrets."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], secret_key: bytes) -> None:
-        if len(secret_key) != aead.KEY_BYTES:
-            raise ValueError("the idp-secrets key must be 32 bytes")
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: ProviderSecrets) -> None:
         self.sessions = sessions
-        self._cipher = aead.Cipher(secret_key)
+        self._secrets = secrets
 
     async def add(
         self,
@@ -198,7 +192,7 @@ class Providers:
             raise ProviderInvalid("claims-map", "every value must be a vault attribute")
         provider_id = provider_id or str(uuid.uuid4())
         _check_text("id", provider_id, 36)
-        sealed = self._cipher.seal(secret, _context(provider_id), key_version=_SECRET_KEY_VERSION)
+        sealed = self._secrets.seal(provider_id, secret)
         async with self.sessions.begin() as db:
             if await db.get(IdentityProvider, provider_id) is not None:
                 raise ProviderInvalid("id", f"a provider {provider_id!r} exists already")
@@ -270,7 +264,7 @@ class Providers:
             if auth_method is not None:
                 row.auth_method = auth_method
             if secret is not None:
-                row.secret_sealed = self._cipher.seal(secret, _context(provider_id), key_version=_SECRET_KEY_VERSION)
+                row.secret_sealed = self._secrets.seal(provider_id, secret)
             if acr_map is not None:
                 row.acr_map = json.dumps(dict(acr_map))
             if claims_map is not None:
@@ -319,4 +313,16 @@ class Providers:
 
     def secret(self, provider: ProviderConfig) -> bytes:
         """The provider's secret, unsealed (raises :class:`vault.crypto.aead.InvalidCiphertext` if tampered)."""
-        return self._cipher.open(provider.secret_sealed, _context(provider.id))
+        return self._secrets.open(provider.id, provider.secret_sealed)
+
+    def client_key(self, provider: ProviderConfig) -> ClientKey:
+        """The vault's ``private_key_jwt`` key at ``provider`` (``InvalidCiphertext``; ``ValueError`` if unusable)."""
+        return self._secrets.client_key(provider.id, provider.secret_sealed)
+
+    def saml_key(self, provider: ProviderConfig) -> SamlKey:
+        """The vault's SP key at SAML ``provider`` (``InvalidCiphertext``; ``ValueError`` if malformed)."""
+        return self._secrets.saml_key(provider.id, provider.secret_sealed)
+
+    def saml_certificate(self, provider: ProviderConfig) -> bytes:
+        """The PEM certificate of the vault's SP key at SAML ``provider``."""
+        return self._secrets.saml_certificate(provider.id, provider.secret_sealed)

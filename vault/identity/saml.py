@@ -3,11 +3,12 @@
 One SP per registered IdP: its entity id is its metadata URL
 ``{vault_issuer}/login/idp/saml/{provider_id}/metadata``; responses arrive at the one ACS
 ``{vault_issuer}/login/idp/saml/acs`` (HTTP-POST). The SP's RSA key and self-signed certificate are
-made at :func:`register_saml` and stored sealed with the provider (PEM key, then PEM certificate).
+made at :func:`register_saml` and stored sealed with the provider (PEM key, then PEM certificate);
+the key is used only through :class:`vault.crypto.idp.SamlKey`.
 
 The key never touches the disk: pysaml2 only builds the AuthnRequest XML, and the HTTP-Redirect
-signature (``SigAlg`` rsa-sha256 over ``SAMLRequest&RelayState&SigAlg``) is computed here in memory
-with ``cryptography``. The same key is the SP's encryption key (BundID encrypts assertions): the SP
+signature (``SigAlg`` rsa-sha256 over ``SAMLRequest&RelayState&SigAlg``) is computed in memory by
+:meth:`~vault.crypto.idp.SamlKey.sign`. The same key is the SP's encryption key (BundID encrypts assertions): the SP
 metadata names the certificate for both uses, and an ``EncryptedAssertion`` is decrypted in memory
 (:mod:`vault.identity.saml_encryption`, RSA-OAEP and AES only) before the very checks a plain one gets.
 One key for both uses keeps every provider registered before encryption working (its sealed secret
@@ -27,15 +28,13 @@ import hashlib
 import logging
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import quoteattr
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT  # type: ignore[import-untyped]
 from saml2.client import Saml2Client  # type: ignore[import-untyped]
 from saml2.config import SPConfig  # type: ignore[import-untyped]
@@ -47,6 +46,7 @@ from saml2.xmldsig import SIG_RSA_SHA256  # type: ignore[import-untyped]
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from vault.crypto.idp import new_saml_key
 from vault.identity import saml_checks, saml_encryption
 from vault.identity.claims import to_attributes
 from vault.identity.model import IdentityError, ProvenIdentity
@@ -56,6 +56,7 @@ from vault.identity.tables import SeenAssertion
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from vault.crypto.idp import SamlKey
     from vault.identity.model import Purpose, StartedRequest
     from vault.identity.providers import ProviderConfig, Providers
     from vault.identity.requests import IdentityRequests
@@ -78,36 +79,6 @@ def sp_entity_id(vault_issuer: str, provider_id: str) -> str:
 def acs_url(vault_issuer: str) -> str:
     """The vault's assertion consumer service (HTTP-POST binding)."""
     return f"{vault_issuer.rstrip('/')}/login/idp/saml/acs"
-
-
-def new_signing_key(common_name: str) -> tuple[bytes, bytes]:
-    """A fresh RSA-2048 key and a self-signed certificate for it (ten years), both PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def _split_secret(secret: bytes) -> tuple[bytes, bytes]:
-    """The sealed secret of a SAML provider: PEM key, then PEM certificate."""
-    marker = b"-----BEGIN CERTIFICATE-----"
-    at = secret.find(marker)
-    if at <= 0:
-        raise ValueError("a SAML provider's secret holds a PEM key and a PEM certificate")
-    return secret[:at], secret[at:]
 
 
 def certificate_base64(cert_pem: bytes) -> str:
@@ -214,7 +185,7 @@ def _requested_attributes(claims_map: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def authn_request_url(
-    provider: ProviderConfig, *, vault_issuer: str, key_pem: bytes, request_id: str, relay_state: str, level: str
+    provider: ProviderConfig, *, vault_issuer: str, key: SamlKey, request_id: str, relay_state: str, level: str
 ) -> str:
     """The IdP's single sign-on URL with a signed AuthnRequest (HTTP-Redirect binding, rsa-sha256).
 
@@ -250,26 +221,23 @@ def authn_request_url(
             ("SigAlg", SIG_RSA_SHA256),
         ]
     )
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the SP key must be RSA")
-    signature = key.sign(query.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    signature = key.sign(query.encode("ascii"))
     separator = "&" if "?" in destination else "?"
     return f"{destination}{separator}{query}&{urlencode({'Signature': base64.b64encode(signature).decode()})}"
 
 
 def verify_response(
-    provider: ProviderConfig, xml: bytes, expected: saml_checks.Expected, *, key_pem: bytes | None = None
+    provider: ProviderConfig, xml: bytes, expected: saml_checks.Expected, *, key: SamlKey | None = None
 ) -> saml_checks.AssertionFacts:
     """Check a decoded response: decryption, structure, pysaml2 (signatures through ``xmlsec1``), the vault's rules.
 
-    An ``EncryptedAssertion`` is decrypted with ``key_pem`` (the SP key) first; the plain response
+    An ``EncryptedAssertion`` is decrypted with ``key`` (the SP key) first; the plain response
     that results passes exactly the checks a plain response passes.
 
     Raises:
         IdentityError: ``provider_error`` for a non-success status, ``invalid_assertion`` for anything else.
     """
-    xml = saml_encryption.plain_response(xml, key_pem)
+    xml = saml_encryption.plain_response(xml, key)
     assertion_id = saml_checks.check_structure(xml)
     client = Saml2Client(_config(expected.sp_entity_id, expected.acs_url, provider.metadata_doc))
     try:
@@ -329,7 +297,7 @@ class SamlClient:
         The AuthnRequest ID is stored as the request's ``nonce``; ``RelayState`` is the stored state;
         ``session`` is the browser's session token (ended when the sign-in finishes).
         """
-        key_pem, _ = _split_secret(self.providers.secret(provider))
+        key = self.providers.saml_key(provider)
         request_id = "id-" + secrets.token_hex(20)
         state, cookie = await self.requests.store(
             provider.id,
@@ -345,7 +313,7 @@ class SamlClient:
             authn_request_url,
             provider,
             vault_issuer=self.vault_issuer,
-            key_pem=key_pem,
+            key=key,
             request_id=request_id,
             relay_state=state,
             level=level,
@@ -370,7 +338,7 @@ class SamlClient:
             raise IdentityError("provider_disabled", "provider disabled or removed")
         if provider.kind != "saml":
             raise IdentityError("invalid_assertion", "not a SAML provider")
-        key_pem, _ = _split_secret(self.providers.secret(provider))
+        key = self.providers.saml_key(provider)
         xml = saml_checks.decode_response(saml_response)
         expected = saml_checks.Expected(
             idp_entity_id=provider.issuer,
@@ -379,7 +347,7 @@ class SamlClient:
             request_id=started.nonce,
             now=now or datetime.now(UTC),
         )
-        facts = await asyncio.to_thread(verify_response, provider, xml, expected, key_pem=key_pem)
+        facts = await asyncio.to_thread(verify_response, provider, xml, expected, key=key)
         await self._consume(provider.issuer, facts, expected)
         return started, proven_identity(provider, facts)
 
@@ -396,8 +364,9 @@ class SamlClient:
 
     def sp_metadata(self, provider: ProviderConfig) -> str:
         """The vault's SP metadata for ``provider`` (served at its entity id)."""
-        _, cert_pem = _split_secret(self.providers.secret(provider))
-        return sp_metadata_xml(provider.client_id, acs_url(self.vault_issuer), cert_pem)
+        return sp_metadata_xml(
+            provider.client_id, acs_url(self.vault_issuer), self.providers.saml_certificate(provider)
+        )
 
 
 async def register_saml(
@@ -420,7 +389,7 @@ async def register_saml(
     entity_id = await asyncio.to_thread(idp_entity_id, metadata_xml)
     provider_id = str(uuid.uuid4())
     sp_id = sp_entity_id(vault_issuer, provider_id)
-    key_pem, cert_pem = await asyncio.to_thread(new_signing_key, sp_id)
+    key_pem, cert_pem = await asyncio.to_thread(new_saml_key, sp_id)
     return await providers.add(
         name=name,
         kind="saml",

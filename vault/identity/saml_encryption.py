@@ -51,8 +51,8 @@ import secrets
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -61,6 +61,8 @@ from vault.identity.saml_checks import DS, SAML, SAMLP, parse_xml, refuse_dtd
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
+
+    from vault.crypto.idp import SamlKey
 
 XENC = "http://www.w3.org/2001/04/xmlenc#"
 XENC11 = "http://www.w3.org/2009/xmlenc11#"
@@ -165,7 +167,7 @@ def _decrypt_content(algorithm: str, key: bytes, blob: bytes) -> bytes:
     return padded[:-pad]  # XML Encryption padding: only the last byte is defined
 
 
-def decrypt_assertion(encrypted_assertion: Element, key: rsa.RSAPrivateKey) -> bytes:
+def decrypt_assertion(encrypted_assertion: Element, key: SamlKey) -> bytes:
     """The plaintext (a serialized ``saml:Assertion``) of one ``saml:EncryptedAssertion``, with ``key``.
 
     Raises:
@@ -196,16 +198,13 @@ def decrypt_assertion(encrypted_assertion: Element, key: rsa.RSAPrivateKey) -> b
     return plaintext.strip()
 
 
-def _private_key(key_pem: bytes | None) -> rsa.RSAPrivateKey:
-    if key_pem is None:
+def _sp_key(key: SamlKey | None) -> SamlKey:
+    if key is None:
         raise _refuse("an encrypted assertion, but no SP key to decrypt it")
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the SP key must be RSA")
     return key
 
 
-def plain_response(xml: bytes, key_pem: bytes | None) -> bytes:
+def plain_response(xml: bytes, key: SamlKey | None) -> bytes:
     """``xml`` with its one ``EncryptedAssertion`` replaced by the decrypted ``Assertion``, byte for byte.
 
     A response without ``EncryptedAssertion`` is returned unchanged (the plain gates refuse any that
@@ -227,7 +226,7 @@ def plain_response(xml: bytes, key_pem: bytes | None) -> bytes:
         raise _refuse("exactly one encrypted assertion, directly inside the response, is accepted")
     if any(True for _ in root.iter(f"{{{SAML}}}Assertion")):
         raise _refuse("a plain assertion beside an encrypted one")
-    plaintext = decrypt_assertion(encrypted[0], _private_key(key_pem))
+    plaintext = decrypt_assertion(encrypted[0], _sp_key(key))
     for signature in root.findall(f"{{{DS}}}Signature"):
         root.remove(signature)  # it signed the ciphertext; the assertion's own signature is checked next
     marker = f"vault-assertion-{secrets.token_hex(16)}"

@@ -29,7 +29,7 @@ from tlog.receipts import Receipt, format_tlog_proof, promise_text
 from tlog.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tiles, tiles_for
 from vault.crypto.signers import NoteSigner, sign_checkpoint
 from vault.db.engine import writer
-from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment, pseudonym
+from vault.transparency.records import SALT_BYTES, LogRecord, canonical, commitment
 from vault.transparency.tables import LogCheckpoint, LogEntry, LogState, LogTile
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy import TextClause
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+    from vault.crypto.macs import Pseudonymizer
 
 INTEGRATOR_LOCK_ID = 0x7661756C  # "vaul": pg advisory lock key of the integrator
 DEFAULT_BATCH = 20_000
@@ -115,12 +117,14 @@ class IntegrationResult:
 
 
 class TransparencyLog:
-    """One deployment's log: its origin, signing key and pseudonym key."""
+    """One deployment's log: its origin, signer and pseudonymizer."""
 
-    def __init__(self, origin: str, signer: NoteSigner, pseudonym_key: bytes, head_file: Path | None = None) -> None:
+    def __init__(
+        self, origin: str, signer: NoteSigner, pseudonymizer: Pseudonymizer, head_file: Path | None = None
+    ) -> None:
         self.origin = origin
         self.signer = signer
-        self.pseudonym_key = pseudonym_key
+        self.pseudonymizer = pseudonymizer
         self.head_file = head_file
 
     # -- append -----------------------------------------------------------------------------
@@ -143,7 +147,7 @@ class TransparencyLog:
         now = datetime.now(UTC)
         sealed = []
         for record, subject in items:
-            if subject is not None and record.pseudonym != pseudonym(self.pseudonym_key, subject):
+            if subject is not None and record.pseudonym != self.pseudonymizer.pseudonym(subject):
                 raise ValueError("record pseudonym does not belong to the subject")
             salt = secrets.token_bytes(SALT_BYTES)
             body = canonical(record)

@@ -9,7 +9,6 @@ of their id under the log's pseudonym key, never as an id, name or login.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -89,8 +88,3 @@ def commitment(salt: bytes, record_bytes: bytes) -> bytes:
     if len(salt) != SALT_BYTES:
         raise ValueError(f"salt must be {SALT_BYTES} bytes")
     return hashlib.sha256(COMMITMENT_PREFIX + salt + record_bytes).digest()
-
-
-def pseudonym(key: bytes, citizen_id: str) -> str:
-    """The citizen's pseudonym in log records: HMAC-SHA-256 under the log's pseudonym key, hex."""
-    return hmac.new(key, b"vault-log/pseudonym/v1\x00" + citizen_id.encode(), hashlib.sha256).hexdigest()

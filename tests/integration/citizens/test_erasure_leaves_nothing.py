@@ -20,8 +20,8 @@ from structlog.testing import capture_logs
 from tests.support.server import vault_cmd
 from tests.support.web import csrf_header, domain, register
 from vault.citizens.tables import Citizen, DocumentChunk, StoredAttribute, StoredDocument
-from vault.crypto.datakeys import CitizenKey
-from vault.crypto.rootkey import FileRootKey
+from vault.crypto.rootkey import parse_versions
+from vault.crypto.tables import CitizenKey
 from vault.crypto.wrap import UnwrapError, unwrap
 
 if TYPE_CHECKING:
@@ -135,12 +135,12 @@ async def test_erasure_leaves_no_wrapped_key_or_ciphertext_in_the_database_files
         assert _scan(server.datadir, secrets, skip=server.datadir / "pg_wal") == {}
         # The WAL keeps the bytes until its segments are overwritten; what it holds must be useless.
         assert migrated.root_key_file is not None
-        old_key = FileRootKey(migrated.root_key_file, create=False).key(secrets.root_version)
+        old_key = parse_versions(migrated.root_key_file.read_text(), "root.key")[secrets.root_version]
         assert len(unwrap(old_key, secrets.wrapped)) == 32, "control: the captured key is a live wrapped DEK"
         env = {"VAULT_DATA_DIR": str(migrated.data_dir), "VAULT_DATABASE_URL": migrated.database_url}
         rotated = vault_cmd("keys", "rotate-root", env=env)
         assert rotated.returncode == 0, rotated.stderr
-        held = FileRootKey(migrated.root_key_file, create=False).versions()
+        held = parse_versions(migrated.root_key_file.read_text(), "root.key")
         assert secrets.root_version not in held
         for key in held.values():
             with pytest.raises(UnwrapError):

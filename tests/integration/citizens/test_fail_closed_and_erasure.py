@@ -13,8 +13,8 @@ from tlog.merkle import MemoryTree, leaf_hash, verify_inclusion
 from vault.citizens.errors import InvalidCredentials, UnknownCitizen
 from vault.citizens.tables import Citizen, StoredAttribute
 from vault.citizens.vault import CITIZEN_VIEW
-from vault.crypto import aead, datakeys
-from vault.crypto.datakeys import CitizenKey
+from vault.crypto import aead, datakeys, wrap
+from vault.crypto.tables import CitizenKey
 from vault.transparency.log import LogUnavailable
 from vault.transparency.tables import LogEntry
 
@@ -57,7 +57,7 @@ async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monk
     await vault.set_attribute(cid, "family_name", "Geheim")
     doc = await vault.put_document(cid, "k", "application/pdf", "a.pdf", _pdf())
     calls: dict[str, int] = {"unwrap": 0, "open": 0}
-    real_unwrap, real_open = datakeys.unwrap, aead.Cipher.open
+    real_unwrap, real_open = wrap.unwrap, aead.Cipher.open
 
     def counting_unwrap(*args: Any) -> bytes:
         calls["unwrap"] += 1
@@ -67,7 +67,7 @@ async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monk
         calls["open"] += 1
         return real_open(self, *args)
 
-    monkeypatch.setattr(datakeys, "unwrap", counting_unwrap)
+    monkeypatch.setattr(wrap, "unwrap", counting_unwrap)
     monkeypatch.setattr(aead.Cipher, "open", counting_open)
     # Control: with the log working, the spies do see keys unwrapped and data decrypted.
     await vault.read_attributes(cid, CITIZEN_VIEW)
@@ -100,7 +100,7 @@ async def test_a_logged_access_releases_only_its_own_citizens_key(runtime: Runti
         access_a, _ = await runtime.vault.log_access(s, a, CITIZEN_VIEW, ())
         wrapped_b = await datakeys.load_wrapped_key(s, b)
     with pytest.raises(PermissionError):
-        runtime.vault.release_key(wrapped_b, access_a)
+        runtime.vault.cipher(wrapped_b, access_a)
 
 
 async def test_erasure_shreds_the_key_keeps_a_tombstone_and_the_log_verifies(

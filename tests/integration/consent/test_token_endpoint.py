@@ -9,6 +9,7 @@ import pytest
 from tests.integration.consent.test_data_reads import _reader
 from vault.consent.errors import OAuthError, UseDpopNonce
 from vault.consent.nonces import DpopNonces
+from vault.crypto.macs import NonceMac
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -23,7 +24,7 @@ async def test_a_client_told_use_dpop_nonce_may_send_the_same_assertion_again(ru
     issued = await oauth.issue(
         agency, reader.grant_id, reader.agency.dpop_key.thumbprint(), code_hash=None, refresh=True
     )
-    oauth.tokens.nonces = DpopNonces(bytes(range(32)))  # as with VAULT_DPOP_NONCES=1
+    oauth.tokens.nonces = DpopNonces(NonceMac(bytes(range(32))))  # as with VAULT_DPOP_NONCES=1
     url = f"{oauth.issuer}/oauth/token"
     form = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], **reader.agency.auth()}
 

@@ -23,6 +23,7 @@ from examples.eid_provider.clients import Client
 from examples.eid_provider.personas import ACR
 from vault.config import load_settings
 from vault.crypto.aead import InvalidCiphertext
+from vault.crypto.idp import ProviderSecrets
 from vault.db.engine import create_engine, session_factory
 from vault.db.models import Base
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
@@ -149,7 +150,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     sessions = session_factory(engine)
-    w = World(Providers(sessions, os.urandom(32)), IdentityRequests(sessions), tmp_path)
+    w = World(Providers(sessions, ProviderSecrets(os.urandom(32))), IdentityRequests(sessions), tmp_path)
     try:
         yield w
     finally:
@@ -402,7 +403,7 @@ async def test_the_secret_is_sealed_and_bound_to_its_provider(world: World) -> N
     assert b"s3cret" not in b.secret_sealed
     with pytest.raises(InvalidCiphertext):
         world.providers.secret(replace(a, secret_sealed=b.secret_sealed))
-    other = Providers(world.providers.sessions, os.urandom(32))
+    other = Providers(world.providers.sessions, ProviderSecrets(os.urandom(32)))
     with pytest.raises(InvalidCiphertext):
         other.secret(a)
 

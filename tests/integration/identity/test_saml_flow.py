@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from examples.eid_provider.personas import STORK
 from examples.eid_provider.saml_idp import SamlIdp, handlers_for
 from vault.config import load_settings
+from vault.crypto.idp import ProviderSecrets
 from vault.db.engine import create_engine, session_factory
 from vault.db.models import Base
 from vault.identity.model import IdentityError
@@ -57,7 +58,7 @@ class World:
 
     def __init__(self, sessions: Any, tmp_path: Path) -> None:
         self.sessions = sessions
-        self.providers = Providers(sessions, os.urandom(32))
+        self.providers = Providers(sessions, ProviderSecrets(os.urandom(32)))
         self.requests = IdentityRequests(sessions)
         self.client = SamlClient(self.providers, self.requests, sessions, VAULT)
         self.sp_metadata_file = tmp_path / "sp-metadata.xml"
@@ -486,10 +487,11 @@ async def test_encrypted_but_unsigned_is_refused(world: World) -> None:
 
 async def test_encrypted_to_another_key_is_refused(world: World) -> None:
     """The IdP encrypts to a certificate that is not this SP's (e.g. another SP's metadata)."""
-    from vault.identity.saml import new_signing_key, sp_metadata_xml
+    from vault.crypto.idp import new_saml_key
+    from vault.identity.saml import sp_metadata_xml
 
     request_id, state, cookie = await world.start()
-    _, other_cert = new_signing_key("another SP")
+    _, other_cert = new_saml_key("another SP")
     world.idp.add_service_provider(sp_metadata_xml(world.provider.client_id, ACS, other_cert))
     world.idp._sources = world.idp._sources[-1:]  # only the SP metadata with the other certificate
     response = world.respond(request_id, encrypt_assertion=True)
@@ -509,17 +511,12 @@ async def test_plain_and_encrypted_assertion_together_are_refused(world: World) 
 
 
 async def test_a_dtd_inside_the_encrypted_assertion_is_refused(world: World) -> None:
-    from cryptography.hazmat.primitives import serialization
-
     from examples.eid_provider.saml_encrypt import encrypt_assertion_to
-    from vault.identity.saml import _split_secret
     from vault.identity.saml_encryption import decrypt_assertion
 
     request_id, state, cookie = await world.start()
     xml = plain(world.respond(request_id, encrypt_assertion=True))
-    key_pem, cert_pem = _split_secret(world.providers.secret(world.provider))
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
+    key, cert_pem = world.providers.saml_key(world.provider), world.providers.saml_certificate(world.provider)
     element = ET.fromstring(xml).find("saml:EncryptedAssertion", NS)
     assert element is not None
     inner = b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + decrypt_assertion(element, key).replace(

@@ -41,12 +41,12 @@ from sigstore_models.common.v1 import PublicKey
 from sigstore_models.rekor.v1 import TransparencyLogEntry as EntryModel
 
 from tests.support.log_harness import sample_record
-from vault.transparency.records import LogRecord, pseudonym
 
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
 
     from tests.support.log_harness import LogHarness
+    from vault.transparency.records import LogRecord
 
 BATCHES = (1, 4, 11, 16, 5)
 """Appended and integrated one after another: signed checkpoints of sizes 1, 5, 16, 32 and 37."""
@@ -118,7 +118,7 @@ class Served:
 
 
 def _record(direct: LogHarness, n: int) -> LogRecord:
-    return sample_record(pseudonym(direct.log.pseudonym_key, f"citizen-{n % 3}"))
+    return sample_record(direct.log.pseudonymizer.pseudonym(f"citizen-{n % 3}"))
 
 
 async def _integrate(direct: LogHarness) -> int:

@@ -10,7 +10,7 @@ import pytest
 from tlog.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from tlog.note import Verifier, open_checkpoint
 from tlog.receipts import Receipt, ReceiptError, verify_receipt
-from vault.transparency.records import LogRecord, pseudonym, utc_now_iso
+from vault.transparency.records import LogRecord, utc_now_iso
 
 if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
@@ -26,7 +26,7 @@ async def _append(direct: LogHarness, n: int) -> list[bytes]:
     async with direct.sessions.begin() as session:
         for _ in range(n):
             record = LogRecord(
-                pseudonym=pseudonym(direct.log.pseudonym_key, CITIZEN_ID),
+                pseudonym=direct.log.pseudonymizer.pseudonym(CITIZEN_ID),
                 actor="agency-42",
                 action="read",
                 time=utc_now_iso(),
@@ -153,7 +153,7 @@ async def test_public_endpoints_reveal_no_personal_data(client: AsyncTestClient[
     size = await _integrate(direct)
     secrets = [
         CITIZEN_ID,
-        pseudonym(direct.log.pseudonym_key, CITIZEN_ID),
+        direct.log.pseudonymizer.pseudonym(CITIZEN_ID),
         PURPOSE,
         "given_name",
         "grant-7",

@@ -9,8 +9,9 @@ import pytest
 
 from vault.api.idp_csp import csp_for, redirect_origins
 from vault.api.security import CSP
+from vault.crypto.idp import SamlKey, new_saml_key
 from vault.identity.providers import ProviderConfig
-from vault.identity.saml import authn_request_url, new_signing_key
+from vault.identity.saml import authn_request_url
 
 SAML_METADATA = """<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/saml">
 <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
@@ -149,11 +150,11 @@ def test_the_location_is_the_one_the_vault_sends_the_authn_request_to() -> None:
         ("HTTP-Redirect", "https://second.example/sso"),
     )
     provider = _provider("saml", "https://idp.example/saml", metadata)
-    key_pem, _ = new_signing_key("vault")
+    key_pem, _ = new_saml_key("vault")
     url = authn_request_url(
         provider,
         vault_issuer="https://vault.example",
-        key_pem=key_pem,
+        key=SamlKey(key_pem),
         request_id="id-1",
         relay_state="s",
         level="high",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vault.consent.nonces import DpopNonces
+from vault.crypto.macs import NonceMac
 
-KEY = bytes(range(32))
+KEY = NonceMac(bytes(range(32)))
 
 
 def test_a_nonce_is_good_for_its_window_and_the_next_only() -> None:
@@ -23,7 +24,7 @@ def test_a_nonce_is_good_for_its_window_and_the_next_only() -> None:
 
 def test_a_nonce_of_another_deployment_or_a_made_up_one_is_refused() -> None:
     ours = DpopNonces(KEY, clock=lambda: 5_000.0)
-    theirs = DpopNonces(bytes(32), clock=lambda: 5_000.0)
+    theirs = DpopNonces(NonceMac(bytes(32)), clock=lambda: 5_000.0)
     assert not ours.valid(theirs.current())
     for bad in (None, "", "x" * 65, 42, ours.current()[:-1], ours.current().upper()):
         assert not ours.valid(bad)
@@ -38,4 +39,4 @@ def test_a_non_ascii_nonce_is_refused_not_an_error() -> None:
 
 def test_the_key_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        DpopNonces(b"short")
+        NonceMac(b"short")

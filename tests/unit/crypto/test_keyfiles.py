@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from vault.crypto.keyfiles import KeyFileError, create_key_file, read_key_file
-from vault.crypto.rootkey import key_check_value, matches
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,10 +43,3 @@ def test_malformed_file_is_refused(tmp_path: Path, content: bytes) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(KeyFileError):
         read_key_file(path, 32)
-
-
-def test_key_check_value_identifies_the_key_only() -> None:
-    a, b = b"a" * 32, b"b" * 32
-    assert matches(a, key_check_value(a))
-    assert not matches(b, key_check_value(a))
-    assert a not in key_check_value(a)

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from examples.eid_provider.personas import ACR
+from vault.crypto.idp import ClientKey
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
 from vault.identity.oidc import (
@@ -510,12 +511,14 @@ def test_callback_code() -> None:
 
 
 def test_client_assertion() -> None:
-    token = client_assertion(KEY, "ES256", client_id=CLIENT_ID, audience=ISSUER, now=NOW)
+    key = ClientKey(KEY.as_pem(private=True))
+    assert key.alg == "ES256"
+    token = client_assertion(key, client_id=CLIENT_ID, audience=ISSUER, now=NOW)
     decoded = jwt.decode(token, KEY, algorithms=["ES256"])
-    assert decoded.header["kid"] == "k1"
+    assert decoded.header["kid"] == KEY.thumbprint()  # a PEM carries no kid
     c = decoded.claims
     assert (c["iss"], c["sub"], c["aud"]) == (CLIENT_ID, CLIENT_ID, ISSUER)
     assert c["exp"] - c["iat"] == 60
-    other = jwt.decode(client_assertion(KEY, "ES256", client_id=CLIENT_ID, audience=ISSUER, now=NOW), KEY)
+    other = jwt.decode(client_assertion(key, client_id=CLIENT_ID, audience=ISSUER, now=NOW), KEY)
     assert len(c["jti"]) >= 32
     assert other.claims["jti"] != c["jti"]

@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml import EntitiesForbidden  # type: ignore[import-untyped]
 from saml2 import samlp  # type: ignore[import-untyped]
@@ -26,6 +26,7 @@ from saml2 import samlp  # type: ignore[import-untyped]
 from examples.eid_provider.personas import STORK, persona
 from examples.eid_provider.saml_encrypt import AES192_GCM, RSA_1_5, encrypt_assertion_to
 from examples.eid_provider.saml_idp import SamlIdp, eidas_address
+from vault.crypto.idp import SamlKey, new_saml_key
 from vault.identity import saml, saml_checks
 from vault.identity import saml_encryption as xenc
 from vault.identity.model import IdentityError
@@ -45,7 +46,7 @@ ACR_MAP = {STORK["high"]: "high", STORK["substantial"]: "substantial"}
 class Setup:
     def __init__(self) -> None:
         self.idp = SamlIdp(IDP)
-        self.key_pem, self.cert_pem = saml.new_signing_key(SP)
+        self.key_pem, self.cert_pem = new_saml_key(SP)
         self.idp.add_service_provider(saml.sp_metadata_xml(SP, ACS, self.cert_pem))
         self.provider = ProviderConfig(
             id="p-1", name="Test", kind="saml", issuer=self.idp.entity_id, client_id=SP, auth_method="saml",
@@ -87,7 +88,12 @@ def request_of(url: str) -> tuple[dict[str, str], ET.Element]:
 
 def test_authn_request_is_signed_and_asks_for_the_level_at_minimum(setup: Setup) -> None:
     url = saml.authn_request_url(
-        setup.provider, vault_issuer=VAULT, key_pem=setup.key_pem, request_id="id-abc", relay_state="st", level="high"
+        setup.provider,
+        vault_issuer=VAULT,
+        key=SamlKey(setup.key_pem),
+        request_id="id-abc",
+        relay_state="st",
+        level="high",
     )
     assert url.startswith(f"{IDP}/saml/sso?")
     params, root = request_of(url)
@@ -118,7 +124,7 @@ def test_substantial_asks_for_level_3(setup: Setup) -> None:
     url = saml.authn_request_url(
         setup.provider,
         vault_issuer=VAULT,
-        key_pem=setup.key_pem,
+        key=SamlKey(setup.key_pem),
         request_id="id-x",
         relay_state="s",
         level="substantial",
@@ -130,7 +136,12 @@ def test_substantial_asks_for_level_3(setup: Setup) -> None:
 
 def test_the_idp_verifies_the_request_signature(setup: Setup) -> None:
     url = saml.authn_request_url(
-        setup.provider, vault_issuer=VAULT, key_pem=setup.key_pem, request_id="id-sig", relay_state="s", level="high"
+        setup.provider,
+        vault_issuer=VAULT,
+        key=SamlKey(setup.key_pem),
+        request_id="id-sig",
+        relay_state="s",
+        level="high",
     )
     params = dict(parse_qsl(urlsplit(url).query))
     info = setup.idp.check_request(params)
@@ -140,9 +151,9 @@ def test_the_idp_verifies_the_request_signature(setup: Setup) -> None:
         setup.idp.check_request({**params, "RelayState": "changed"})
     with pytest.raises(ValueError, match="signed"):
         setup.idp.check_request({k: v for k, v in params.items() if k != "Signature"})
-    other_key, _ = saml.new_signing_key("other")
+    other_key, _ = new_saml_key("other")
     forged = saml.authn_request_url(
-        setup.provider, vault_issuer=VAULT, key_pem=other_key, request_id="id-sig", relay_state="s", level="high"
+        setup.provider, vault_issuer=VAULT, key=SamlKey(other_key), request_id="id-sig", relay_state="s", level="high"
     )
     with pytest.raises(ValueError, match="refused"):
         setup.idp.check_request(dict(parse_qsl(urlsplit(forged).query)))
@@ -744,13 +755,11 @@ def encrypted(setup: Setup, **kwargs: Any) -> bytes:
 
 
 def verify(setup: Setup, xml: bytes, key_pem: bytes | None = None) -> saml_checks.AssertionFacts:
-    return saml.verify_response(setup.provider, xml, setup.expected(), key_pem=key_pem or setup.key_pem)
+    return saml.verify_response(setup.provider, xml, setup.expected(), key=SamlKey(key_pem or setup.key_pem))
 
 
-def sp_key(setup: Setup) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(setup.key_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
+def sp_key(setup: Setup) -> SamlKey:
+    return SamlKey(setup.key_pem)
 
 
 def plaintext_of(setup: Setup, xml: bytes) -> bytes:
@@ -781,7 +790,7 @@ def test_an_encrypted_assertion_passes_every_gate(setup: Setup, key_transport: s
 def test_the_decrypted_response_is_the_plain_response(setup: Setup) -> None:
     """The assertion's bytes are kept exactly (its signature still verifies); the response signature is dropped."""
     xml = encrypted(setup)
-    plain = xenc.plain_response(xml, setup.key_pem)
+    plain = xenc.plain_response(xml, sp_key(setup))
     assert plaintext_of(setup, xml) in plain
     assert b"EncryptedAssertion" not in plain
     root = ET.fromstring(plain)
@@ -789,7 +798,7 @@ def test_the_decrypted_response_is_the_plain_response(setup: Setup) -> None:
     assert root.find("saml:Assertion/ds:Signature", NS) is not None
     assert saml_checks.check_structure(plain) == root.find("saml:Assertion", NS).get("ID")  # type: ignore[union-attr]
     plain_xml = setup.xml()
-    assert xenc.plain_response(plain_xml, setup.key_pem) is plain_xml  # nothing encrypted: unchanged
+    assert xenc.plain_response(plain_xml, sp_key(setup)) is plain_xml  # nothing encrypted: unchanged
 
 
 def test_the_word_encryptedassertion_in_a_plain_response_is_no_element(setup: Setup) -> None:
@@ -814,7 +823,7 @@ def test_encrypted_and_signed_by_another_key_is_refused(setup: Setup) -> None:
 
 def test_encrypted_to_another_key_is_refused(setup: Setup) -> None:
     xml = encrypted(setup)
-    other_key, _ = saml.new_signing_key("another SP")
+    other_key, _ = new_saml_key("another SP")
     error = refused("invalid_assertion", verify, setup, xml, other_key)
     assert "cannot be decrypted" in error.detail
     error = refused("invalid_assertion", saml.verify_response, setup.provider, xml, setup.expected())
@@ -952,7 +961,7 @@ def test_encrypted_but_wrong_fields_are_refused(setup: Setup, change: dict[str, 
     if "age" in change:
         change = {"now": datetime.now(UTC) - change["age"]}
     refused("invalid_assertion", verify, setup, encrypted(setup, **change))
-    plain = xenc.plain_response(encrypted(setup, **change), setup.key_pem)
+    plain = xenc.plain_response(encrypted(setup, **change), sp_key(setup))
     assert "EncryptedAssertion" not in plain.decode()
     error = refused("invalid_assertion", check_parsed, plain, saml_checks.check_structure(plain), setup.expected())
     assert why in error.detail  # gate 3 alone refuses it too, for the reason named

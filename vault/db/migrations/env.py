@@ -12,7 +12,7 @@ import vault.citizens.throttle
 import vault.consent.catalogue
 import vault.consent.grants
 import vault.consent.tables
-import vault.crypto.datakeys
+import vault.crypto.tables
 import vault.identity.tables
 import vault.transparency.tables  # noqa: F401  registers the tables on Base.metadata
 from vault.db.models import Base
