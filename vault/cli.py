@@ -491,9 +491,9 @@ async def _reapply(settings: Settings, journal: Any) -> tuple[int, int]:
     runtime = Runtime(settings, prepare(settings))
     await runtime.open(integrate=False)
     try:
-        if runtime.vault is None:
+        if not runtime.started:
             raise DatabaseUnreachable(f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)")
-        result = await reapply_erasures(runtime.vault, journal)
+        result = await reapply_erasures(runtime.services.vault, journal)
         await forget_erased(runtime.engine)
         return result
     finally:

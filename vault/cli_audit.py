@@ -60,10 +60,8 @@ def auditor_add(ctx: click.Context, username: str, label: str, password_file: st
         raise click.UsageError(f"the password is refused: {problem.value}")
 
     async def add(runtime: Runtime) -> str:
-        assert runtime.auditors is not None
-        assert runtime.accounts is not None
         try:
-            return await runtime.auditors.add(runtime.accounts, username, password, label)
+            return await runtime.services.auditors.add(runtime.services.accounts, username, password, label)
         except LoginTaken:
             raise click.UsageError(f"the login name {username!r} is taken") from None
 
@@ -76,7 +74,6 @@ def auditor_list(ctx: click.Context) -> None:
     """Every auditor (JSON lines): account_id, label, created_at, disabled_at."""
 
     async def rows(runtime: Runtime) -> list[dict[str, str | None]]:
-        assert runtime.auditors is not None
         return [
             {
                 "account_id": a.account_id,
@@ -84,7 +81,7 @@ def auditor_list(ctx: click.Context) -> None:
                 "created_at": a.created_at.isoformat(),
                 "disabled_at": a.disabled_at.isoformat() if a.disabled_at else None,
             }
-            for a in await runtime.auditors.list()
+            for a in await runtime.services.auditors.list()
         ]
 
     for row in with_runtime(ctx, rows):
@@ -99,9 +96,8 @@ def auditor_disable(ctx: click.Context, account_id: str) -> None:
     from vault.citizens.errors import UnknownCitizen
 
     async def disable(runtime: Runtime) -> None:
-        assert runtime.auditors is not None
         try:
-            await runtime.auditors.disable(account_id)
+            await runtime.services.auditors.disable(account_id)
         except UnknownCitizen:
             raise click.UsageError(f"{account_id} is not an active auditor") from None
 
@@ -141,8 +137,7 @@ def log_prune(ctx: click.Context, retention_days: int | None, dry_run: bool) -> 
             return {"would_prune": await retention.due(runtime.sessions, before), "before": before.isoformat()}
         result = await retention.prune(runtime.sessions, before, progress=show)
         refusals = await prune_refusals(runtime.sessions, before)
-        assert runtime.auditors is not None
-        looked = await runtime.auditors.activity.prune(before)
+        looked = await runtime.services.auditors.activity.prune(before)
         return {
             "pruned": result.pruned,
             "refusals_deleted": refusals,

@@ -35,7 +35,7 @@ def with_runtime(ctx: click.Context, action: Callable[[Runtime], Awaitable[Any]]
         runtime = Runtime(settings, prepare(settings))
         await runtime.open(integrate=False)
         try:
-            if not runtime.keys_checked:
+            if not runtime.started:
                 raise DatabaseUnreachable(
                     f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)"
                 )
@@ -50,8 +50,7 @@ def _run(ctx: click.Context, action: Callable[[Catalogue], Awaitable[Any]]) -> A
     """Run ``action`` on the catalogue of a ready runtime."""
 
     async def on_catalogue(runtime: Runtime) -> Any:
-        assert runtime.catalogue is not None
-        return await action(runtime.catalogue)
+        return await action(runtime.services.catalogue)
 
     return with_runtime(ctx, on_catalogue)
 
