@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from vault.cli_catalogue import with_runtime
+from vault.cli.common import with_runtime
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
 from vault.identity.oidc import DiscoveryInvalid, changed_endpoints, check_discovery, discovery_url, is_secure_url
