@@ -27,6 +27,7 @@ from vault.api.oauth import OAuthController
 from vault.api.pages import Pages
 from vault.api.passkeys import PasskeyApi
 from vault.api.security import security_headers
+from vault.api.services import service_dependencies
 from vault.bootstrap import prepare
 from vault.config import load_settings
 from vault.logs import configure_logging
@@ -80,6 +81,7 @@ def create_app(settings: Settings, keys: Keys | None = None) -> Litestar:
         ],
         middleware=[prometheus.middleware],
         exception_handlers=exception_handlers(),
+        dependencies=service_dependencies(),
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         openapi_config=OpenAPIConfig(title="Bürgertresor", version=__version__, path="/schema"),

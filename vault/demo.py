@@ -102,7 +102,6 @@ def demo_services(client_id: str) -> list[ServiceDefinition]:
 
 async def seed_agency(runtime: Runtime, settings: Settings) -> str:
     """Register the demo agency and its services unless done; its key goes to ``<data dir>/demo-agency.json``."""
-    assert runtime.catalogue is not None
     path = settings.data_dir / DEMO_AGENCY_FILE
     if path.exists():
         client_id = str(json.loads(path.read_text())["client_id"])
@@ -110,7 +109,9 @@ async def seed_agency(runtime: Runtime, settings: Settings) -> str:
         key = ECKey.generate_key("P-256", private=True)
         kid = key.thumbprint()
         public = {**key.as_dict(private=False), "kid": kid, "alg": "ES256", "use": "sig"}
-        client_id = await runtime.catalogue.add_agency(DEMO_AGENCY_NAME, [DEMO_REDIRECT_URI], {"keys": [public]})
+        client_id = await runtime.services.catalogue.add_agency(
+            DEMO_AGENCY_NAME, [DEMO_REDIRECT_URI], {"keys": [public]}
+        )
         private = {**key.as_dict(private=True), "kid": kid, "alg": "ES256"}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -118,18 +119,18 @@ async def seed_agency(runtime: Runtime, settings: Settings) -> str:
             json.dump(agency, out, indent=2)
     for service in demo_services(client_id):  # also on a data dir seeded before a service was added
         try:
-            await runtime.catalogue.service(service.id, active=False)
+            await runtime.services.catalogue.service(service.id, active=False)
         except LookupError:
-            await runtime.catalogue.add_service(service)
+            await runtime.services.catalogue.add_service(service)
     return client_id
 
 
 async def seed_auditor(runtime: Runtime) -> None:
     """The demo auditor (``/audit``), unless its login exists."""
-    assert runtime.auditors is not None
-    assert runtime.accounts is not None
     with contextlib.suppress(LoginTaken):
-        await runtime.auditors.add(runtime.accounts, DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD, "Demo-Prüfstelle")
+        await runtime.services.auditors.add(
+            runtime.services.accounts, DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD, "Demo-Prüfstelle"
+        )
 
 
 async def seed_demo(settings: Settings, keys: Keys) -> bool:
@@ -137,21 +138,19 @@ async def seed_demo(settings: Settings, keys: Keys) -> bool:
     runtime = Runtime(settings, keys)
     await runtime.open(integrate=False)
     try:
-        assert runtime.accounts is not None, "database not ready"
-        assert runtime.vault is not None, "database not ready"
         await seed_agency(runtime, settings)
         await seed_auditor(runtime)
         try:
-            cid = await runtime.accounts.register(DEMO_LOGIN, DEMO_PASSWORD)
+            cid = await runtime.services.accounts.register(DEMO_LOGIN, DEMO_PASSWORD)
         except LoginTaken:
             return False
         for name, value in DEMO_ATTRIBUTES.items():
-            await runtime.vault.set_attribute(cid, name, value)
+            await runtime.services.vault.set_attribute(cid, name, value)
 
         async def letter() -> AsyncIterator[bytes]:
             yield b"%PDF-1.4\n% Demo: Mietbescheinigung fuer Erika Mustermann\n%%EOF\n"
 
-        await runtime.vault.put_document(
+        await runtime.services.vault.put_document(
             cid, "rental_confirmation", "application/pdf", "Mietbescheinigung.pdf", letter()
         )
         return True

@@ -1,44 +1,29 @@
-"""The running vault's resources: settings, keys, database engine; readiness.
+"""The running vault's resources: settings, keys, database engine, the services; readiness; background jobs.
 
 One :class:`Runtime` per process, created by :func:`vault.app.create_app` and opened and closed with
-the app's lifespan. Readiness means: the database answers and the root key matched its check value.
+the app's lifespan. Readiness means: the root key matched its check value (then the services are
+built, once) and the database answers now.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from typing import TYPE_CHECKING
 
 import httpx
 import structlog
 
-from vault.audit.auditors import Auditors, prune_refusals
-from vault.audit.queries import AuditQueries
+from vault.audit.auditors import prune_refusals
 from vault.bootstrap import SchemaNotReady, check_root_key
-from vault.citizens.accounts import AccountService
-from vault.citizens.passkeys import PasskeyService
-from vault.citizens.sessions import SessionService
-from vault.citizens.throttle import Throttle
-from vault.citizens.vault import CitizenVault
 from vault.config import parse_witnesses
-from vault.consent.catalogue import Catalogue
-from vault.consent.grants import EXPIRE_BATCH, Grants
-from vault.consent.nonces import DpopNonces
-from vault.consent.reads import DataReads
-from vault.consent.server import AuthorizationServer
+from vault.consent.grants import EXPIRE_BATCH
 from vault.crypto.kek import RootKeyError
-from vault.crypto.keyring import Keyring
-from vault.crypto.passwords import PasswordHasher
-from vault.db.engine import create_engine, forget_erased, ping, read_session_factory, session_factory
-from vault.identity.binding import IdentityBinding
-from vault.identity.oidc_client import OidcClient
-from vault.identity.providers import Providers
-from vault.identity.requests import IdentityRequests
+from vault.db.engine import create_engine, ping, session_factory
 from vault.purge import purge_expired
+from vault.services import build_services
 from vault.transparency import retention
-from vault.transparency.log import DEFAULT_BATCH, TransparencyLog
+from vault.transparency.log import DEFAULT_BATCH, LogUnavailable
 from vault.transparency.witnessing import Witnessing
 
 if TYPE_CHECKING:
@@ -48,7 +33,8 @@ if TYPE_CHECKING:
 
     from vault.bootstrap import Keys
     from vault.config import Settings
-    from vault.identity.saml import SamlClient
+    from vault.crypto.passwords import PasswordHasher
+    from vault.services import Services
 
 log = structlog.get_logger("vault.runtime")
 
@@ -67,35 +53,19 @@ def provider_http_client() -> httpx.AsyncClient:
 
 
 class Runtime:
-    """Holds what request handlers and background tasks share."""
+    """Opens the engine, runs the start checks, builds the :class:`~vault.services.Services` once; runs the jobs."""
 
     def __init__(self, settings: Settings, keys: Keys) -> None:
         self.settings = settings
         self.keys = keys
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self.keys_checked = False
-        self.log: TransparencyLog | None = None
-        self.vault: CitizenVault | None = None
-        self.accounts: AccountService | None = None
+        self._services: Services | None = None
+        #: Replaces Argon2 when set before :meth:`open` (tests).
         self.hasher: PasswordHasher | None = None
-        self.session_service: SessionService | None = None
-        self.throttle: Throttle | None = None
-        self.passkeys: PasskeyService | None = None
-        self.catalogue: Catalogue | None = None
-        self.grants: Grants | None = None
-        self.oauth: AuthorizationServer | None = None
-        self.data_reads: DataReads | None = None
-        self.audit: AuditQueries | None = None
-        self.auditors: Auditors | None = None
-        self.providers: Providers | None = None
-        self.identity_requests: IdentityRequests | None = None
-        self.oidc: OidcClient | None = None
-        self._saml: SamlClient | None = None
-        self.binding: IdentityBinding | None = None
         #: Makes the HTTP client for identity providers (tests put an in-process provider here).
         self.http_client: Callable[[], httpx.AsyncClient] = provider_http_client
-        self.receipt_signer = keys.consent_signing
+        self._starting: asyncio.Task[None] | None = None
         self._integrator: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._purging: asyncio.Task[None] | None = None
@@ -115,26 +85,45 @@ class Runtime:
             raise RuntimeError("runtime is not open")
         return self._sessions
 
+    @property
+    def started(self) -> bool:
+        """Whether the start checks passed and the services are built."""
+        return self._services is not None
+
+    @property
+    def services(self) -> Services:
+        """The services; :class:`~vault.transparency.log.LogUnavailable` (503) until the start checks passed."""
+        if self._services is None:
+            raise LogUnavailable("vault not ready")
+        return self._services
+
     async def open(self, *, integrate: bool = True) -> None:
-        """Create the engine and try the start-up checks once; a wrong root key stops the start."""
+        """Create the engine and try the start checks; a wrong root key stops the start.
+
+        With ``integrate``, a database not reachable yet is tried again in the background until the
+        checks pass, and the background jobs (log integration, purge, expiry, retention) run.
+        """
         self._engine = create_engine(self.settings)
         self._sessions = session_factory(self._engine)
-        await self.ready()
-        if integrate and self.settings.log_integrator:
-            self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
-            self._purging = asyncio.create_task(self._every(PURGE_INTERVAL_S, self._purge, "purge"), name="purge")
-            self._expiry = asyncio.create_task(
-                self._every(EXPIRY_INTERVAL_S, self._expire, "grant expiry"), name="grant-expiry"
-            )
-            if self.settings.log_retention_days:
-                self._retention = asyncio.create_task(
-                    self._every(RETENTION_INTERVAL_S, self._retain, "retention"), name="log-retention"
+        await self._start()
+        if integrate:
+            if not self.started:
+                self._starting = asyncio.create_task(self._start_when_reachable(), name="start-checks")
+            if self.settings.log_integrator:
+                self._integrator = asyncio.create_task(self._integrate_forever(), name="log-integrator")
+                self._purging = asyncio.create_task(self._every(PURGE_INTERVAL_S, self._purge, "purge"), name="purge")
+                self._expiry = asyncio.create_task(
+                    self._every(EXPIRY_INTERVAL_S, self._expire, "grant expiry"), name="grant-expiry"
                 )
-        log.info("vault started", ready=self.keys_checked)
+                if self.settings.log_retention_days:
+                    self._retention = asyncio.create_task(
+                        self._every(RETENTION_INTERVAL_S, self._retain, "retention"), name="log-retention"
+                    )
+        log.info("vault started", ready=self.started)
 
     async def close(self) -> None:
         """Stop the background tasks and dispose of the engine's connections."""
-        for task in (self._purging, self._retention, self._expiry):
+        for task in (self._starting, self._purging, self._retention, self._expiry):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -148,88 +137,50 @@ class Runtime:
         log.info("vault stopped")
 
     async def ready(self) -> bool:
-        """Whether the database answers now and the root key has been checked against it."""
+        """Whether the services are built and the database answers now (reports only, builds nothing)."""
+        if not self.started:
+            return False
         try:
             async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
                 await ping(self.engine)
-                if not self.keys_checked:
-                    await check_root_key(self.engine, self.keys.root)
-                    keyring = await Keyring.open(self.engine, self.keys.root, dpop_nonces=self.settings.dpop_nonces)
-                    self.log = TransparencyLog(
-                        self.settings.log_origin,
-                        self.keys.log_signing,
-                        keyring.pseudonymizer,
-                        self.settings.data_dir / "log-head.json",
-                    )
-                    self.vault = CitizenVault(
-                        self.sessions,
-                        self.keys.root,
-                        self.log,
-                        max_document_bytes=self.settings.max_document_bytes,
-                        reads=read_session_factory(self.engine),
-                        after_delete=functools.partial(forget_erased, self.engine),
-                    )
-                    if self.hasher is None:
-                        self.hasher = PasswordHasher(max_concurrent=self.settings.password_concurrency)
-                    assert self.settings.erasure_journal is not None
-                    self.accounts = AccountService(
-                        self.vault,
-                        self.hasher,
-                        keyring.login_lookup,
-                        self.settings.erasure_journal,
-                        after_erase=functools.partial(forget_erased, self.engine),
-                    )
-                    self.session_service = SessionService(self.sessions)
-                    self.throttle = Throttle(self.sessions, read_session_factory(self.engine))
-                    self.passkeys = PasskeyService(self.sessions, self.settings.issuer)
-                    self.catalogue = Catalogue(self.sessions)
-                    self.grants = Grants(self.sessions, self.log, self.receipt_signer)
-                    self.oauth = AuthorizationServer(
-                        self.sessions,
-                        self.catalogue,
-                        self.grants,
-                        self.log,
-                        self.settings.issuer,
-                        reads=read_session_factory(self.engine),
-                        nonces=DpopNonces(keyring.nonce_mac) if keyring.nonce_mac is not None else None,
-                    )
-                    self.data_reads = DataReads(self.sessions, self.vault)
-                    self.audit = AuditQueries(read_session_factory(self.engine), self.log)
-                    self.auditors = Auditors(self.sessions)
-                    await self._open_identity(keyring)
-                    self.keys_checked = True
-        except RootKeyError:
-            raise
-        except SchemaNotReady as exc:
-            log.warning("not ready", reason=str(exc))
-            return False
         except Exception as exc:  # noqa: BLE001  a driver or network error means "not ready", never a crash
             log.warning("not ready", reason=type(exc).__name__)
             return False
         return True
 
-    async def _open_identity(self, keyring: Keyring) -> None:
-        """Identity providers, the sign-ins started at them, and the accounts bound to them."""
-        assert self.vault is not None
-        assert self.accounts is not None
-        self.providers = Providers(self.sessions, keyring.provider_secrets)
-        self.identity_requests = IdentityRequests(self.sessions)
-        issuer = self.settings.issuer
-        self.oidc = OidcClient(self.providers, self.identity_requests, issuer, lambda: self.http_client())
-        self.binding = IdentityBinding(self.vault, self.accounts, keyring.subject_hasher)
+    async def _start(self) -> None:
+        """The start checks: the database answers, the root key matches; then build the services once.
 
-    @property
-    def saml(self) -> SamlClient | None:
-        """The SAML service provider, built on first use.
-
-        pysaml2 takes half a second to import (its XML schemas), which every ``vault`` command and
-        worker start would otherwise pay for nothing.
+        Raises:
+            RootKeyError: The root key is not the one the database was created with.
         """
-        if self._saml is None and self.providers is not None and self.identity_requests is not None:
-            from vault.identity.saml import SamlClient
+        try:
+            async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+                await ping(self.engine)
+                await check_root_key(self.engine, self.keys.root)
+                self._services = await build_services(
+                    self.settings,
+                    self.keys,
+                    self.engine,
+                    self.sessions,
+                    hasher=self.hasher,
+                    http_client=lambda: self.http_client(),
+                )
+        except RootKeyError:
+            raise
+        except SchemaNotReady as exc:
+            log.warning("not ready", reason=str(exc))
+        except Exception as exc:  # noqa: BLE001  a driver or network error means "not ready", never a crash
+            log.warning("not ready", reason=type(exc).__name__)
 
-            self._saml = SamlClient(self.providers, self.identity_requests, self.sessions, self.settings.issuer)
-        return self._saml
+    async def _start_when_reachable(self) -> None:
+        """Try the start checks every ``INTEGRATION_INTERVAL_S`` until they pass (a database that comes up later)."""
+        while not self.started:
+            await asyncio.sleep(INTEGRATION_INTERVAL_S)
+            try:
+                await self._start()
+            except RootKeyError as exc:
+                log.error("start checks failed", error_type=type(exc).__name__, exc_info=exc)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``job`` now and then every ``seconds`` (every minute until the start-up checks passed).
@@ -238,22 +189,21 @@ class Runtime:
         """
         while True:
             try:
-                if self.keys_checked:
+                if self.started:
                     await job()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.error(f"{what} failed", error_type=type(exc).__name__, exc_info=exc)
-            await asyncio.sleep(seconds if self.keys_checked else 60)
+            await asyncio.sleep(seconds if self.started else 60)
 
     async def _retain(self) -> None:
         """Apply the log's retention period (docs/audit.md)."""
         before = retention.cutoff(self.settings.log_retention_days)
         assert before is not None
-        assert self.auditors is not None
         result = await retention.prune(self.sessions, before)
         refusals = await prune_refusals(self.sessions, before)
-        looked = await self.auditors.activity.prune(before)
+        looked = await self.services.auditors.activity.prune(before)
         if result.pruned or refusals or looked:
             log.info("retention applied", pruned=result.pruned, refusals_deleted=refusals, activity_deleted=looked)
 
@@ -265,9 +215,8 @@ class Runtime:
 
     async def _expire(self) -> None:
         """Store the expiry of grants whose time is up, with their ``expire`` entries (a backlog batch after batch)."""
-        if self.grants is not None:
-            while await self.grants.expire_due() >= EXPIRE_BATCH:
-                continue
+        while await self.services.grants.expire_due() >= EXPIRE_BATCH:
+            continue
 
     async def _integrate_forever(self) -> None:
         """Integrate pending log entries every ``INTEGRATION_INTERVAL_S`` (at once while a backlog lasts).
@@ -290,14 +239,12 @@ class Runtime:
             while True:
                 busy = False
                 try:
-                    if self.log is None:
-                        await self.ready()
-                    else:
-                        result = await self.log.integrate(self.engine, publish=not witnesses)
+                    if self._services is not None:
+                        result = await self._services.log.integrate(self.engine, publish=not witnesses)
                         busy = result is not None and result.integrated >= DEFAULT_BATCH
                         if witnesses and (witness_pass is None or witness_pass.done()):
                             witnessing = witnessing or Witnessing(
-                                self.log, witnesses, timeout=self.settings.witness_timeout
+                                self._services.log, witnesses, timeout=self.settings.witness_timeout
                             )
                             witness_pass = asyncio.create_task(witness_once(witnessing), name="log-witnessing")
                 except asyncio.CancelledError:

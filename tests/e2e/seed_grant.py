@@ -26,25 +26,22 @@ async def seed(login: str) -> str:
     runtime = Runtime(settings, prepare(settings))
     await runtime.open(integrate=False)
     try:
-        assert runtime.catalogue is not None
-        assert runtime.grants is not None
-        assert runtime.accounts is not None
         try:  # other browser tests register agencies of their own on the same server
-            client_id = (await runtime.catalogue.service("ummeldung")).agency
+            client_id = (await runtime.services.catalogue.service("ummeldung")).agency
         except UnknownEntry:
-            client_id = await runtime.catalogue.add_agency(
+            client_id = await runtime.services.catalogue.add_agency(
                 "Bürgeramt Köln", ["https://amt.example/cb"], agency_key()[1]
             )
-            await runtime.catalogue.add_service(parse_service(service_toml(client_id)))
+            await runtime.services.catalogue.add_service(parse_service(service_toml(client_id)))
         async with runtime.sessions() as db:
             citizen_id = await db.scalar(
-                select(Citizen.id).where(Citizen.login_hash == runtime.accounts.login_hash(login))
+                select(Citizen.id).where(Citizen.login_hash == runtime.services.accounts.login_hash(login))
             )
         assert citizen_id is not None, login
-        grant = await runtime.grants.create(
+        grant = await runtime.services.grants.create(
             citizen_id,
-            await runtime.catalogue.agency(client_id),
-            await runtime.catalogue.service("ummeldung"),
+            await runtime.services.catalogue.agency(client_id),
+            await runtime.services.catalogue.service("ummeldung"),
             ("given_name", "family_name", "birth_date"),
             ("rental_confirmation",),
         )

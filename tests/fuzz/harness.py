@@ -95,12 +95,11 @@ def register_agency(settings: Settings) -> TestAgency:
 
     async def run() -> None:
         async with domain(settings) as runtime:
-            assert runtime.catalogue is not None
-            agency.client_id = await runtime.catalogue.add_agency(
+            agency.client_id = await runtime.services.catalogue.add_agency(
                 "Bürgeramt Fuzz", [agency.redirect_uri], agency.jwks()
             )
             service = service_toml(agency.client_id, access='access = "ongoing"')
-            await runtime.catalogue.add_service(parse_service(service))
+            await runtime.services.catalogue.add_service(parse_service(service))
 
     asyncio.run(run())
     return agency

@@ -37,15 +37,14 @@ def _id(name: str) -> bytes:
 
 
 async def _grant(runtime: Runtime) -> tuple[str, str]:
-    assert runtime.accounts is not None
-    assert runtime.catalogue is not None
-    assert runtime.grants is not None
-    citizen = await runtime.accounts.register("purge@example.de", "ein sehr gutes Passwort")
-    client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", ["https://amt.example/cb"], agency_key()[1])
+    citizen = await runtime.services.accounts.register("purge@example.de", "ein sehr gutes Passwort")
+    client_id = await runtime.services.catalogue.add_agency(
+        "Bürgeramt Köln", ["https://amt.example/cb"], agency_key()[1]
+    )
     service = parse_service(service_toml(client_id))
-    await runtime.catalogue.add_service(service)
-    agency = await runtime.catalogue.agency(client_id)
-    grant = await runtime.grants.create(citizen, agency, service, ("given_name",), ())
+    await runtime.services.catalogue.add_service(service)
+    agency = await runtime.services.catalogue.agency(client_id)
+    grant = await runtime.services.grants.create(citizen, agency, service, ("given_name",), ())
     return client_id, grant.id
 
 

@@ -106,13 +106,12 @@ async def check_entry(
     rt: Runtime, c: bytes, citizen: CitizenModel, actor: str, grant: GrantModel | None, fields: tuple[str, ...]
 ) -> None:
     """The entry is durable (committed) once the data is out, and its commitment opens to this access."""
-    assert rt.log is not None
     async with rt.engine.connect() as conn:
         row = (await conn.execute(select(LogEntry.salt, LogEntry.record).where(LogEntry.commitment == c))).one()
     assert commitment(bytes(row.salt), bytes(row.record)) == c
     record = decode_record(bytes(row.record))
     assert (record.actor, record.action) == (actor, "view" if grant is None else "read")
-    assert record.pseudonym == rt.log.pseudonymizer.pseudonym(citizen.id)
+    assert record.pseudonym == rt.services.log.pseudonymizer.pseudonym(citizen.id)
     assert record.fields == fields
     if grant is not None:
         assert record.grant_id == grant.id
@@ -121,15 +120,13 @@ async def check_entry(
 
 def check_promise(rt: Runtime, c: bytes, promise: str) -> None:
     """The signed promise a read response carries verifies with the log's public key."""
-    assert rt.log is not None
     receipt = Receipt(commitment=base64.b64encode(c).decode(), promise=promise)
-    assert verify_receipt(receipt, rt.log.signer.vkey(), rt.log.origin).promised_at
+    assert verify_receipt(receipt, rt.services.log.signer.vkey(), rt.services.log.origin).promised_at
 
 
 async def check_consent_receipt(rt: Runtime, grant: GrantModel) -> None:
     """The grant's signed receipt names it and its fields, and commits to its ``grant`` log entry."""
-    assert rt.grants is not None
-    claims = rt.receipt_signer.verify(await rt.grants.receipt(grant.citizen.id, grant.id))
+    claims = rt.services.receipt_signer.verify(await rt.services.grants.receipt(grant.citizen.id, grant.id))
     assert claims["consent"]["grant_id"] == grant.id
     assert claims["consent"]["fields"] == list(grant.fields)
     logged = base64.b64decode(claims["consent"]["log_commitment"])
@@ -145,7 +142,7 @@ class LogAuditor:
 
     async def verify(self, rt: Runtime, served: list[Served]) -> None:
         """Signature, root from all leaves, consistency with the last one; served accesses' inclusion."""
-        log = rt.log
+        log = rt.services.log
         assert log is not None
         vkey = log.signer.vkey()
         async with rt.engine.connect() as conn:
@@ -181,7 +178,6 @@ class LogAuditor:
 
 async def check_reads_accounted(rt: Runtime, served: list[Served], grants: list[GrantModel]) -> None:
     """Every served access has its entry; per grant, as many ``read`` entries as reads served, all before its end."""
-    assert rt.log is not None
     columns = (LogEntry.id, LogEntry.action, LogEntry.grant_id, LogEntry.pseudonym, LogEntry.commitment)
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(select(*columns))).all()
@@ -201,7 +197,7 @@ async def check_reads_accounted(rt: Runtime, served: list[Served], grants: list[
     for grant in grants:
         mine = reads.get(grant.id, [])
         assert len(mine) == grant.served, f"{grant}: {len(mine)} read entries for {grant.served} served reads"
-        ends = [revoked_at.get(grant.id), erased_at.get(rt.log.pseudonymizer.pseudonym(grant.citizen.id))]
+        ends = [revoked_at.get(grant.id), erased_at.get(rt.services.log.pseudonymizer.pseudonym(grant.citizen.id))]
         for end in (e for e in ends if e is not None):
             assert all(entry < end for entry in mine), f"{grant}: a read was logged after it ended"
 

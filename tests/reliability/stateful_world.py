@@ -85,8 +85,9 @@ async def _populate(settings: Settings, agency: TestAgency) -> None:
         await engine.dispose()
     runtime = await open_runtime(settings)  # records the root key's check value and the service secrets
     try:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Bürgeramt", [agency.redirect_uri], agency.jwks())
+        agency.client_id = await runtime.services.catalogue.add_agency(
+            "Bürgeramt", [agency.redirect_uri], agency.jwks()
+        )
         for service_id, access in SERVICES.items():
             lines = {
                 "id": f'id = "{service_id}"',
@@ -95,7 +96,7 @@ async def _populate(settings: Settings, agency: TestAgency) -> None:
                 "fields": f"fields = {json.dumps(list(SERVICE_FIELDS))}",
                 "optional_fields": f"optional_fields = {json.dumps(list(OPTIONAL_FIELDS))}",
             }
-            await runtime.catalogue.add_service(parse_service(service_toml(agency.client_id, **lines)))
+            await runtime.services.catalogue.add_service(parse_service(service_toml(agency.client_id, **lines)))
     finally:
         await runtime.close()
 
@@ -163,7 +164,7 @@ class World:
 
     async def approve(self, citizen_id: str, service: str, fields: list[str] | None) -> dict[str, Any]:
         """PAR, the citizen's approval on the consent page, and the code exchange: the token response."""
-        oauth = self.runtime.oauth
+        oauth = self.runtime.services.oauth
         assert oauth is not None
         verifier, challenge = pkce_pair()
         details: dict[str, Any] = {"type": "vault_access", "service": service}
@@ -185,26 +186,24 @@ class World:
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         """A new access token from the refresh token (DPoP-bound to the same key)."""
-        assert self.runtime.oauth is not None
         form = {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
             "client_id": self.agency.client_id,
             **self.agency.auth(),
         }
-        response: dict[str, Any] = await self.runtime.oauth.token(
+        response: dict[str, Any] = await self.runtime.services.oauth.token(
             form, self.agency.dpop("POST", self.token_url), self.token_url
         )
         return response
 
     async def revoke_token(self, token: str) -> None:
         """RFC 7009 revocation of one of the agency's tokens."""
-        assert self.runtime.oauth is not None
-        await self.runtime.oauth.revoke({"token": token, **self.agency.auth()})
+        await self.runtime.services.oauth.revoke({"token": token, **self.agency.auth()})
 
     async def read(self, token: str) -> Any:
         """``GET /api/v1/data`` at the domain level: a fresh DPoP proof, then :class:`DataReads`."""
-        oauth, reads = self.runtime.oauth, self.runtime.data_reads
+        oauth, reads = self.runtime.services.oauth, self.runtime.services.data_reads
         assert oauth is not None
         assert reads is not None
         proof = self.agency.dpop("GET", self.data_url, token)

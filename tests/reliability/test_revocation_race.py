@@ -37,20 +37,15 @@ TAIL = 20
 
 @pytest.mark.parametrize("revoked", ["grant", "token"])
 async def test_no_read_is_served_or_logged_after_a_revoke_commits(runtime: Runtime, revoked: str) -> None:
-    assert runtime.catalogue is not None
-    assert runtime.grants is not None
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    assert runtime.oauth is not None
-    vault, grants, oauth = runtime.vault, runtime.grants, runtime.oauth
-    citizen = await runtime.accounts.register("race@example.de", "ein sehr gutes Passwort")
+    vault, grants, oauth = runtime.services.vault, runtime.services.grants, runtime.services.oauth
+    citizen = await runtime.services.accounts.register("race@example.de", "ein sehr gutes Passwort")
     await vault.set_attribute(citizen, "given_name", "Erika")
     agency = TestAgency(oauth.issuer)
-    client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+    client_id = await runtime.services.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
     agency.client_id = client_id
     service = parse_service(service_toml(client_id, access='access = "ongoing"'))
-    await runtime.catalogue.add_service(service)
-    registered = await runtime.catalogue.agency(client_id)
+    await runtime.services.catalogue.add_service(service)
+    registered = await runtime.services.catalogue.agency(client_id)
     grant = await grants.create(citizen, registered, service, ("given_name",), ())
     jkt = agency.dpop_key.thumbprint()
     token = (await oauth.issue(registered, grant.id, jkt, code_hash=None, refresh=False))["access_token"]
@@ -110,6 +105,5 @@ class Probe(DataReads):
 async def _entries(runtime: Runtime, citizen: str) -> list[Any]:
     from vault.citizens.history import history
 
-    assert runtime.log is not None
-    items, _ = await history(runtime.engine, runtime.log, citizen, limit=None)
+    items, _ = await history(runtime.engine, runtime.services.log, citizen, limit=None)
     return items

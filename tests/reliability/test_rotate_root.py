@@ -46,11 +46,9 @@ async def _count_at(settings: Settings, version: int) -> int:
 
 async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Settings) -> None:
     runtime = await open_runtime(migrated)
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    people = [await runtime.accounts.register(f"rotating-{i}", "rotation password") for i in range(3)]
+    people = [await runtime.services.accounts.register(f"rotating-{i}", "rotation password") for i in range(3)]
     for i, cid in enumerate(people):
-        await runtime.vault.set_attribute(cid, "family_name", f"Rotationsfest-{i}")
+        await runtime.services.vault.set_attribute(cid, "family_name", f"Rotationsfest-{i}")
     root = runtime.keys.root
     now = datetime.now(UTC)
     ids = [str(uuid.uuid4()) for _ in range(EXTRA_KEYS)]
@@ -127,10 +125,11 @@ async def test_rotation_survives_sigkill_and_finishes_on_rerun(migrated: Setting
 
     runtime = await open_runtime(migrated)
     try:
-        assert runtime.vault is not None
         assert isinstance(prepare(migrated).root, FileRootKey)
         for i, cid in enumerate(people):
-            assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == f"Rotationsfest-{i}"
+            assert (await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW))[
+                "family_name"
+            ].value == f"Rotationsfest-{i}"
     finally:
         await runtime.close()
 
@@ -140,9 +139,7 @@ async def test_rotation_beside_a_running_server_orphans_no_key(migrated: Setting
     from vault.crypto.rotation import rotate_root
 
     runtime = await open_runtime(migrated)
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    accounts, vault = runtime.accounts, runtime.vault
+    accounts, vault = runtime.services.accounts, runtime.services.vault
     created: list[str] = []
 
     async def serve_traffic() -> None:

@@ -158,7 +158,7 @@ class VaultMachine(RuleBasedStateMachine):
 
     def _register(self) -> CitizenModel:
         self.logins += 1
-        citizen_id = self.run(self.rt.accounts.register(f"buerger-{self.logins}@example.de", PASSWORD))
+        citizen_id = self.run(self.rt.services.accounts.register(f"buerger-{self.logins}@example.de", PASSWORD))
         wrapped = self.run(wrapped_key(self.rt, citizen_id))
         assert wrapped is not None
         version, blob = wrapped
@@ -174,9 +174,9 @@ class VaultMachine(RuleBasedStateMachine):
         name, value = assignment
         if citizen.erased:
             with pytest.raises(UnknownCitizen):
-                self.run(self.rt.vault.set_attribute(citizen.id, name, value))
+                self.run(self.rt.services.vault.set_attribute(citizen.id, name, value))
             return
-        stored = self.run(self.rt.vault.set_attribute(citizen.id, name, value))
+        stored = self.run(self.rt.services.vault.set_attribute(citizen.id, name, value))
         assert stored.value == value
         citizen.attributes[name] = value
         row_id, sealed = self.run(current_ciphertext(self.rt, citizen.id, name))
@@ -192,9 +192,9 @@ class VaultMachine(RuleBasedStateMachine):
             expected = None if name in citizen.attributes else UnknownRecord
         if expected is not None:
             with pytest.raises(expected):
-                self.run(self.rt.vault.delete_attribute(citizen.id, name))
+                self.run(self.rt.services.vault.delete_attribute(citizen.id, name))
             return
-        self.run(self.rt.vault.delete_attribute(citizen.id, name))
+        self.run(self.rt.services.vault.delete_attribute(citizen.id, name))
         del citizen.attributes[name]
 
     @rule(target=grants, citizen=citizens, service=st.sampled_from(sorted(SERVICES)), fields=FIELD_CHOICES)
@@ -253,10 +253,10 @@ class VaultMachine(RuleBasedStateMachine):
         """
         before = Before(victim.ended is None, victim.citizen.erased, self.run(wrapped_keys(self.rt)))
         work: dict[str, Callable[[], Awaitable[Any]]] = {
-            "revoke": lambda: self.rt.grants.revoke(victim.citizen.id, victim.id),
-            "erase": lambda: self.rt.accounts.erase(victim.citizen.id),
+            "revoke": lambda: self.rt.services.grants.revoke(victim.citizen.id, victim.id),
+            "erase": lambda: self.rt.services.accounts.erase(victim.citizen.id),
             "rotate": self._rotate,
-            "integrate": lambda: self.rt.log.integrate(self.rt.engine),
+            "integrate": lambda: self.rt.services.log.integrate(self.rt.engine),
         }
 
         async def later(action: str) -> Any:
@@ -288,9 +288,9 @@ class VaultMachine(RuleBasedStateMachine):
     def revoke(self, grant: GrantModel) -> None:
         if grant.ended is not None:
             with pytest.raises(GrantNotActive):
-                self.run(self.rt.grants.revoke(grant.citizen.id, grant.id))
+                self.run(self.rt.services.grants.revoke(grant.citizen.id, grant.id))
             return
-        revoked = self.run(self.rt.grants.revoke(grant.citizen.id, grant.id))
+        revoked = self.run(self.rt.services.grants.revoke(grant.citizen.id, grant.id))
         assert revoked.status == "revoked"
         grant.ended = "revoked"
         for token in grant.tokens:  # revoking a grant ends every token issued under it
@@ -308,9 +308,9 @@ class VaultMachine(RuleBasedStateMachine):
         """The citizen's own view of their data: a decryption like any other, logged before it happens."""
         if citizen.erased:
             with pytest.raises(UnknownCitizen):
-                self.run(self.rt.vault.read_attributes_logged(citizen.id, CITIZEN_VIEW))
+                self.run(self.rt.services.vault.read_attributes_logged(citizen.id, CITIZEN_VIEW))
             return
-        values, logged = self.run(self.rt.vault.read_attributes_logged(citizen.id, CITIZEN_VIEW))
+        values, logged = self.run(self.rt.services.vault.read_attributes_logged(citizen.id, CITIZEN_VIEW))
         assert {name: v.value for name, v in values.items()} == citizen.attributes
         self.run(check_entry(self.rt, logged.commitment, citizen, "citizen", None, tuple(sorted(values))))
         self.served.append(Served(logged.commitment, citizen, None))
@@ -319,12 +319,12 @@ class VaultMachine(RuleBasedStateMachine):
     def erase(self, citizen: CitizenModel) -> None:
         if citizen.erased:
             with pytest.raises(UnknownCitizen):
-                self.run(self.rt.accounts.erase(citizen.id))
+                self.run(self.rt.services.accounts.erase(citizen.id))
             return
-        self.run(self.rt.accounts.erase(citizen.id))
+        self.run(self.rt.services.accounts.erase(citizen.id))
         self._erased(citizen)
         with pytest.raises(UnknownCitizen):
-            self.run(self.rt.accounts.login_name(citizen.id))
+            self.run(self.rt.services.accounts.login_name(citizen.id))
 
     @rule()
     def rotate_root(self) -> None:
@@ -426,13 +426,13 @@ class VaultMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """The process restarts: keys from the (rotated) key file, secrets from the database."""
-        pseudonym = self.rt.log.pseudonymizer.pseudonym("restart-probe")
+        pseudonym = self.rt.services.log.pseudonymizer.pseudonym("restart-probe")
         self.run(self.world.restart())
-        assert self.rt.log.pseudonymizer.pseudonym("restart-probe") == pseudonym
+        assert self.rt.services.log.pseudonymizer.pseudonym("restart-probe") == pseudonym
 
     @rule()
     def integrate(self) -> None:
-        self.run(self.rt.log.integrate(self.rt.engine))
+        self.run(self.rt.services.log.integrate(self.rt.engine))
 
     # -- invariants -------------------------------------------------------------------------------
 

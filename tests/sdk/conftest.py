@@ -133,11 +133,10 @@ async def _register_agency(settings: Settings, key: ECKey) -> str:
     finally:
         await engine.dispose()
     async with domain(settings) as runtime:
-        assert runtime.catalogue is not None
-        client_id = await runtime.catalogue.add_agency("Bürgeramt Musterstadt", [CALLBACK], public_jwks(key))
+        client_id = await runtime.services.catalogue.add_agency("Bürgeramt Musterstadt", [CALLBACK], public_jwks(key))
         for service_id, access in (("ummeldung", "once"), ("adressabgleich", "ongoing")):
             lines = {"id": f'id = "{service_id}"', "access": f'access = "{access}"'}
-            await runtime.catalogue.add_service(parse_service(service_toml(client_id, **lines)))
+            await runtime.services.catalogue.add_service(parse_service(service_toml(client_id, **lines)))
         return client_id
 
 

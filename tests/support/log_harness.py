@@ -75,9 +75,8 @@ async def direct(client: Any, migrated: Settings) -> AsyncIterator[LogHarness]:
     cross loops, so tests append and integrate through their own engine on the same database.
     """
     runtime = client.app.state.runtime
-    assert runtime.log is not None
     engine = create_engine(migrated)
-    log = TransparencyLog(runtime.log.origin, runtime.log.signer, runtime.log.pseudonymizer)
+    log = TransparencyLog(runtime.services.log.origin, runtime.services.log.signer, runtime.services.log.pseudonymizer)
     try:
         yield LogHarness(engine, log)
     finally:

@@ -53,8 +53,7 @@ async def passkey_login(web: AsyncTestClient[Any], auth: SoftAuthenticator, **ta
 async def citizen_id(settings: Settings, login: str) -> str:
     """The id of the account ``login`` (registered with the test password)."""
     async with domain(settings) as runtime:
-        assert runtime.accounts is not None
-        return await runtime.accounts.authenticate(login, PASSWORD)
+        return await runtime.services.accounts.authenticate(login, PASSWORD)
 
 
 async def use_session(
@@ -66,11 +65,10 @@ async def use_session(
     account's identity level is raised to ``assurance`` (as a link would), else the session is capped.
     """
     async with domain(settings) as runtime:
-        assert runtime.session_service is not None
         if assurance != "basic":
             async with runtime.sessions.begin() as db:
                 await db.execute(update(Citizen).where(Citizen.id == cid).values(identity_level=assurance))
-        token, _ = await runtime.session_service.start(cid, assurance, now=datetime.now(UTC) - age)
+        token, _ = await runtime.services.session_service.start(cid, assurance, now=datetime.now(UTC) - age)
     web.cookies.delete(SESSION_COOKIE)
     web.cookies.set(SESSION_COOKIE, token, domain=urlsplit(BASE_URL).hostname or "")  # as the server sets it
     return token

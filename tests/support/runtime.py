@@ -23,7 +23,7 @@ async def open_runtime(settings: Settings, *, fast_passwords: bool = True) -> Ru
     if fast_passwords:
         runtime.hasher = PasswordHasher(FAST_POLICY, max_concurrent=settings.password_concurrency)
     await runtime.open(integrate=False)
-    assert runtime.vault is not None, "runtime not ready"
+    assert runtime.started, "runtime not ready"
     return runtime
 
 

@@ -16,6 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: TC002  Litestar reads the annotations
 
 from vault.api import i18n
 from vault.api.auth import SESSION_COOKIE, expired_session_cookie
@@ -24,18 +25,31 @@ from vault.api.citizen_only import citizen_page, is_auditor_account
 from vault.api.cross_site import from_another_site
 from vault.api.limits import FORM_BODY_LIMIT, upload_size
 from vault.api.reauth import is_recent, reauth_url, require_recent_sign_in
-from vault.api.render import N_, Form, Message, page_session, ready, render
+from vault.api.render import N_, Form, Message, page_session, render
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.accounts import AccountService  # noqa: TC001  Litestar reads the annotations
 from vault.citizens.attributes import AttributeInvalid, validate_attribute
 from vault.citizens.errors import DocumentRejected
 from vault.citizens.history import history
-from vault.citizens.sessions import SignedIn
-from vault.citizens.vault import CITIZEN_VIEW
-from vault.identity.binding import actor_of, link_of, provider_of
+from vault.citizens.passkeys import PasskeyService  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.sessions import (
+    SessionService,
+    SignedIn,
+)
+from vault.citizens.vault import (
+    CITIZEN_VIEW,
+    CitizenVault,
+)
+from vault.config import Settings  # noqa: TC001  Litestar reads the annotations
+from vault.consent.catalogue import Catalogue  # noqa: TC001  Litestar reads the annotations
+from vault.consent.grants import Grants  # noqa: TC001  Litestar reads the annotations
+from vault.identity.binding import IdentityBinding, actor_of, link_of, provider_of
+from vault.identity.providers import Providers  # noqa: TC001  Litestar reads the annotations
+from vault.services import Services  # noqa: TC001  Litestar reads the annotations
+from vault.transparency.log import TransparencyLog  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from vault.runtime import Runtime
 
 
 Page = NamedDependency[SignedIn]
@@ -105,21 +119,21 @@ ASSURANCE_LABELS = {"basic": N_("basic"), "substantial": N_("substantial"), "hig
 ACTOR_LABELS = {"citizen": N_("You"), "operator": N_("Operator")}
 
 
-async def agency_names(runtime: Runtime) -> dict[str, str]:
+async def agency_names(catalogue: Catalogue, providers: Providers) -> dict[str, str]:
     """Agency client id → name, so the history says who read, not an opaque id.
 
     Identity providers are named too: as the writer of confirmed values (``idp:<id>``) and as the
     ``service`` of ``link``/``unlink`` entries (``<id>``).
     """
-    assert runtime.catalogue is not None
-    assert runtime.providers is not None
-    names = {agency.client_id: agency.name for agency in await runtime.catalogue.agencies()}
-    for provider in await runtime.providers.all():
+    names = {agency.client_id: agency.name for agency in await catalogue.agencies()}
+    for provider in await providers.all():
         names[actor_of(provider.id)] = names[provider.id] = provider.name
     return names
 
 
-async def _provenance(runtime: Runtime, citizen_id: str, sources: set[str]) -> dict[str, tuple[str, str]]:
+async def _provenance(
+    providers: Providers, binding: IdentityBinding, citizen_id: str, sources: set[str]
+) -> dict[str, tuple[str, str]]:
     """Source → (state, provider name) for values an identity provider confirmed.
 
     ``confirmed`` while the link they came through exists and its provider is enabled, ``withdrawn``
@@ -128,14 +142,12 @@ async def _provenance(runtime: Runtime, citizen_id: str, sources: set[str]) -> d
     from_providers = {s for s in sources if provider_of(s) is not None}
     if not from_providers:
         return {}
-    assert runtime.providers is not None
-    assert runtime.binding is not None
-    providers = {p.id: p for p in await runtime.providers.all()}
-    confirmed = await runtime.binding.confirmations(citizen_id)
-    links = {link.id for link in await runtime.binding.links(citizen_id)}
+    by_id = {p.id: p for p in await providers.all()}
+    confirmed = await binding.confirmations(citizen_id)
+    links = {link.id for link in await binding.links(citizen_id)}
     marks = {}
     for source in from_providers:
-        provider = providers.get(provider_of(source) or "")
+        provider = by_id.get(provider_of(source) or "")
         link = link_of(source) or ""
         state = "confirmed" if link in confirmed else "withdrawn" if link in links else "unlinked"
         marks[source] = (state, provider.name if provider else "")
@@ -176,11 +188,14 @@ def confirm_view(request: Request[Any, Any, Any], me: SignedIn, title: str) -> R
 
 
 async def _documents_page(
-    request: Request[Any, Any, Any], me: SignedIn, status: int = 200, error: Message = None
+    request: Request[Any, Any, Any],
+    me: SignedIn,
+    vault: CitizenVault,
+    settings: Settings,
+    status: int = 200,
+    error: Message = None,
 ) -> Response[str]:
-    runtime = ready(request)
-    assert runtime.vault is not None
-    documents = await runtime.vault.list_documents(me.citizen_id)
+    documents = await vault.list_documents(me.citizen_id)
     return render(
         request,
         "documents.html",
@@ -191,7 +206,7 @@ async def _documents_page(
         csrf_token=me.csrf_token,
         documents=documents,
         kinds=DOCUMENT_KINDS,
-        max_mib=runtime.settings.max_document_bytes // (1024 * 1024),
+        max_mib=settings.max_document_bytes // (1024 * 1024),
     )
 
 
@@ -208,17 +223,16 @@ class AccountPages(Controller):
         self,
         request: Request[Any, Any, Any],
         me: SignedIn,
+        vault: CitizenVault,
+        providers: Providers,
+        binding: IdentityBinding,
         status: int = 200,
         error: Message = None,
         invalid: str | None = None,
         entered: dict[str, str] | None = None,
     ) -> Response[str]:
-        runtime = ready(request)
-        assert runtime.vault is not None
-        current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
-        assert runtime.providers is not None
-        assert runtime.binding is not None
-        marks = await _provenance(runtime, me.citizen_id, {a.source for a in current.values()})
+        current = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
+        marks = await _provenance(providers, binding, me.citizen_id, {a.source for a in current.values()})
         return render(
             request,
             "data.html",
@@ -238,17 +252,30 @@ class AccountPages(Controller):
         )
 
     @get("/data")
-    async def data(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+    async def data(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        vault: Injected[CitizenVault],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+    ) -> Response[str]:
         """The citizen's attributes with their source (viewing them is logged; not when another site sent us here)."""
         if from_another_site(request):
             return confirm_view(request, me, DATA)
-        return await self._data_page(request, me)
+        return await self._data_page(request, me, vault, providers, binding)
 
     @post("/data")
-    async def save_data(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+    async def save_data(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        data: Form,
+        vault: Injected[CitizenVault],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+    ) -> Response[Any]:
         """Validate every filled-in field first, then store the changed ones; 422 names the first bad field."""
-        runtime = ready(request)
-        assert runtime.vault is not None
         wanted = _form_values(data)
         try:
             normalised = {name: validate_attribute(name, value) for name, value in wanted.items()}
@@ -256,55 +283,66 @@ class AccountPages(Controller):
             field = exc.field.split(".")[-1] if exc.field.startswith("address.") else exc.field
             label = ADDRESS_LABELS.get(field) if exc.field.startswith("address.") else ATTRIBUTE_LABELS.get(field)
             message = (N_("Please check the field “%(field)s”: the value is not valid."), {"field": label or field})
-            return await self._data_page(request, me, 422, message, exc.field, data)
-        current = await runtime.vault.read_attributes(me.citizen_id, CITIZEN_VIEW, tuple(normalised))
+            return await self._data_page(request, me, vault, providers, binding, 422, message, exc.field, data)
+        current = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW, tuple(normalised))
         for name, value in normalised.items():
             if name not in current or current[name].value != value:
-                await runtime.vault.set_attribute(me.citizen_id, name, value)
+                await vault.set_attribute(me.citizen_id, name, value)
         return Redirect("/data?saved=1", status_code=303)
 
     @post("/data/{name:str}/delete")
-    async def delete_data(self, request: Request[Any, Any, Any], me: Page, name: FromPath[str]) -> Response[Any]:
+    async def delete_data(
+        self, request: Request[Any, Any, Any], me: Page, name: FromPath[str], vault: Injected[CitizenVault]
+    ) -> Response[Any]:
         """Delete an attribute and its earlier versions; 404 if there is none."""
-        runtime = ready(request)
-        assert runtime.vault is not None
-        await runtime.vault.delete_attribute(me.citizen_id, name)
+        await vault.delete_attribute(me.citizen_id, name)
         return Redirect("/data", status_code=303)
 
     # -- documents --------------------------------------------------------------------------
 
     @get("/documents")
-    async def documents(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+    async def documents(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        vault: Injected[CitizenVault],
+        settings: Injected[Settings],
+    ) -> Response[str]:
         """The citizen's documents (metadata only: nothing is decrypted to list them)."""
-        return await _documents_page(request, me)
+        return await _documents_page(request, me, vault, settings)
 
     @post("/documents/{document_id:str}/delete")
     async def delete_document(
-        self, request: Request[Any, Any, Any], me: Page, document_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        document_id: FromPath[str],
+        vault: Injected[CitizenVault],
     ) -> Response[Any]:
         """Delete a document; another citizen's id answers 404."""
-        runtime = ready(request)
-        assert runtime.vault is not None
-        await runtime.vault.delete_document(me.citizen_id, document_id)
+        await vault.delete_document(me.citizen_id, document_id)
         return Redirect("/documents", status_code=303)
 
     # -- grants -----------------------------------------------------------------------------
 
     @get("/grants")
-    async def grants(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+    async def grants(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        grants: Injected[Grants],
+        catalogue: Injected[Catalogue],
+        vault: Injected[CitizenVault],
+    ) -> Response[str]:
         """Active and past consents, each with a one-step revoke and its signed receipt."""
-        runtime = ready(request)
-        assert runtime.grants is not None
-        assert runtime.catalogue is not None
-        assert runtime.vault is not None
-        grants = await runtime.grants.for_citizen(me.citizen_id)
+        mine = await grants.for_citizen(me.citizen_id)
         names: dict[str, str] = {}
         titles: dict[str, Any] = {}
-        for grant in grants:
+        for grant in mine:
             if grant.agency not in names:
-                names[grant.agency] = (await runtime.catalogue.agency(grant.agency, active=False)).name
+                names[grant.agency] = (await catalogue.agency(grant.agency, active=False)).name
             if grant.service not in titles:
-                titles[grant.service] = (await runtime.catalogue.service(grant.service, active=False)).title
+                titles[grant.service] = (await catalogue.service(grant.service, active=False)).title
         lang, _ = i18n.choose(request)
         return render(
             request,
@@ -312,37 +350,43 @@ class AccountPages(Controller):
             GRANTS,
             me=me,
             csrf_token=me.csrf_token,
-            active=[g for g in grants if g.status == "active"],
-            past=[g for g in grants if g.status != "active"],
+            active=[g for g in mine if g.status == "active"],
+            past=[g for g in mine if g.status != "active"],
             agency_names=names,
             service_titles={k: v.get(lang) for k, v in titles.items()},
             statuses=STATUS_LABELS,
             access_modes=ACCESS_LABELS,
             revoked=request.query_params.get("revoked") == "1",
-            present_kinds={d.kind for d in await runtime.vault.list_documents(me.citizen_id)},
+            present_kinds={d.kind for d in await vault.list_documents(me.citizen_id)},
             **HISTORY_LABELS,
         )
 
     @post("/grants/{grant_id:str}/revoke")
-    async def revoke_grant(self, request: Request[Any, Any, Any], me: Page, grant_id: FromPath[str]) -> Response[Any]:
+    async def revoke_grant(
+        self, request: Request[Any, Any, Any], me: Page, grant_id: FromPath[str], grants: Injected[Grants]
+    ) -> Response[Any]:
         """Revoke at once; 404 for another citizen's grant, 409 if it already ended."""
-        runtime = ready(request)
-        assert runtime.grants is not None
-        await runtime.grants.revoke(me.citizen_id, grant_id)
+        await grants.revoke(me.citizen_id, grant_id)
         return Redirect("/grants?revoked=1", status_code=303)
 
     # -- history ----------------------------------------------------------------------------
 
     @get("/history")
-    async def history(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        engine: Injected[AsyncEngine],
+        log: Injected[TransparencyLog],
+        catalogue: Injected[Catalogue],
+        providers: Injected[Providers],
+    ) -> Response[str]:
         """Every log entry about the citizen, newest first, each verified against the latest checkpoint."""
-        runtime = ready(request)
-        assert runtime.log is not None
         before_text = request.query_params.get("before", "")
         digits = before_text.isascii() and before_text.isdigit() and len(before_text) <= 18
         before = int(before_text) if digits and int(before_text) > 0 else None
         limit = 50
-        entries, checkpoint = await history(runtime.engine, runtime.log, me.citizen_id, limit=limit, before=before)
+        entries, checkpoint = await history(engine, log, me.citizen_id, limit=limit, before=before)
         tree_size = int(checkpoint.splitlines()[1]) if checkpoint else 0
         return render(
             request,
@@ -352,7 +396,7 @@ class AccountPages(Controller):
             csrf_token=me.csrf_token,
             entries=entries,
             tree_size=tree_size,
-            agencies=await agency_names(runtime),
+            agencies=await agency_names(catalogue, providers),
             **HISTORY_LABELS,
             next_before=entries[-1].id if len(entries) == limit else None,
         )
@@ -360,16 +404,19 @@ class AccountPages(Controller):
     # -- settings ---------------------------------------------------------------------------
 
     @get("/settings", dependencies={"me": Provide(page_session)})  # auditors keep their settings
-    async def settings(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
+    async def settings(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        session_service: Injected[SessionService],
+        passkeys: Injected[PasskeyService],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+    ) -> Response[str]:
         """Passkeys, sessions, export and deleting the account."""
-        runtime = ready(request)
-        assert runtime.session_service is not None
-        assert runtime.passkeys is not None
         recent, highest = await is_recent(request, me)
-        assert runtime.binding is not None
-        assert runtime.providers is not None
-        providers = {p.id: p for p in await runtime.providers.all()}
-        links = await runtime.binding.links(me.citizen_id)
+        by_id = {p.id: p for p in await providers.all()}
+        links = await binding.links(me.citizen_id)
         linked = {link.provider_id for link in links}
         return render(
             request,
@@ -377,18 +424,18 @@ class AccountPages(Controller):
             SETTINGS,
             me=me,
             csrf_token=me.csrf_token,
-            passkeys=await runtime.passkeys.list(me.citizen_id),
-            passkeys_available=runtime.passkeys.available,
-            sessions=await runtime.session_service.active(me.citizen_id),
+            passkeys=await passkeys.list(me.citizen_id),
+            passkeys_available=passkeys.available,
+            sessions=await session_service.active(me.citizen_id),
             assurance_labels=ASSURANCE_LABELS,
             ended=request.query_params.get("ended"),
             recent=recent,
             reauth=reauth_url(highest, "/settings"),
             auditor=await is_auditor_account(request, me.citizen_id),
             links=links,
-            provider_names={pid: p.name for pid, p in providers.items()},
-            disabled={pid for pid, p in providers.items() if p.disabled},
-            linkable=[p for p in providers.values() if not p.disabled and p.id not in linked],
+            provider_names={pid: p.name for pid, p in by_id.items()},
+            disabled={pid for pid, p in by_id.items() if p.disabled},
+            linkable=[p for p in by_id.values() if not p.disabled and p.id not in linked],
             linked_now=request.query_params.get("linked") == "1",
             differs=[
                 ATTRIBUTE_LABELS[n] for n in request.query_params.get("differs", "").split(",") if n in ATTRIBUTE_LABELS
@@ -398,31 +445,31 @@ class AccountPages(Controller):
 
     @post("/settings/passkeys/{passkey_id:str}/delete", dependencies={"me": Provide(page_session)})
     async def remove_passkey(
-        self, request: Request[Any, Any, Any], me: Page, passkey_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        passkey_id: FromPath[str],
+        passkeys: Injected[PasskeyService],
     ) -> Response[Any]:
         """Remove one of the citizen's passkeys (needs a recent sign-in)."""
         await require_recent_sign_in(request, me, "/settings")
-        runtime = ready(request)
-        assert runtime.passkeys is not None
-        await runtime.passkeys.remove(me.citizen_id, passkey_id)
+        await passkeys.remove(me.citizen_id, passkey_id)
         return Redirect("/settings", status_code=303)
 
     @post("/settings/sessions/end-others", dependencies={"me": Provide(page_session)})
-    async def end_other_sessions(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+    async def end_other_sessions(
+        self, request: Request[Any, Any, Any], me: Page, session_service: Injected[SessionService]
+    ) -> Response[Any]:
         """Sign out everywhere else; this session stays (needs a recent sign-in)."""
         await require_recent_sign_in(request, me, "/settings")
-        runtime = ready(request)
-        assert runtime.session_service is not None
-        ended = await runtime.session_service.end_all(
-            me.citizen_id, except_token=request.cookies.get(SESSION_COOKIE, "")
-        )
+        ended = await session_service.end_all(me.citizen_id, except_token=request.cookies.get(SESSION_COOKIE, ""))
         return Redirect(f"/settings?ended={ended}", status_code=303)
 
     @post("/settings/export", status_code=200)
-    async def export(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+    async def export(self, request: Request[Any, Any, Any], me: Page, services: Injected[Services]) -> Response[Any]:
         """All the citizen's data as one JSON download: a form with the CSRF token, so no other site can start it."""
         await require_recent_sign_in(request, me, "/settings")
-        return await export_response(ready(request), me.citizen_id)
+        return await export_response(services, me.citizen_id)
 
     @get("/settings/delete")
     async def confirm_delete(self, request: Request[Any, Any, Any], me: Page) -> Response[str]:
@@ -431,17 +478,21 @@ class AccountPages(Controller):
         return render(request, "delete.html", DELETE_ACCOUNT, me=me, csrf_token=me.csrf_token)
 
     @post("/settings/delete")
-    async def delete_account(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+    async def delete_account(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        data: Form,
+        accounts: Injected[AccountService],
+        session_service: Injected[SessionService],
+    ) -> Response[Any]:
         """Crypto-shred the account after the explicit confirmation and a recent sign-in; every session ends."""
         await require_recent_sign_in(request, me, "/settings/delete")
         if data.get("confirm") != "yes":
             message = N_("Please tick the box to confirm that you want to delete your account.")
             return render(request, "delete.html", DELETE_ACCOUNT, 422, error=message, me=me, csrf_token=me.csrf_token)
-        runtime = ready(request)
-        assert runtime.accounts is not None
-        assert runtime.session_service is not None
-        await runtime.accounts.erase(me.citizen_id)
-        await runtime.session_service.end_all(me.citizen_id)
+        await accounts.erase(me.citizen_id)
+        await session_service.end_all(me.citizen_id)
         return Redirect("/login?erased=1", status_code=303, cookies=[expired_session_cookie()])
 
 
@@ -452,28 +503,35 @@ class DocumentUploadPage(Controller):
     dependencies = {"me": Provide(citizen_page)}  # noqa: RUF012
 
     @post("/documents")
-    async def upload(self, request: Request[Any, Any, Any], me: Page, data: Upload) -> Response[Any]:
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        data: Upload,
+        settings: Injected[Settings],
+        vault: Injected[CitizenVault],
+    ) -> Response[Any]:
         """Upload a PDF, PNG or JPEG; 413 when too large, 415 for another type."""
-        runtime = ready(request)
-        assert runtime.vault is not None
         upload, kind = data.get("file"), data.get("kind")
         if kind not in DOCUMENT_KINDS or upload is None or not hasattr(upload, "read") or not upload.filename:
-            return await _documents_page(request, me, 422, N_("Please choose a file and its kind."))
+            return await _documents_page(request, me, vault, settings, 422, N_("Please choose a file and its kind."))
 
         async def content() -> AsyncIterator[bytes]:
             while part := await upload.read(256 * 1024):
                 yield part
 
         try:
-            await runtime.vault.put_document(
+            await vault.put_document(
                 me.citizen_id, kind, upload.content_type, upload.filename, content(), size=upload_size(upload)
             )
         except DocumentRejected as exc:
             if exc.too_large:
                 message: Message = (
                     N_("The file is too large: at most %(n)s MiB."),
-                    {"n": runtime.settings.max_document_bytes // (1024 * 1024)},
+                    {"n": settings.max_document_bytes // (1024 * 1024)},
                 )
-                return await _documents_page(request, me, 413, message)
-            return await _documents_page(request, me, 415, N_("Only PDF, PNG and JPEG files are accepted."))
+                return await _documents_page(request, me, vault, settings, 413, message)
+            return await _documents_page(
+                request, me, vault, settings, 415, N_("Only PDF, PNG and JPEG files are accepted.")
+            )
         return Redirect("/documents", status_code=303)

@@ -19,29 +19,31 @@ import structlog
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath  # noqa: TC002  Litestar reads the annotations at runtime
 from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tlog.receipts import Receipt
 from vault.api.oauth_errors import resource_error
 from vault.api.openapi import binary, errors, oauth_errors, operation
-from vault.api.render import ready
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
 from vault.audit.auditors import record_refusal, record_token_refusal
 from vault.citizens.errors import UnknownRecord
-from vault.citizens.vault import CONTENT_TYPES
+from vault.citizens.vault import CONTENT_TYPES, CitizenVault
 from vault.consent.errors import InsufficientScope, InvalidDpopProof, InvalidToken, OAuthError
 from vault.consent.grants import GrantNotActive, GrantRow
 from vault.consent.guards import grant_guard, token_guard
-from vault.consent.reads import agency_reason
+from vault.consent.reads import DataReads, agency_reason
 from vault.consent.replay import ProofReplayed
-from vault.identity.binding import link_of
+from vault.consent.server import AuthorizationServer  # noqa: TC001  Litestar reads the annotations
+from vault.identity.binding import IdentityBinding, link_of
+from vault.identity.providers import Providers  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from vault.citizens.vault import Guard
     from vault.consent.resource import Access
-    from vault.runtime import Runtime
     from vault.transparency.log import LoggedAccess
 
+
+Sessions = async_sessionmaker[AsyncSession]
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +66,9 @@ class AttributeRead(msgspec.Struct, omit_defaults=True):
     verified_by: VerifiedBy | None = None
 
 
-async def _verified_by(runtime: Runtime, citizen_id: str, sources: set[str]) -> dict[str, VerifiedBy]:
+async def _verified_by(
+    providers: Providers, binding: IdentityBinding, citizen_id: str, sources: set[str]
+) -> dict[str, VerifiedBy]:
     """The providers that vouch for values with these ``sources`` now (no lookup when none came from one).
 
     A value is vouched for only while the link it came through exists and its provider is enabled.
@@ -72,15 +76,13 @@ async def _verified_by(runtime: Runtime, citizen_id: str, sources: set[str]) -> 
     wanted = {s: link for s in sources if (link := link_of(s)) is not None}
     if not wanted:
         return {}
-    assert runtime.providers is not None
-    assert runtime.binding is not None
-    confirmed = await runtime.binding.confirmations(citizen_id)
+    confirmed = await binding.confirmations(citizen_id)
     out = {}
     for source, link_id in wanted.items():
         if link_id not in confirmed:
             continue
         provider_id, level = confirmed[link_id]
-        provider = await runtime.providers.get(provider_id)
+        provider = await providers.get(provider_id)
         if provider is not None:
             out[source] = VerifiedBy(provider.name, provider.issuer, provider.kind, level)
     return out
@@ -124,25 +126,25 @@ def _receipt(access: LoggedAccess) -> Receipt:
     return Receipt(commitment=base64.b64encode(access.commitment).decode(), promise=access.promise)
 
 
-async def _access(request: Request[Any, Any, Any], endpoint: str) -> tuple[Runtime, Access, GrantRow]:
+async def _access(
+    request: Request[Any, Any, Any], oauth: AuthorizationServer, sessions: Sessions, endpoint: str
+) -> tuple[Access, GrantRow]:
     """The token's access, its proof spent; a refusal of a token the vault issued is noted for the auditors."""
-    runtime = ready(request)
-    assert runtime.oauth is not None
-    url = runtime.oauth.issuer + request.url.path
+    url = oauth.issuer + request.url.path
     authorization = request.headers.get("authorization")
     try:
-        access = await runtime.oauth.resolve(authorization, request.headers.get("dpop"), request.method, url)
+        access = await oauth.resolve(authorization, request.headers.get("dpop"), request.method, url)
     except (OAuthError, ProofReplayed) as exc:
-        raise await _refused(runtime, endpoint, exc, authorization) from None
-    return runtime, access, access.grant
+        raise await _refused(sessions, endpoint, exc, authorization) from None
+    return access, access.grant
 
 
 async def _refused(
-    runtime: Runtime, endpoint: str, exc: OAuthError | ProofReplayed, authorization: str | None
+    sessions: Sessions, endpoint: str, exc: OAuthError | ProofReplayed, authorization: str | None
 ) -> OAuthError:
     """The answer to a refused token or proof, once the refusal is noted."""
     error = _replayed() if isinstance(exc, ProofReplayed) else exc
-    await _note_token_refusal(runtime, endpoint, error, authorization)
+    await _note_token_refusal(sessions, endpoint, error, authorization)
     return error
 
 
@@ -162,21 +164,21 @@ def _replayed() -> OAuthError:
     return InvalidDpopProof("DPoP proof jti was already used")
 
 
-async def _note_refusal(runtime: Runtime, endpoint: str, reason: str, exc: GrantNotActive) -> None:
+async def _note_refusal(sessions: Sessions, endpoint: str, reason: str, exc: GrantNotActive) -> None:
     """Keep the refusal for the auditors; a failure to do so is logged and does not change the answer."""
     try:
-        await record_refusal(runtime.sessions, endpoint, reason, str(exc.args[0]))
+        await record_refusal(sessions, endpoint, reason, str(exc.args[0]))
     except Exception as error:  # noqa: BLE001  the refusal stands whether or not it could be noted
         log.error("could not note a refused request", error_type=type(error).__name__)
 
 
-async def _note_token_refusal(runtime: Runtime, endpoint: str, exc: OAuthError, authorization: str | None) -> None:
+async def _note_token_refusal(sessions: Sessions, endpoint: str, exc: OAuthError, authorization: str | None) -> None:
     """Keep a refusal of a token the vault once issued (unknown tokens are noise, not an agency's doing)."""
     scheme, _, token = (authorization or "").partition(" ")
     if exc.error == "use_dpop_nonce" or scheme.lower() != "dpop" or not token:
         return
     try:
-        await record_token_refusal(runtime.sessions, endpoint, exc.error, token.strip())
+        await record_token_refusal(sessions, endpoint, exc.error, token.strip())
     except Exception as error:  # noqa: BLE001  the refusal stands whether or not it could be noted
         log.error("could not note a refused request", error_type=type(error).__name__)
 
@@ -202,24 +204,29 @@ class AgencyApi(Controller):
         responses={**oauth_errors(400, 401, 403), **errors(503)},
         operation_class=operation(dpop=True),
     )
-    async def data(self, request: Request[Any, Any, Any]) -> Response[DataOut]:
+    async def data(  # the services a read needs
+        self,
+        request: Request[Any, Any, Any],
+        oauth: Injected[AuthorizationServer],
+        data_reads: Injected[DataReads],
+        sessions: Injected[Sessions],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+    ) -> Response[DataOut]:
         """Exactly the fields the grant covers; 401 for a bad, revoked, expired or used-up grant or token."""
-        runtime = ready(request)
-        assert runtime.oauth is not None
-        assert runtime.data_reads is not None
         authorization = request.headers.get("authorization")
         try:
-            token, proof = runtime.oauth.presented(
-                authorization, request.headers.get("dpop"), request.method, runtime.oauth.issuer + request.url.path
+            token, proof = oauth.presented(
+                authorization, request.headers.get("dpop"), request.method, oauth.issuer + request.url.path
             )
-            read = await runtime.data_reads.read(token, proof)
+            read = await data_reads.read(token, proof)
         except GrantNotActive as exc:
-            await _note_refusal(runtime, "data", "grant_not_active", exc)
+            await _note_refusal(sessions, "data", "grant_not_active", exc)
             raise _revoked(exc) from None
         except (OAuthError, ProofReplayed) as exc:
-            raise await _refused(runtime, "data", exc, authorization) from None
+            raise await _refused(sessions, "data", exc, authorization) from None
         grant = read.grant
-        verified = await _verified_by(runtime, grant.citizen_id, {v.source for v in read.values.values()})
+        verified = await _verified_by(providers, binding, grant.citizen_id, {v.source for v in read.values.values()})
         body = DataOut(
             attributes={
                 k: AttributeRead(v.value, v.source, v.updated_at, verified.get(v.source))
@@ -236,17 +243,22 @@ class AgencyApi(Controller):
         responses={**oauth_errors(400, 401, 403), **errors(503)},
         operation_class=operation(dpop=True),
     )
-    async def documents(self, request: Request[Any, Any, Any]) -> Response[DocumentsOut]:
+    async def documents(
+        self,
+        request: Request[Any, Any, Any],
+        oauth: Injected[AuthorizationServer],
+        sessions: Injected[Sessions],
+        vault: Injected[CitizenVault],
+    ) -> Response[DocumentsOut]:
         """Which granted documents exist, and which kinds are still pending (late submission)."""
-        runtime, _, grant = await _access(request, "documents")
-        assert runtime.vault is not None
+        _, grant = await _access(request, oauth, sessions, "documents")
         from vault.consent.grants import effective_status
 
         if effective_status(grant, datetime.now(grant.expires_at.tzinfo)) != "active":
-            await _note_refusal(runtime, "documents", "grant_not_active", GrantNotActive(grant.id))
+            await _note_refusal(sessions, "documents", "grant_not_active", GrantNotActive(grant.id))
             raise _revoked(GrantNotActive(grant.id))
         kinds = tuple(msgspec.json.decode(grant.documents))
-        docs = [d for d in await runtime.vault.list_documents(grant.citizen_id) if d.kind in kinds]
+        docs = [d for d in await vault.list_documents(grant.citizen_id) if d.kind in kinds]
         body = DocumentsOut(
             documents=[DocumentMeta(d.id, d.kind, d.content_type, d.size, d.created_at) for d in docs],
             pending=[k for k in kinds if k not in {d.kind for d in docs}],
@@ -260,19 +272,25 @@ class AgencyApi(Controller):
         responses={**oauth_errors(400, 401, 403), **errors(404, 503)},
         operation_class=operation(responses=binary(200, "The document, decrypted", tuple(CONTENT_TYPES)), dpop=True),
     )
-    async def document(self, request: Request[Any, Any, Any], document_id: FromPath[str]) -> Stream:
+    async def document(
+        self,
+        request: Request[Any, Any, Any],
+        document_id: FromPath[str],
+        oauth: Injected[AuthorizationServer],
+        sessions: Injected[Sessions],
+        vault: Injected[CitizenVault],
+    ) -> Stream:
         """403 ``insufficient_scope`` for the citizen's document the grant does not cover; 404 for another citizen's."""
-        runtime, access, grant = await _access(request, "document")
-        assert runtime.vault is not None
+        access, grant = await _access(request, oauth, sessions, "document")
         kinds = tuple(msgspec.json.decode(grant.documents))
-        kind = await runtime.vault.document_kind(grant.citizen_id, document_id)
+        kind = await vault.document_kind(grant.citizen_id, document_id)
         if kind is None:  # missing, or another citizen's: the same answer
             raise UnknownRecord(document_id)
         if kind not in kinds:
-            await _note_refusal(runtime, "document", "document_not_granted", GrantNotActive(grant.id))
+            await _note_refusal(sessions, "document", "document_not_granted", GrantNotActive(grant.id))
             raise _insufficient_scope()
         try:
-            info, _name, chunks, logged = await runtime.vault.read_document_logged(
+            info, _name, chunks, logged = await vault.read_document_logged(
                 grant.citizen_id,
                 document_id,
                 agency_reason(grant),
@@ -280,10 +298,10 @@ class AgencyApi(Controller):
                 kinds=kinds,
             )
         except GrantNotActive as exc:
-            await _note_refusal(runtime, "document", "grant_not_active", exc)
+            await _note_refusal(sessions, "document", "grant_not_active", exc)
             raise _revoked(exc) from None
         except OAuthError as exc:  # the token was revoked meanwhile
-            raise await _refused(runtime, "document", exc, request.headers.get("authorization")) from None
+            raise await _refused(sessions, "document", exc, request.headers.get("authorization")) from None
         receipt = _receipt(logged)
         return Stream(
             chunks,

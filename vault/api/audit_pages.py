@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -21,13 +21,23 @@ from litestar.di import NamedDependency, Provide
 
 from vault.api.account_pages import ACTOR_LABELS, HISTORY_LABELS
 from vault.api.audit_chart import series, stacked_bars
-from vault.api.render import N_, page_session, ready, render
+from vault.api.render import N_, page_session, render
+from vault.api.services import (
+    Injected,
+    services_of,
+)
 from vault.audit.activity import PAGE_SIZE as ACTIVITY_PAGE
-from vault.audit.queries import COUNT_CAP, MAX_EXPORT, PAGE_SIZE, RATE_WINDOW_DAYS, AuditEntry, EntryFilter
+from vault.audit.auditors import Auditors  # noqa: TC001  Litestar reads the annotations
+from vault.audit.queries import (
+    COUNT_CAP,
+    MAX_EXPORT,
+    PAGE_SIZE,
+    RATE_WINDOW_DAYS,
+    AuditEntry,
+    AuditQueries,
+    EntryFilter,
+)
 from vault.citizens.sessions import SignedIn
-
-if TYPE_CHECKING:
-    from vault.audit.queries import AuditQueries
 
 AUDIT, ENTRIES, REFUSALS, CHECKPOINTS, ANOMALIES, ACTIVITY = (
     N_("Audit"),
@@ -66,11 +76,10 @@ Auditor = NamedDependency[SignedIn]
 async def auditor_session(request: Request[Any, Any, Any]) -> SignedIn:
     """Dependency: a signed-in auditor, whose visit is recorded for the other auditors; a citizen gets 403."""
     session = await page_session(request)
-    runtime = ready(request)
-    assert runtime.auditors is not None
-    if not await runtime.auditors.is_auditor(session.citizen_id):
+    auditors = services_of(request).auditors
+    if not await auditors.is_auditor(session.citizen_id):
         raise NotAnAuditor
-    await runtime.auditors.activity.record(session.citizen_id, request.url.path, _query(request).items())
+    await auditors.activity.record(session.citizen_id, request.url.path, _query(request).items())
     return session
 
 
@@ -146,12 +155,6 @@ def _before(request: Request[Any, Any, Any]) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0 else None
 
 
-def _audit(request: Request[Any, Any, Any]) -> AuditQueries:
-    runtime = ready(request)
-    assert runtime.audit is not None
-    return runtime.audit
-
-
 class AuditPages(Controller):
     """Auditor pages and exports."""
 
@@ -169,9 +172,10 @@ class AuditPages(Controller):
         return response
 
     @get("/")
-    async def overview(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def overview(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """Reads per day and agency over the last weeks (chart and table), and what needs a look."""
-        audit = _audit(request)
         now = datetime.now(UTC)
         last = now.date()
         first = last - timedelta(days=RATE_WINDOW_DAYS - 1)
@@ -191,9 +195,10 @@ class AuditPages(Controller):
         )  # fmt: skip
 
     @get("/entries")
-    async def entries(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def entries(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """Log entries with filters (agency, service, action, legal basis, pseudonym, time), newest first."""
-        audit = _audit(request)
         params = _query(request)
         try:
             where = parse_filter(params)
@@ -214,9 +219,10 @@ class AuditPages(Controller):
         )  # fmt: skip
 
     @get("/entries.csv")
-    async def entries_csv(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def entries_csv(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """The filtered entries as CSV (oldest first, at most ``MAX_EXPORT``)."""
-        audit = _audit(request)
         where = parse_filter(_query(request))
         body = entries_csv(await audit.export(where), await audit.agency_names())
         return Response(
@@ -226,9 +232,10 @@ class AuditPages(Controller):
         )
 
     @get("/entries.json")
-    async def entries_json(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[bytes]:
+    async def entries_json(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[bytes]:
         """The filtered entries as JSON (oldest first, at most ``MAX_EXPORT``; ``truncated`` says if more matched)."""
-        audit = _audit(request)
         where = parse_filter(_query(request))
         rows = await audit.export(where)
         body = {
@@ -245,9 +252,10 @@ class AuditPages(Controller):
         )
 
     @get("/refusals")
-    async def refusals(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def refusals(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """Agency requests the vault refused, and consents the citizens denied."""
-        audit = _audit(request)
         agency = request.query_params.get("agency") or None
         rows = await audit.refusals(agency=agency, before_id=_before(request))
         denied = await audit.count(EntryFilter(action="denied"), cap=COUNT_CAP)
@@ -258,9 +266,10 @@ class AuditPages(Controller):
         )  # fmt: skip
 
     @get("/checkpoints")
-    async def checkpoints(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def checkpoints(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """Signed checkpoints, newest first, each checked against the log key and the newest tree."""
-        audit = _audit(request)
         below = _before(request)
         rows = await audit.checkpoints(below_size=below)
         return self._page(
@@ -269,19 +278,20 @@ class AuditPages(Controller):
         )  # fmt: skip
 
     @get("/anomalies")
-    async def anomalies(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def anomalies(
+        self, request: Request[Any, Any, Any], auditor: Auditor, audit: Injected[AuditQueries]
+    ) -> Response[str]:
         """Reads outside their grant's window, unusual read rates, services never used."""
-        audit = _audit(request)
         return self._page(
             request, auditor, "audit/anomalies.html", ANOMALIES, anomalies=await audit.anomalies(),
             agencies=await audit.agency_names(), window_days=RATE_WINDOW_DAYS,
         )  # fmt: skip
 
     @get("/activity")
-    async def activity(self, request: Request[Any, Any, Any], auditor: Auditor) -> Response[str]:
+    async def activity(
+        self, request: Request[Any, Any, Any], auditor: Auditor, auditors: Injected[Auditors]
+    ) -> Response[str]:
         """Which auditor opened which audit page or export, with its filters, newest first (this page too)."""
-        auditors = ready(request).auditors
-        assert auditors is not None
         rows = await auditors.activity.recent(before_id=_before(request))
         return self._page(
             request, auditor, "audit/activity.html", ACTIVITY, activity=rows,

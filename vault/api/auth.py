@@ -14,22 +14,16 @@ from typing import TYPE_CHECKING, Any
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from vault.api.services import services_if_started
 from vault.citizens.sessions import ABSOLUTE, SignedIn, csrf_matches
 
 if TYPE_CHECKING:
     from litestar import Request
 
-    from vault.runtime import Runtime
-
 SESSION_COOKIE = "__Host-vault"
 FORM_CSRF_COOKIE = "__Host-vault-csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
-    """The app's :class:`~vault.runtime.Runtime`."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 def session_cookie(token: str) -> Cookie:
@@ -62,11 +56,11 @@ def new_form_token() -> str:
 
 async def signed_in(request: Request[Any, Any, Any]) -> SignedIn:
     """Dependency: the live session, else 401; unsafe methods also need the ``X-CSRF-Token`` header."""
-    runtime = runtime_of(request)
+    services = services_if_started(request)
     token = request.cookies.get(SESSION_COOKIE, "")
-    if runtime.session_service is None:
+    if services is None:  # before the start checks passed nobody is signed in
         raise NotAuthorizedException("not signed in")
-    session = await runtime.session_service.resolve(token)
+    session = await services.session_service.resolve(token)
     if session is None:
         raise NotAuthorizedException("not signed in")
     if request.method not in SAFE_METHODS and not csrf_matches(session.csrf_token, request.headers.get(CSRF_HEADER)):

@@ -16,6 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, MultipartBody, Parameter, PathParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: TC002  Litestar reads the annotations
 
 from vault.api.auth import expired_session_cookie
 from vault.api.citizen_only import citizen_api
@@ -23,11 +24,23 @@ from vault.api.cross_site import same_site_only
 from vault.api.limits import FORM_BODY_LIMIT, upload_size
 from vault.api.openapi import binary, errors, operation
 from vault.api.reauth import require_recent_sign_in
-from vault.api.render import ready
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.accounts import AccountService  # noqa: TC001  Litestar reads the annotations
 from vault.citizens.errors import UnknownRecord
 from vault.citizens.history import CitizenReceipt, HistoryItem, history, receipt
-from vault.citizens.sessions import SignedIn
-from vault.citizens.vault import CITIZEN_VIEW, CONTENT_TYPES, AccessReason
+from vault.citizens.sessions import (
+    SessionService,
+    SignedIn,
+)
+from vault.citizens.vault import (
+    CITIZEN_VIEW,
+    CONTENT_TYPES,
+    AccessReason,
+    CitizenVault,
+)
+from vault.consent.grants import Grants  # noqa: TC001  Litestar reads the annotations
+from vault.services import Services  # noqa: TC001  Litestar reads the annotations
+from vault.transparency.log import TransparencyLog  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -35,7 +48,6 @@ if TYPE_CHECKING:
     from litestar.datastructures import UploadFile
 
     from vault.consent.grants import Grant
-    from vault.runtime import Runtime
 
 
 Me = NamedDependency[SignedIn]
@@ -177,23 +189,22 @@ def _entry(item: HistoryItem) -> HistoryEntry:
 
 
 async def _history(
-    runtime: Runtime, citizen_id: str, *, limit: int | None, before: int | None
+    engine: AsyncEngine, log: TransparencyLog, citizen_id: str, *, limit: int | None, before: int | None
 ) -> tuple[list[HistoryEntry], str | None]:
-    assert runtime.log is not None
-    items, checkpoint = await history(runtime.engine, runtime.log, citizen_id, limit=limit, before=before)
+    items, checkpoint = await history(engine, log, citizen_id, limit=limit, before=before)
     return [_entry(item) for item in items], checkpoint
 
 
-async def export_response(runtime: Runtime, citizen_id: str) -> Response[dict[str, Any]]:
-    """Everything about the citizen as one JSON download, logged as an ``export`` of every attribute and document."""
-    assert runtime.vault is not None
-    assert runtime.accounts is not None
-    assert runtime.grants is not None
+async def export_response(services: Services, citizen_id: str) -> Response[dict[str, Any]]:
+    """Everything about the citizen as one JSON download, logged as an ``export`` of every attribute and document.
+
+    It reads from nearly every service (vault, accounts, identity links, grants, the log), hence all of them.
+    """
     reason = AccessReason(actor="citizen", action="export")
-    attributes = await runtime.vault.read_attributes(citizen_id, reason)
+    attributes = await services.vault.read_attributes(citizen_id, reason)
     documents = []
-    for doc in await runtime.vault.list_documents(citizen_id):
-        info, name, chunks = await runtime.vault.read_document(citizen_id, doc.id, reason)
+    for doc in await services.vault.list_documents(citizen_id):
+        info, name, chunks = await services.vault.read_document(citizen_id, doc.id, reason)
         content = b"".join([c async for c in chunks])
         documents.append(
             {
@@ -207,17 +218,15 @@ async def export_response(runtime: Runtime, citizen_id: str) -> Response[dict[st
                 "content_base64": base64.b64encode(content).decode(),
             }
         )
-    account = await runtime.accounts.account(citizen_id)
-    assert runtime.binding is not None
-    assert runtime.providers is not None
-    names = {p.id: p.name for p in await runtime.providers.all()}
+    account = await services.accounts.account(citizen_id)
+    names = {p.id: p.name for p in await services.providers.all()}
     links = [
         {"provider_id": link.provider_id, "provider": names.get(link.provider_id, link.provider_id),
          "level": link.level, "linked_at": link.created_at, "last_used_at": link.last_used_at}
-        for link in await runtime.binding.links(citizen_id)
+        for link in await services.binding.links(citizen_id)
     ]  # fmt: skip
-    identity_level = await runtime.binding.identity_level(citizen_id)
-    history, _ = await _history(runtime, citizen_id, limit=None, before=None)
+    identity_level = await services.binding.identity_level(citizen_id)
+    history, _ = await _history(services.engine, services.log, citizen_id, limit=None, before=None)
     body = {
         "format": "buergertresor-export/v1",
         "exported_at": datetime.now(UTC),
@@ -229,7 +238,7 @@ async def export_response(runtime: Runtime, citizen_id: str) -> Response[dict[st
         },
         "attributes": {k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in attributes.items()},
         "documents": documents,
-        "grants": [grant_out(g) for g in await runtime.grants.for_citizen(citizen_id)],
+        "grants": [grant_out(g) for g in await services.grants.for_citizen(citizen_id)],
         "history": history,
     }
     return Response(body, headers={"Content-Disposition": 'attachment; filename="buergertresor-export.json"'})
@@ -250,10 +259,8 @@ class CitizenApi(Controller):
         return CsrfOut(me.csrf_token)
 
     @get("/attributes", summary="Your attributes (logged as your own view)", responses=errors(401, 403, 503))
-    async def attributes(self, request: Request[Any, Any, Any], me: Me) -> AttributesOut:
+    async def attributes(self, request: Request[Any, Any, Any], me: Me, vault: Injected[CitizenVault]) -> AttributesOut:
         """Decrypt and return the current attributes."""
-        vault = ready(request).vault
-        assert vault is not None
         got = await vault.read_attributes(me.citizen_id, CITIZEN_VIEW)
         return AttributesOut({k: AttributeOut(v.value, v.source, v.updated_at, v.version) for k, v in got.items()})
 
@@ -263,11 +270,14 @@ class CitizenApi(Controller):
         responses=errors(400, 401, 403, 413, 422, 503),
     )
     async def set_attribute(
-        self, request: Request[Any, Any, Any], me: Me, name: FromPath[str], data: JSONBody[AttributeIn]
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        name: FromPath[str],
+        data: JSONBody[AttributeIn],
+        vault: Injected[CitizenVault],
     ) -> AttributeOut:
         """Validate, seal and store a new version."""
-        vault = ready(request).vault
-        assert vault is not None
         stored = await vault.set_attribute(me.citizen_id, name, data.value)
         return AttributeOut(stored.value, stored.source, stored.updated_at, stored.version)
 
@@ -277,17 +287,15 @@ class CitizenApi(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def delete_attribute(self, request: Request[Any, Any, Any], me: Me, name: FromPath[str]) -> None:
+    async def delete_attribute(
+        self, request: Request[Any, Any, Any], me: Me, name: FromPath[str], vault: Injected[CitizenVault]
+    ) -> None:
         """404 if there is none."""
-        vault = ready(request).vault
-        assert vault is not None
         await vault.delete_attribute(me.citizen_id, name)
 
     @get("/documents", summary="Your documents (metadata only)", responses=errors(401, 403, 503))
-    async def documents(self, request: Request[Any, Any, Any], me: Me) -> DocumentsOut:
+    async def documents(self, request: Request[Any, Any, Any], me: Me, vault: Injected[CitizenVault]) -> DocumentsOut:
         """List without decrypting anything."""
-        vault = ready(request).vault
-        assert vault is not None
         docs = await vault.list_documents(me.citizen_id)
         return DocumentsOut([DocumentOut(d.id, d.kind, d.content_type, d.size, d.created_at, d.source) for d in docs])
 
@@ -297,10 +305,10 @@ class CitizenApi(Controller):
         responses=errors(400, 401, 403, 404, 503),
         operation_class=DOWNLOAD,
     )
-    async def download(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> Stream:
+    async def download(
+        self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str], vault: Injected[CitizenVault]
+    ) -> Stream:
         """Decrypted chunk by chunk; another citizen's id answers 404."""
-        vault = ready(request).vault
-        assert vault is not None
         info, name, chunks = await vault.read_document(me.citizen_id, document_id, CITIZEN_VIEW)
         safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:100] or "document"
         return Stream(
@@ -315,10 +323,10 @@ class CitizenApi(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def delete_document(self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str]) -> None:
+    async def delete_document(
+        self, request: Request[Any, Any, Any], me: Me, document_id: FromPath[str], vault: Injected[CitizenVault]
+    ) -> None:
         """Another citizen's id answers 404."""
-        vault = ready(request).vault
-        assert vault is not None
         await vault.delete_document(me.citizen_id, document_id)
 
     @get(
@@ -330,11 +338,13 @@ class CitizenApi(Controller):
         self,
         request: Request[Any, Any, Any],
         me: Me,
+        engine: Injected[AsyncEngine],
+        log: Injected[TransparencyLog],
         before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1, required=False)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> HistoryOut:
         """Newest first; ``next_before`` pages further back."""
-        entries, checkpoint = await _history(ready(request), me.citizen_id, limit=limit, before=before)
+        entries, checkpoint = await _history(engine, log, me.citizen_id, limit=limit, before=before)
         next_before = entries[-1].id if len(entries) == limit else None
         return HistoryOut(entries, checkpoint, next_before)
 
@@ -343,20 +353,23 @@ class CitizenApi(Controller):
         summary="Receipt for one of your log entries, to verify offline",
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def receipt(self, request: Request[Any, Any, Any], me: Me, entry_id: EntryId) -> Response[CitizenReceipt]:
+    async def receipt(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        entry_id: EntryId,
+        engine: Injected[AsyncEngine],
+        log: Injected[TransparencyLog],
+    ) -> Response[CitizenReceipt]:
         """Record, salt, signed promise and (once integrated) inclusion proof; 404 for others' entries."""
-        runtime = ready(request)
-        assert runtime.log is not None
-        found = await receipt(runtime.engine, runtime.log, me.citizen_id, entry_id)
+        found = await receipt(engine, log, me.citizen_id, entry_id)
         if found is None:
             raise UnknownRecord(str(entry_id))
         return Response(found, headers={"Content-Disposition": f'attachment; filename="receipt-{entry_id}.json"'})
 
     @get("/grants", summary="Your grants: active and past", responses=errors(401, 403, 503))
-    async def grants(self, request: Request[Any, Any, Any], me: Me) -> GrantsOut:
+    async def grants(self, request: Request[Any, Any, Any], me: Me, grants: Injected[Grants]) -> GrantsOut:
         """Status is ``active``, ``revoked``, ``used`` or ``expired``."""
-        grants = ready(request).grants
-        assert grants is not None
         return GrantsOut([grant_out(g) for g in await grants.for_citizen(me.citizen_id)])
 
     @post(
@@ -365,10 +378,10 @@ class CitizenApi(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409, 503),
     )
-    async def revoke(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> GrantOut:
+    async def revoke(
+        self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str], grants: Injected[Grants]
+    ) -> GrantOut:
         """404 for another citizen's grant, 409 if it already ended."""
-        grants = ready(request).grants
-        assert grants is not None
         return grant_out(await grants.revoke(me.citizen_id, grant_id))
 
     @get(
@@ -377,10 +390,10 @@ class CitizenApi(Controller):
         media_type="application/jose",
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def grant_receipt(self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str]) -> Response[str]:
+    async def grant_receipt(
+        self, request: Request[Any, Any, Any], me: Me, grant_id: FromPath[str], grants: Injected[Grants]
+    ) -> Response[str]:
         """A compact JWS (ES256), downloadable."""
-        grants = ready(request).grants
-        assert grants is not None
         token = await grants.receipt(me.citizen_id, grant_id)
         return Response(
             token,
@@ -393,14 +406,16 @@ class CitizenApi(Controller):
         summary="Everything about you as one JSON document (schema: /schema/export.json)",
         responses=errors(401, 403, 503),
     )
-    async def export(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
+    async def export(
+        self, request: Request[Any, Any, Any], me: Me, services: Injected[Services]
+    ) -> Response[dict[str, Any]]:
         """GDPR Art. 20. Logged as an ``export`` of every attribute and document.
 
         The settings page posts to ``/settings/export`` instead (a form with the CSRF token).
         Needs a recent sign-in (403 ``reauthentication_required`` otherwise).
         """
         await require_recent_sign_in(request, me)
-        return await export_response(ready(request), me.citizen_id)
+        return await export_response(services, me.citizen_id)
 
     @delete(
         "/",
@@ -409,14 +424,17 @@ class CitizenApi(Controller):
         response_cookies=[expired_session_cookie()],
         responses=errors(401, 403, 503),
     )
-    async def erase(self, request: Request[Any, Any, Any], me: Me) -> None:
+    async def erase(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        accounts: Injected[AccountService],
+        session_service: Injected[SessionService],
+    ) -> None:
         """The key is destroyed, every session ends, signing in again fails. Needs a recent sign-in."""
         await require_recent_sign_in(request, me)
-        runtime = ready(request)
-        assert runtime.accounts is not None
-        assert runtime.session_service is not None
-        await runtime.accounts.erase(me.citizen_id)
-        await runtime.session_service.end_all(me.citizen_id)
+        await accounts.erase(me.citizen_id)
+        await session_service.end_all(me.citizen_id)
 
 
 class DocumentUploadApi(Controller):
@@ -438,10 +456,9 @@ class DocumentUploadApi(Controller):
         request: Request[Any, Any, Any],
         me: Me,
         data: MultipartBody[dict[str, Any]],
+        vault: Injected[CitizenVault],
     ) -> DocumentOut:
         """Sealed chunk by chunk; 413 when too large, 415 for a type that is not accepted."""
-        vault = ready(request).vault
-        assert vault is not None
         upload: UploadFile | None = data.get("file")
         kind = data.get("kind")
         if upload is None or not hasattr(upload, "read") or not isinstance(kind, str) or not 0 < len(kind) <= 64:

@@ -15,7 +15,8 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect
 
 from vault.api.auth import signed_in
-from vault.api.render import page_session, ready
+from vault.api.render import page_session
+from vault.api.services import services_of
 from vault.citizens.sessions import SignedIn  # noqa: TC001  Litestar reads the dependencies' annotations
 
 if TYPE_CHECKING:
@@ -30,9 +31,7 @@ class AuditorAccount(Exception):
 
 async def is_auditor_account(request: Request[Any, Any, Any], account_id: str) -> bool:
     """Whether ``account_id`` is an auditor's account (access withdrawn or not)."""
-    auditors = ready(request).auditors
-    assert auditors is not None
-    return await auditors.is_auditor_account(account_id)
+    return await services_of(request).auditors.is_auditor_account(account_id)
 
 
 async def citizen_page(request: Request[Any, Any, Any]) -> SignedIn:

@@ -42,7 +42,7 @@ class HealthController(Controller):
 
     @get("/readyz", cache=False, summary="Readiness", responses={503: _NOT_READY})
     async def readyz(self, state: State) -> Response[Health]:
-        """200 once the database answers and the root key matched; 503 before."""
+        """200 once the root key matched (the services are built) and while the database answers; 503 otherwise."""
         if await state.runtime.ready():
             return Response(Health(status="ready"))
         return Response(Health(status="not ready", reason=NOT_READY_REASON), status_code=503)

@@ -31,14 +31,17 @@ from litestar.response import Redirect
 from vault.api import i18n
 from vault.api.account_pages import ASSURANCE_LABELS
 from vault.api.auth import SESSION_COOKIE, form_csrf_cookie, session_cookie
-from vault.api.pages import _over_limit, _start_session, safe_next
+from vault.api.pages import over_limit, safe_next, start_session
 from vault.api.reauth import require_recent_sign_in
-from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready
+from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
 from vault.citizens.reauth import rank
-from vault.citizens.sessions import SignedIn, csrf_matches
-from vault.citizens.throttle import challenge_limit, register_limit
+from vault.citizens.sessions import SessionService, SignedIn, csrf_matches
+from vault.citizens.throttle import Throttle, challenge_limit, register_limit
+from vault.config import Settings  # noqa: TC001  Litestar reads the annotations
 from vault.identity.binding import (
     MIN_PROOF,
+    IdentityBinding,
     LastMeansOfSignIn,
     LevelTooLow,
     LinkedElsewhere,
@@ -46,13 +49,14 @@ from vault.identity.binding import (
     OtherSubjectLinked,
 )
 from vault.identity.model import PURPOSES, IdentityError
+from vault.identity.oidc_client import OidcClient  # noqa: TC001  Litestar reads the annotations
+from vault.identity.providers import Providers  # noqa: TC001  Litestar reads the annotations
 from vault.identity.requests import BROWSER_COOKIE
+from vault.services import SamlHolder  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
-    from vault.identity.binding import IdentityBinding
     from vault.identity.model import ProvenIdentity, StartedRequest
     from vault.identity.providers import ProviderConfig
-    from vault.runtime import Runtime
 
 log = structlog.get_logger("vault.identity")
 #: Levels a sign-in may ask a provider for: ``basic`` proves no identity, so it is never asked for.
@@ -105,16 +109,8 @@ def browser_cookie(value: str) -> Cookie:
     return Cookie(key=BROWSER_COOKIE, value=value, path="/", secure=True, httponly=True, samesite="none", max_age=600)
 
 
-def _client(runtime: Runtime, provider: ProviderConfig) -> Any:
-    client = runtime.oidc if provider.kind == "oidc" else runtime.saml
-    assert client is not None
-    return client
-
-
-def _binding(request: Request[Any, Any, Any]) -> IdentityBinding:
-    binding = ready(request).binding
-    assert binding is not None
-    return binding
+def _client(oidc: OidcClient, saml: SamlHolder, provider: ProviderConfig) -> Any:
+    return oidc if provider.kind == "oidc" else saml.client
 
 
 def _login_url(next_path: str) -> str:
@@ -143,12 +139,20 @@ class IdentityPages(Controller):
     include_in_schema = False
 
     @post("/login/idp/{provider_id:str}")
-    async def start(self, request: Request[Any, Any, Any], provider_id: FromPath[str], data: Form) -> Response[Any]:
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        provider_id: FromPath[str],
+        data: Form,
+        settings: Injected[Settings],
+        throttle: Injected[Throttle],
+        providers: Injected[Providers],
+        session_service: Injected[SessionService],
+        oidc: Injected[OidcClient],
+        saml: Injected[SamlHolder],
+    ) -> Response[Any]:
         """Check the form, remember the sign-in, send the browser to the provider."""
-        runtime = ready(request)
-        assert runtime.providers is not None
-        assert runtime.session_service is not None
-        me = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+        me = await session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
         token = data.get("csrf_token")
         if not (form_csrf_ok(request, token) or (me is not None and csrf_matches(me.csrf_token, token))):
             return _outcome(request, FAILED, 403, N_("Your form expired, please send it again."), back="/login")
@@ -156,7 +160,7 @@ class IdentityPages(Controller):
         level = data.get("level", "high")
         if purpose not in PURPOSES or level not in ASKABLE:
             return _outcome(request, FAILED, 400, N_("This sign-in request is not valid."), back="/login")
-        provider = await runtime.providers.get(provider_id)
+        provider = await providers.get(provider_id)
         if provider is None:
             raise NotFoundException("no such identity provider")
         next_path = safe_next(data.get("next") or "/")
@@ -169,20 +173,20 @@ class IdentityPages(Controller):
             citizen_id = me.citizen_id
         # Each start stores a row before anyone signed in: counted like passkey challenges (and
         # new accounts like registrations), per client address.
-        wait = await _over_limit(runtime, request, challenge_limit(runtime.settings.challenge_limit))
+        wait = await over_limit(throttle, settings, request, challenge_limit(settings.challenge_limit))
         if wait:
             page = _outcome(request, FAILED, 429, (TOO_MANY_STARTS, {"seconds": wait}), back="/login")
             page.headers["Retry-After"] = str(wait)
             return page
         if purpose == "register":
-            wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
+            wait = await over_limit(throttle, settings, request, register_limit(settings.register_limit))
             if wait:
                 page = _outcome(request, FAILED, 429, (TOO_MANY, {"minutes": -(-wait // 60)}), back="/register")
                 page.headers["Retry-After"] = str(wait)
                 return page
         extra = {"ui_locales": i18n.choose(request)[0]} if provider.kind == "oidc" else {}
         try:
-            url, browser = await _client(runtime, provider).begin(
+            url, browser = await _client(oidc, saml, provider).begin(
                 provider,
                 purpose=purpose,
                 level=level,
@@ -197,53 +201,71 @@ class IdentityPages(Controller):
         return Redirect(url, status_code=303, cookies=[browser_cookie(browser)])
 
     @get("/login/idp/callback")
-    async def oidc_callback(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def oidc_callback(
+        self,
+        request: Request[Any, Any, Any],
+        oidc: Injected[OidcClient],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+        session_service: Injected[SessionService],
+    ) -> Response[Any]:
         """The OIDC provider's answer (``code``, ``state``, ``iss``; or ``error``)."""
-        runtime = ready(request)
-        assert runtime.oidc is not None
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
         try:
-            started, proven = await runtime.oidc.finish(params, request.cookies.get(BROWSER_COOKIE))
+            started, proven = await oidc.finish(params, request.cookies.get(BROWSER_COOKIE))
         except IdentityError as exc:
             return self._failed(request, exc)
-        return await self._complete(request, started, proven)
+        return await self._complete(request, started, proven, providers, binding, session_service)
 
     @post("/login/idp/saml/acs")
-    async def saml_acs(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    async def saml_acs(
+        self,
+        request: Request[Any, Any, Any],
+        data: Form,
+        saml: Injected[SamlHolder],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+        session_service: Injected[SessionService],
+    ) -> Response[Any]:
         """The SAML IdP's answer (HTTP-POST binding: ``SAMLResponse`` and ``RelayState``)."""
-        runtime = ready(request)
-        assert runtime.saml is not None
         try:
-            started, proven = await runtime.saml.finish(
+            started, proven = await saml.client.finish(
                 data.get("SAMLResponse", ""), data.get("RelayState", ""), request.cookies.get(BROWSER_COOKIE)
             )
         except IdentityError as exc:
             return self._failed(request, exc)
-        return await self._complete(request, started, proven)
+        return await self._complete(request, started, proven, providers, binding, session_service)
 
     @get("/login/idp/saml/{provider_id:str}/metadata", media_type="application/samlmetadata+xml")
-    async def saml_metadata(self, request: Request[Any, Any, Any], provider_id: FromPath[str]) -> Response[str]:
+    async def saml_metadata(
+        self,
+        request: Request[Any, Any, Any],
+        provider_id: FromPath[str],
+        providers: Injected[Providers],
+        saml: Injected[SamlHolder],
+    ) -> Response[str]:
         """The vault's SP metadata for one SAML provider (its entity id is this URL)."""
-        runtime = ready(request)
-        assert runtime.providers is not None
-        assert runtime.saml is not None
-        provider = await runtime.providers.get(provider_id)
+        provider = await providers.get(provider_id)
         if provider is None or provider.kind != "saml":
             raise NotFoundException("no such SAML identity provider")
-        return Response(runtime.saml.sp_metadata(provider), media_type="application/samlmetadata+xml")
+        return Response(saml.client.sp_metadata(provider), media_type="application/samlmetadata+xml")
 
     @post("/settings/identity/{link_id:str}/unlink", dependencies={"me": Provide(page_session)})
-    async def unlink(self, request: Request[Any, Any, Any], me: Page, link_id: FromPath[str]) -> Response[Any]:
+    async def unlink(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        link_id: FromPath[str],
+        binding: Injected[IdentityBinding],
+    ) -> Response[Any]:
         """Remove a link; 404 for another account's link, 409 for the account's last way to sign in.
 
         Needs a recent sign-in at the account's highest level: else a stolen password could unlink the
         eID and link the thief's own.
         """
         await require_recent_sign_in(request, me, "/settings")
-        runtime = ready(request)
-        assert runtime.binding is not None
         try:
-            await runtime.binding.unlink(me.citizen_id, link_id)
+            await binding.unlink(me.citizen_id, link_id)
         except LastMeansOfSignIn:
             message = N_(
                 "This ID is the only way to sign in to your account (it has no password and no passkey), so it"
@@ -272,37 +294,52 @@ class IdentityPages(Controller):
         message, status = ERRORS[exc.code]
         return _outcome(request, FAILED, status, message, back="/login")
 
-    async def _complete(
-        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity
+    async def _complete(  # the identity services travel along: each ending needs them
+        self,
+        request: Request[Any, Any, Any],
+        started: StartedRequest,
+        proven: ProvenIdentity,
+        providers: Providers,
+        binding: IdentityBinding,
+        session_service: SessionService,
     ) -> Response[Any]:
-        runtime = ready(request)
-        assert runtime.providers is not None
-        provider = await runtime.providers.get(proven.provider_id)
+        provider = await providers.get(proven.provider_id)
         if provider is None:
             return self._failed(request, IdentityError("provider_disabled"))
         if started.purpose in {"register", "link"} and rank(proven.level) < rank(MIN_PROOF):
             back = "/register" if started.purpose == "register" else "/settings"
             return self._too_low(request, provider.name, proven.level, MIN_PROOF, back)
         finish = {"register": self._register, "login": self._login, "link": self._link, "step_up": self._step_up}
-        return await finish[started.purpose](request, started, proven, provider)
+        return await finish[started.purpose](request, started, proven, provider, binding, session_service)
 
     async def _register(
-        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+        self,
+        request: Request[Any, Any, Any],
+        started: StartedRequest,
+        proven: ProvenIdentity,
+        provider: ProviderConfig,
+        binding: IdentityBinding,
+        session_service: SessionService,
     ) -> Response[Any]:
-        binding = _binding(request)
         try:
             citizen_id = await binding.register(proven)
         except LinkedElsewhere:
             citizen_id = await binding.sign_in(proven)  # the eID has an account already: sign in to it
         except LevelTooLow:
             return self._too_low(request, provider.name, proven.level, MIN_PROOF, "/register")
-        return await self._signed_in(request, citizen_id, proven, started)
+        return await self._signed_in(request, session_service, citizen_id, proven, started)
 
     async def _login(
-        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+        self,
+        request: Request[Any, Any, Any],
+        started: StartedRequest,
+        proven: ProvenIdentity,
+        provider: ProviderConfig,
+        binding: IdentityBinding,
+        session_service: SessionService,
     ) -> Response[Any]:
         try:
-            citizen_id = await _binding(request).sign_in(proven)
+            citizen_id = await binding.sign_in(proven)
         except NotLinked:
             message = N_(
                 "Your ID was confirmed by %(provider)s, but no account of this vault is linked to it. Create an"
@@ -313,15 +350,22 @@ class IdentityPages(Controller):
                 request, NOT_LINKED_TITLE, 409, message, provider=provider.name, register_with=provider,
                 next=started.next, existing=existing, back=_login_url(started.next),
             )  # fmt: skip
-        return await self._signed_in(request, citizen_id, proven, started)
+        return await self._signed_in(request, session_service, citizen_id, proven, started)
 
     async def _link(
-        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+        self,
+        request: Request[Any, Any, Any],
+        started: StartedRequest,
+        proven: ProvenIdentity,
+        provider: ProviderConfig,
+        binding: IdentityBinding,
+        session_service: SessionService,
     ) -> Response[Any]:
-        assert started.citizen_id is not None
+        if started.citizen_id is None:
+            raise RuntimeError("a link was started without an account")
         back = started.next if started.next != "/" else "/settings"
         try:
-            differs = await _binding(request).link(started.citizen_id, proven)
+            differs = await binding.link(started.citizen_id, proven)
         except LevelTooLow:
             return self._too_low(request, provider.name, proven.level, MIN_PROOF, back)
         except OtherSubjectLinked:
@@ -339,12 +383,17 @@ class IdentityPages(Controller):
         target = started.next
         if target == "/":
             target = "/settings?linked=1" + (f"&differs={','.join(differs)}" if differs else "")
-        return await self._signed_in(request, started.citizen_id, proven, started, target)
+        return await self._signed_in(request, session_service, started.citizen_id, proven, started, target)
 
     async def _step_up(
-        self, request: Request[Any, Any, Any], started: StartedRequest, proven: ProvenIdentity, provider: ProviderConfig
+        self,
+        request: Request[Any, Any, Any],
+        started: StartedRequest,
+        proven: ProvenIdentity,
+        provider: ProviderConfig,
+        binding: IdentityBinding,
+        session_service: SessionService,
     ) -> Response[Any]:
-        binding = _binding(request)
         owner = await binding.owner(proven)
         if owner != started.citizen_id:
             message = (
@@ -358,11 +407,12 @@ class IdentityPages(Controller):
             await binding.sign_in(proven)  # the link is still used; the session is not raised
             return self._too_low(request, provider.name, proven.level, started.level, started.next)
         citizen_id = await binding.sign_in(proven)
-        return await self._signed_in(request, citizen_id, proven, started)
+        return await self._signed_in(request, session_service, citizen_id, proven, started)
 
     async def _signed_in(
         self,
         request: Request[Any, Any, Any],
+        session_service: SessionService,
         citizen_id: str,
         proven: ProvenIdentity,
         started: StartedRequest,
@@ -373,11 +423,9 @@ class IdentityPages(Controller):
         The session the browser had when it left ends too: a SAML IdP's cross-site POST does not carry
         the (SameSite=Lax) session cookie, so it is found by the hash stored with the started sign-in.
         """
-        runtime = ready(request)
-        assert runtime.session_service is not None
         if started.session_hash is not None:
-            await runtime.session_service.end_hash(started.session_hash)
-        token = await _start_session(request, runtime, citizen_id, proven.level)
+            await session_service.end_hash(started.session_hash)
+        token = await start_session(request, session_service, citizen_id, proven.level)
         target = target or started.next
         return Redirect(
             safe_next(target),

@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException, TooManyRequestsException
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: TC002  Litestar reads the annotations
 
 from vault.api.account_pages import ASSURANCE_LABELS, HISTORY_LABELS, agency_names
 from vault.api.auth import (
@@ -25,25 +26,41 @@ from vault.api.auth import (
     form_csrf_cookie,
     session_cookie,
 )
-from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, ready, render
+from vault.api.render import N_, Form, form_csrf_ok, form_page, page_session, render
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
+from vault.audit.auditors import Auditors  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.accounts import AccountService  # noqa: TC001  Litestar reads the annotations
 from vault.citizens.errors import InvalidCredentials, LoginTaken
 from vault.citizens.history import history
-from vault.citizens.passkeys import recently_added
+from vault.citizens.passkeys import (
+    PasskeyService,
+    recently_added,
+)
 from vault.citizens.password_rules import MAX_LENGTH, MIN_LENGTH, PasswordProblem, password_problem
-from vault.citizens.sessions import SignedIn, csrf_matches
+from vault.citizens.sessions import (
+    SessionService,
+    SignedIn,
+    csrf_matches,
+)
 from vault.citizens.throttle import (
     ACCOUNT,
     CLIENT,
     Limit,
+    Throttle,
     account_key,
     address_value,
     challenge_limit,
     client_key,
     register_limit,
 )
+from vault.config import Settings  # noqa: TC001  Litestar reads the annotations
+from vault.consent.catalogue import Catalogue  # noqa: TC001  Litestar reads the annotations
+from vault.identity.providers import Providers  # noqa: TC001  Litestar reads the annotations
+from vault.transparency.log import TransparencyLog  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
-    from vault.runtime import Runtime
+    from litestar.connection import ASGIConnection
+    from litestar.handlers.base import BaseRouteHandler
 
 
 PASSWORD_MESSAGES = {
@@ -87,11 +104,13 @@ def safe_next(value: str | None) -> str:
 
 
 async def _login_page(
-    request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
+    request: Request[Any, Any, Any],
+    passkeys: PasskeyService,
+    providers: Providers,
+    status: int = 200,
+    error: Any = None,
+    username: str = "",
 ) -> Response[str]:
-    runtime = ready(request)
-    assert runtime.providers is not None
-    assert runtime.passkeys is not None
     reauth = request.query_params.get("reauth")
     notice = ERASED if request.query_params.get("erased") == "1" else REAUTH.get(reauth or "")
     return form_page(
@@ -101,31 +120,30 @@ async def _login_page(
         status,
         error,
         username=username,
-        passkeys=runtime.passkeys.available,
-        providers=await runtime.providers.enabled(),
+        passkeys=passkeys.available,
+        providers=await providers.enabled(),
         notice=notice,
         next=safe_next(request.query_params.get("next") or None),
     )
 
 
 async def _register_page(
-    request: Request[Any, Any, Any], status: int = 200, error: Any = None, username: str = ""
+    request: Request[Any, Any, Any], providers: Providers, status: int = 200, error: Any = None, username: str = ""
 ) -> Response[str]:
-    providers = ready(request).providers
-    assert providers is not None
     return form_page(
         request, "register.html", REGISTER, status, error, username=username, providers=await providers.enabled()
     )
 
 
-def _throttle_keys(runtime: Runtime, request: Request[Any, Any, Any], username: str) -> tuple[bytes, bytes]:
+def _throttle_keys(
+    accounts: AccountService, settings: Settings, request: Request[Any, Any, Any], username: str
+) -> tuple[bytes, bytes]:
     """Keys for the account (unknown and malformed names too) and for the client address."""
-    assert runtime.accounts is not None
     try:
-        lookup = runtime.accounts.login_hash(username)
+        lookup = accounts.login_hash(username)
     except ValueError:
         lookup = b"malformed login name"
-    return account_key(lookup), client_key(client_address(request, runtime.settings.trusted_proxies))
+    return account_key(lookup), client_key(client_address(request, settings.trusted_proxies))
 
 
 def client_address(request: Request[Any, Any, Any], trusted_proxies: str) -> str:
@@ -172,30 +190,36 @@ def hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     return ip
 
 
-async def _over_limit(runtime: Runtime, request: Request[Any, Any, Any], limit: Limit) -> int:
+async def over_limit(throttle: Throttle, settings: Settings, request: Request[Any, Any, Any], limit: Limit) -> int:
     """Count this request under ``limit`` for its client address: 0 to go ahead, else seconds to wait."""
     if limit.free <= 0:  # the operator turned the limit off
         return 0
-    assert runtime.throttle is not None
-    address = client_address(request, runtime.settings.trusted_proxies)
-    return await runtime.throttle.reserve((limit, limit.key(address_value(address))))
+    address = client_address(request, settings.trusted_proxies)
+    return await throttle.reserve((limit, limit.key(address_value(address))))
 
 
-async def _start_session(request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str, assurance: str) -> str:
+async def start_session(
+    request: Request[Any, Any, Any], session_service: SessionService, citizen_id: str, assurance: str
+) -> str:
     """A fresh session (the old one, if any, ends): returns the new token."""
-    assert runtime.session_service is not None
     old = request.cookies.get(SESSION_COOKIE)
     if old:
-        await runtime.session_service.end(old)
-    token, _ = await runtime.session_service.start(citizen_id, assurance)
+        await session_service.end(old)
+    token, _ = await session_service.start(citizen_id, assurance)
     return token
 
 
 async def _signed_in_redirect(
-    request: Request[Any, Any, Any], runtime: Runtime, citizen_id: str, target: str = "/"
+    request: Request[Any, Any, Any], session_service: SessionService, citizen_id: str, target: str = "/"
 ) -> Response[Any]:
-    token = await _start_session(request, runtime, citizen_id, "basic")
+    token = await start_session(request, session_service, citizen_id, "basic")
     return Redirect(safe_next(target), status_code=303, cookies=[session_cookie(token), form_csrf_cookie("")])
+
+
+def form_csrf_header(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Litestar guard: the pre-sign-in form's token in ``X-CSRF-Token`` (403 before anything else runs)."""
+    if not form_csrf_ok(connection, connection.headers.get(CSRF_HEADER)):
+        raise PermissionDeniedException("missing or wrong X-CSRF-Token")
 
 
 class Pages(Controller):
@@ -205,116 +229,146 @@ class Pages(Controller):
     dependencies = {"me": Provide(page_session)}  # noqa: RUF012
 
     @get("/register")
-    async def register_page(self, request: Request[Any, Any, Any]) -> Response[str]:
+    async def register_page(self, request: Request[Any, Any, Any], providers: Injected[Providers]) -> Response[str]:
         """The registration form."""
-        return await _register_page(request)
+        return await _register_page(request, providers)
 
     @post("/register")
-    async def register(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        data: Form,
+        settings: Injected[Settings],
+        accounts: Injected[AccountService],
+        throttle: Injected[Throttle],
+        providers: Injected[Providers],
+        session_service: Injected[SessionService],
+    ) -> Response[Any]:
         """Create the account and sign in; errors re-render the form with a message."""
         if not form_csrf_ok(request, data.get("csrf_token")):
-            return await _register_page(request, 403, EXPIRED)
+            return await _register_page(request, providers, 403, EXPIRED)
         username, password = data.get("username", ""), data.get("password", "")
         if password != data.get("password_confirm"):
-            return await _register_page(request, 422, N_("The passwords do not match."), username)
+            return await _register_page(request, providers, 422, N_("The passwords do not match."), username)
         problem = password_problem(password, username)
         if problem is not None:
-            return await _register_page(request, 422, PASSWORD_MESSAGES[problem], username)
-        runtime = ready(request)
-        assert runtime.accounts is not None
-        wait = await _over_limit(runtime, request, register_limit(runtime.settings.register_limit))
+            return await _register_page(request, providers, 422, PASSWORD_MESSAGES[problem], username)
+        wait = await over_limit(throttle, settings, request, register_limit(settings.register_limit))
         if wait:
-            page = await _register_page(request, 429, (TOO_MANY_ACCOUNTS, {"minutes": -(-wait // 60)}), username)
+            page = await _register_page(
+                request, providers, 429, (TOO_MANY_ACCOUNTS, {"minutes": -(-wait // 60)}), username
+            )
             page.headers["Retry-After"] = str(wait)
             return page
         try:
-            citizen_id = await runtime.accounts.register(username, password)
+            citizen_id = await accounts.register(username, password)
         except LoginTaken:
-            return await _register_page(request, 409, N_("This login name is taken."), username)
+            return await _register_page(request, providers, 409, N_("This login name is taken."), username)
         except ValueError:
             message = N_("A login name has 3 to 254 characters.")
-            return await _register_page(request, 422, message, username)
-        return await _signed_in_redirect(request, runtime, citizen_id)
+            return await _register_page(request, providers, 422, message, username)
+        return await _signed_in_redirect(request, session_service, citizen_id)
 
     @get("/login")
-    async def login_page(self, request: Request[Any, Any, Any]) -> Response[str]:
+    async def login_page(
+        self,
+        request: Request[Any, Any, Any],
+        passkeys: Injected[PasskeyService],
+        providers: Injected[Providers],
+    ) -> Response[str]:
         """The sign-in form."""
-        return await _login_page(request)
+        return await _login_page(request, passkeys, providers)
 
     @post("/login")
-    async def login(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Form,
+        settings: Injected[Settings],
+        accounts: Injected[AccountService],
+        throttle: Injected[Throttle],
+        passkeys: Injected[PasskeyService],
+        providers: Injected[Providers],
+        session_service: Injected[SessionService],
+    ) -> Response[Any]:
         """Sign in with a fresh session; wrong name and wrong password answer alike; bursts get 429."""
         if not form_csrf_ok(request, data.get("csrf_token")):
-            return await _login_page(request, 403, EXPIRED)
-        runtime = ready(request)
-        assert runtime.accounts is not None
-        assert runtime.throttle is not None
+            return await _login_page(request, passkeys, providers, 403, EXPIRED)
         username = data.get("username", "")
-        account, client = _throttle_keys(runtime, request, username)
-        wait = await runtime.throttle.reserve((ACCOUNT, account), (CLIENT, client))
+        account, client = _throttle_keys(accounts, settings, request, username)
+        wait = await throttle.reserve((ACCOUNT, account), (CLIENT, client))
         if wait:
             message = (N_("Too many attempts. Please try again in %(seconds)s seconds."), {"seconds": wait})
-            page = await _login_page(request, 429, message, username)
+            page = await _login_page(request, passkeys, providers, 429, message, username)
             page.headers["Retry-After"] = str(wait)
             return page
         try:
-            citizen_id = await runtime.accounts.authenticate(username, data.get("password", ""))
+            citizen_id = await accounts.authenticate(username, data.get("password", ""))
         except (InvalidCredentials, ValueError):
-            await runtime.throttle.failed((ACCOUNT, account), (CLIENT, client))
-            return await _login_page(request, 401, N_("Wrong login name or password."), username)
-        await runtime.throttle.succeeded(account, client)
-        return await _signed_in_redirect(request, runtime, citizen_id, data.get("next", "/"))
+            await throttle.failed((ACCOUNT, account), (CLIENT, client))
+            return await _login_page(request, passkeys, providers, 401, N_("Wrong login name or password."), username)
+        await throttle.succeeded(account, client)
+        return await _signed_in_redirect(request, session_service, citizen_id, data.get("next", "/"))
 
     @post("/logout")
-    async def logout(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    async def logout(
+        self, request: Request[Any, Any, Any], data: Form, session_service: Injected[SessionService]
+    ) -> Response[Any]:
         """End this session (needs the session's CSRF token)."""
-        runtime = ready(request)
-        assert runtime.session_service is not None
         token = request.cookies.get(SESSION_COOKIE, "")
-        session = await runtime.session_service.resolve(token)
+        session = await session_service.resolve(token)
         if session is None or not csrf_matches(session.csrf_token, data.get("csrf_token")):
             return Response("Forbidden", status_code=403, media_type="text/plain")
-        await runtime.session_service.end(token)
+        await session_service.end(token)
         return Redirect("/login", status_code=303, cookies=[expired_session_cookie()])
 
-    @post("/login/passkey/options", status_code=200)
-    async def passkey_options(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    @post("/login/passkey/options", status_code=200, guards=[form_csrf_header])
+    async def passkey_options(
+        self,
+        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
+        throttle: Injected[Throttle],
+        passkeys: Injected[PasskeyService],
+    ) -> Response[bytes]:
         """WebAuthn options for signing in with any passkey of this site (needs the form's CSRF token)."""
-        if not form_csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            raise PermissionDeniedException("missing or wrong X-CSRF-Token")
-        runtime = ready(request)
-        assert runtime.passkeys is not None
-        wait = await _over_limit(runtime, request, challenge_limit(runtime.settings.challenge_limit))
+        wait = await over_limit(throttle, settings, request, challenge_limit(settings.challenge_limit))
         if wait:
             message = "too many sign-in attempts from this address"
             raise TooManyRequestsException(message, headers={"Retry-After": str(wait)})
-        return Response((await runtime.passkeys.authentication_options()).encode(), media_type="application/json")
+        return Response((await passkeys.authentication_options()).encode(), media_type="application/json")
 
-    @post("/login/passkey", status_code=200)
-    async def passkey_login(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    @post("/login/passkey", status_code=200, guards=[form_csrf_header])
+    async def passkey_login(
+        self,
+        request: Request[Any, Any, Any],
+        passkeys: Injected[PasskeyService],
+        session_service: Injected[SessionService],
+    ) -> Response[dict[str, str]]:
         """Verify the assertion (user verification required); the session gets the passkey's stored level."""
-        if not form_csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            raise PermissionDeniedException("missing or wrong X-CSRF-Token")
-        runtime = ready(request)
-        assert runtime.passkeys is not None
         body = await request.body()
-        signed = await runtime.passkeys.authenticate(body.decode("utf-8", "replace"))
-        token = await _start_session(request, runtime, signed.citizen_id, signed.assurance)
+        signed = await passkeys.authenticate(body.decode("utf-8", "replace"))
+        token = await start_session(request, session_service, signed.citizen_id, signed.assurance)
         target = safe_next(request.query_params.get("next"))
         return Response({"redirect": target}, cookies=[session_cookie(token), form_csrf_cookie("")])
 
     @get("/")
-    async def home(self, request: Request[Any, Any, Any], me: Page) -> Response[Any]:
+    async def home(
+        self,
+        request: Request[Any, Any, Any],
+        me: Page,
+        engine: Injected[AsyncEngine],
+        log: Injected[TransparencyLog],
+        auditors: Injected[Auditors],
+        passkeys: Injected[PasskeyService],
+        catalogue: Injected[Catalogue],
+        providers: Injected[Providers],
+    ) -> Response[Any]:
         """The overview: what is where, the latest accesses, and a notice for a recently added passkey."""
-        runtime = ready(request)
-        assert runtime.log is not None
-        assert runtime.auditors is not None
-        assert runtime.passkeys is not None
-        if await runtime.auditors.is_auditor_account(me.citizen_id):
+        if await auditors.is_auditor_account(me.citizen_id):
             return Redirect("/audit", status_code=303)
-        recent, _ = await history(runtime.engine, runtime.log, me.citizen_id, limit=5)
-        agencies = await agency_names(runtime)
-        added = recently_added(await runtime.passkeys.list(me.citizen_id), datetime.now(UTC))
+        recent, _ = await history(engine, log, me.citizen_id, limit=5)
+        agencies = await agency_names(catalogue, providers)
+        added = recently_added(await passkeys.list(me.citizen_id), datetime.now(UTC))
         return render(
             request, "home.html", OVERVIEW, me=me, csrf_token=me.csrf_token, recent=recent, agencies=agencies,
             passkeys_added=added, assurance_labels=ASSURANCE_LABELS, **HISTORY_LABELS,

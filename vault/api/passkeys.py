@@ -19,7 +19,9 @@ from vault.api.auth import signed_in
 from vault.api.cross_site import same_site_only
 from vault.api.openapi import errors
 from vault.api.reauth import require_recent_sign_in
-from vault.api.render import ready
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.accounts import AccountService  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.passkeys import PasskeyService  # noqa: TC001  Litestar reads the annotations
 from vault.citizens.sessions import SignedIn
 
 Me = NamedDependency[SignedIn]
@@ -49,10 +51,10 @@ class PasskeyApi(Controller):
     guards = [same_site_only]  # noqa: RUF012  like the rest of the citizen API
 
     @get("/", summary="Your passkeys", responses=errors(401, 503))
-    async def list_passkeys(self, request: Request[Any, Any, Any], me: Me) -> PasskeysOut:
+    async def list_passkeys(
+        self, request: Request[Any, Any, Any], me: Me, passkeys: Injected[PasskeyService]
+    ) -> PasskeysOut:
         """Oldest first."""
-        passkeys = ready(request).passkeys
-        assert passkeys is not None
         listed = await passkeys.list(me.citizen_id)
         return PasskeysOut([PasskeyOut(p.id, p.created_at, p.last_used_at, p.assurance) for p in listed])
 
@@ -62,17 +64,20 @@ class PasskeyApi(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 503),
     )
-    async def options(self, request: Request[Any, Any, Any], me: Me) -> Response[dict[str, Any]]:
+    async def options(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        accounts: Injected[AccountService],
+        passkeys: Injected[PasskeyService],
+    ) -> Response[dict[str, Any]]:
         """User verification and a discoverable credential are required; valid for 5 minutes, once.
 
         Needs a recent sign-in (403 ``reauthentication_required`` otherwise).
         """
         await require_recent_sign_in(request, me)
-        runtime = ready(request)
-        assert runtime.passkeys is not None
-        assert runtime.accounts is not None
-        name = await runtime.accounts.login_name(me.citizen_id) or "Bürgertresor"  # an account without a login name
-        options = await runtime.passkeys.registration_options(me.citizen_id, name)
+        name = await accounts.login_name(me.citizen_id) or "Bürgertresor"  # an account without a login name
+        options = await passkeys.registration_options(me.citizen_id, name)
         return Response(msgspec.json.decode(options))
 
     @post(
@@ -81,14 +86,12 @@ class PasskeyApi(Controller):
         status_code=HTTP_201_CREATED,
         responses=errors(400, 401, 403, 413, 503),
     )
-    async def register(self, request: Request[Any, Any, Any], me: Me) -> PasskeyOut:
+    async def register(self, request: Request[Any, Any, Any], me: Me, passkeys: Injected[PasskeyService]) -> PasskeyOut:
         """400 if the response does not verify (origin, challenge, signature, user verification).
 
         Needs a recent sign-in; the passkey gets this session's level, at most ``substantial``.
         """
         await require_recent_sign_in(request, me)
-        passkeys = ready(request).passkeys
-        assert passkeys is not None
         body = await request.body()
         info = await passkeys.register(me.citizen_id, body.decode("utf-8", "replace"), session_assurance=me.assurance)
         return PasskeyOut(info.id, info.created_at, info.last_used_at, info.assurance)
@@ -99,9 +102,13 @@ class PasskeyApi(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def remove(self, request: Request[Any, Any, Any], me: Me, passkey_id: FromPath[str]) -> None:
+    async def remove(
+        self,
+        request: Request[Any, Any, Any],
+        me: Me,
+        passkey_id: FromPath[str],
+        passkeys: Injected[PasskeyService],
+    ) -> None:
         """Another citizen's id answers 404. Needs a recent sign-in."""
         await require_recent_sign_in(request, me)
-        passkeys = ready(request).passkeys
-        assert passkeys is not None
         await passkeys.remove(me.citizen_id, passkey_id)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from litestar import MediaType, Response
 from litestar.response import Redirect
 
-from vault.api.render import ready
+from vault.api.services import services_of
 from vault.citizens.reauth import RECENT, ReauthenticationRequired, recent_enough
 
 if TYPE_CHECKING:
@@ -33,9 +33,7 @@ def reauth_url(level: str, back: str) -> str:
 
 async def is_recent(request: Request[Any, Any, Any], me: SignedIn) -> tuple[bool, str]:
     """Whether ``me`` may do a sensitive operation now, and the account's highest level."""
-    passkeys = ready(request).passkeys
-    assert passkeys is not None
-    highest = await passkeys.highest_assurance(me.citizen_id)
+    highest = await services_of(request).passkeys.highest_assurance(me.citizen_id)
     return recent_enough(me, highest, datetime.now(UTC)), highest
 
 

@@ -16,12 +16,13 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from vault.api import i18n
-from vault.api.auth import FORM_CSRF_COOKIE, SESSION_COOKIE, form_csrf_cookie, new_form_token, runtime_of
+from vault.api.auth import FORM_CSRF_COOKIE, SESSION_COOKIE, form_csrf_cookie, new_form_token
 from vault.api.idp_csp import csp_for
+from vault.api.services import services_of
 from vault.citizens.sessions import SignedIn, csrf_matches
 
 if TYPE_CHECKING:
-    from vault.runtime import Runtime
+    from litestar.connection import ASGIConnection
 
 TEXT_HTML = "text/html; charset=utf-8"
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -94,19 +95,13 @@ def form_page(
     return render(request, template, title, status, [form_csrf_cookie(token)], error=error, csrf_token=token, **context)
 
 
-def form_csrf_ok(request: Request[Any, Any, Any], given: str | None) -> bool:
+def form_csrf_ok(request: ASGIConnection[Any, Any, Any, Any], given: str | None) -> bool:
     """Whether a pre-sign-in form's token matches its double-submit cookie."""
     return csrf_matches(request.cookies.get(FORM_CSRF_COOKIE, "") or "\x00", given)
 
 
-def ready(request: Request[Any, Any, Any]) -> Runtime:
-    """The runtime once its services are built (they all are, together, when the keys checked out; 503 before)."""
-    runtime = runtime_of(request)
-    if not runtime.keys_checked:
-        from vault.transparency.log import LogUnavailable
-
-        raise LogUnavailable("vault not ready")
-    return runtime
+#: vault.api.oauth still looks its services up with this name (the lead converts it to injection).
+ready = services_of
 
 
 async def page_session(request: Request[Any, Any, Any]) -> SignedIn:
@@ -115,9 +110,7 @@ async def page_session(request: Request[Any, Any, Any]) -> SignedIn:
     Unsafe methods also need the session's CSRF token in the ``csrf_token`` form field, checked
     here before the handler runs, so a cross-site post changes nothing.
     """
-    runtime = ready(request)
-    assert runtime.session_service is not None
-    session = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+    session = await services_of(request).session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
     if session is None:
         raise SignInRequired
     if request.method not in {"GET", "HEAD"}:

@@ -35,9 +35,8 @@ async def _grant(runtime: Runtime, grant_id: str) -> GrantRow:
 
 async def _append_read(runtime: Runtime, grant: GrantRow) -> int:
     """A read entry as a bypass would leave it: logged now, under ``grant``, with no check."""
-    assert runtime.vault is not None
     async with runtime.sessions.begin() as db:
-        access, _ = await runtime.vault.log_access(db, grant.citizen_id, agency_reason(grant), ("given_name",))
+        access, _ = await runtime.services.vault.log_access(db, grant.citizen_id, agency_reason(grant), ("given_name",))
     return access.entry_id
 
 
@@ -49,29 +48,26 @@ async def test_reads_within_their_window_are_not_anomalies(web: AsyncTestClient[
     agency, token = await _flow(web, migrated, "once@example.de", documents="documents = []")  # the read ends it
     assert (await _read(web, agency, token)).status_code == 200
     async with domain(migrated) as runtime:
-        assert runtime.audit is not None
         grant = await _grant(runtime, await _grant_id(web))
         assert grant.ended_at is not None
-        assert await runtime.audit.reads_outside_window() == []
-        assert [u.service for u in await runtime.audit.unused_services()] == []
+        assert await runtime.services.audit.reads_outside_window() == []
+        assert [u.service for u in await runtime.services.audit.unused_services()] == []
 
 
 async def test_a_read_after_a_revoke_or_after_expiry_is_found(web: AsyncTestClient[Any], migrated: Settings) -> None:
     agency, token = await _flow(web, migrated, "late@example.de", access='access = "ongoing"')
     async with domain(migrated) as runtime:
-        assert runtime.audit is not None
-        assert [u.service for u in await runtime.audit.unused_services()] == ["ummeldung"]
+        assert [u.service for u in await runtime.services.audit.unused_services()] == ["ummeldung"]
     assert (await _read(web, agency, token)).status_code == 200
     grant_id = await _grant_id(web)
     r = await web.post(f"/api/v1/me/grants/{grant_id}/revoke", headers={"X-CSRF-Token": await session_token(web)})
     assert r.status_code == 200
     async with domain(migrated) as runtime:
-        assert runtime.audit is not None
-        assert await runtime.audit.reads_outside_window() == []
-        assert await runtime.audit.unused_services() == []
+        assert await runtime.services.audit.reads_outside_window() == []
+        assert await runtime.services.audit.unused_services() == []
         grant = await _grant(runtime, grant_id)
         late = await _append_read(runtime, grant)
-        found = await runtime.audit.reads_outside_window()
+        found = await runtime.services.audit.reads_outside_window()
         assert [v.entry.id for v in found] == [late]
         assert found[0].grant_status == "revoked"
 
@@ -84,7 +80,7 @@ async def test_a_read_after_a_revoke_or_after_expiry_is_found(web: AsyncTestClie
                 .values(status="active", ended_at=None, expires_at=now + timedelta(minutes=1))
             )
             await db.execute(update(LogEntry).where(LogEntry.id == late).values(created_at=now + timedelta(hours=1)))
-        assert {v.entry.id for v in await runtime.audit.reads_outside_window()} == {late}
+        assert {v.entry.id for v in await runtime.services.audit.reads_outside_window()} == {late}
 
         # And a read logged before the grant existed.
         async with runtime.sessions.begin() as db:
@@ -94,7 +90,9 @@ async def test_a_read_after_a_revoke_or_after_expiry_is_found(web: AsyncTestClie
                 .where(GrantRow.id == grant_id)
                 .values(created_at=future, expires_at=future + timedelta(days=1))
             )
-        assert len(await runtime.audit.reads_outside_window()) == 2  # the legitimate read is now "before" it too
+        assert (
+            len(await runtime.services.audit.reads_outside_window()) == 2
+        )  # the legitimate read is now "before" it too
 
 
 async def test_an_agency_reading_far_above_its_usual_rate_is_found(
@@ -103,16 +101,15 @@ async def test_an_agency_reading_far_above_its_usual_rate_is_found(
     agency, token = await _flow(web, migrated, "busy@example.de", access='access = "ongoing"')
     assert (await _read(web, agency, token)).status_code == 200
     async with domain(migrated) as runtime:
-        assert runtime.audit is not None
-        assert await runtime.audit.rate_anomalies(datetime.now(UTC)) == []
+        assert await runtime.services.audit.rate_anomalies(datetime.now(UTC)) == []
         grant = await _grant(runtime, await _grant_id(web))
         for _ in range(24):
             await _append_read(runtime, grant)
-        (anomaly,) = await runtime.audit.rate_anomalies(datetime.now(UTC))
+        (anomaly,) = await runtime.services.audit.rate_anomalies(datetime.now(UTC))
         assert anomaly.agency == agency.client_id
         assert anomaly.reads == 25
         assert anomaly.usual == 0
-        counts = await runtime.audit.reads_per_day(datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
+        counts = await runtime.services.audit.reads_per_day(datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
         assert [(c.agency, c.service, c.reads) for c in counts] == [(agency.client_id, "ummeldung", 25)]
         async with runtime.sessions() as db:
             assert await db.scalar(select(Citizen.id).limit(1)) is not None

@@ -63,15 +63,14 @@ async def _story(web: AsyncTestClient[Any], migrated: Settings) -> dict[str, Any
     request_uri, _, _ = await _push(web, agency)
     assert (await _approve(web, agency, request_uri, decision="deny")).status_code == 303
     async with domain(migrated) as runtime:
-        assert runtime.accounts is not None
-        assert runtime.auditors is not None
-        assert runtime.log is not None
         async with runtime.sessions() as db:
             citizen_id = await db.scalar(
-                select(Citizen.id).where(Citizen.login_hash == runtime.accounts.login_hash(CITIZEN))
+                select(Citizen.id).where(Citizen.login_hash == runtime.services.accounts.login_hash(CITIZEN))
             )
-        auditor_id = await runtime.auditors.add(runtime.accounts, AUDITOR, PASSWORD, "BfDI, Referat 24")
-        await runtime.log.integrate(runtime.engine)
+        auditor_id = await runtime.services.auditors.add(
+            runtime.services.accounts, AUDITOR, PASSWORD, "BfDI, Referat 24"
+        )
+        await runtime.services.log.integrate(runtime.engine)
     assert citizen_id
     return {"agency": agency, "grant_id": grant_id, "auditor_id": auditor_id, "citizen_id": citizen_id}
 
@@ -171,8 +170,7 @@ async def test_a_disabled_auditor_is_refused(
     await _sign_in(web, AUDITOR)
     assert (await web.get("/audit")).status_code == 200
     async with domain(migrated) as runtime:
-        assert runtime.auditors is not None
-        await runtime.auditors.disable(story["auditor_id"])
+        await runtime.services.auditors.disable(story["auditor_id"])
     assert (await web.get("/audit")).status_code == 403
     assert (await web.get("/audit/entries.json")).status_code == 403
 

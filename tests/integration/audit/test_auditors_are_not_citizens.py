@@ -86,8 +86,7 @@ async def test_an_auditor_has_no_citizen_pages_and_stores_nothing(
 async def test_a_disabled_auditor_is_still_no_citizen(web: AsyncTestClient[Any], migrated: Settings) -> None:
     story = await _story(web, migrated)
     async with domain(migrated) as runtime:
-        assert runtime.auditors is not None
-        await runtime.auditors.disable(story["auditor_id"])
+        await runtime.services.auditors.disable(story["auditor_id"])
     await _sign_in(web, AUDITOR)
     before = await _counts(migrated)
     r = await web.get("/data")
@@ -103,9 +102,7 @@ async def test_what_an_auditor_looks_at_is_shown_to_the_other_auditors(
 ) -> None:
     await _story(web, migrated)
     async with domain(migrated) as runtime:
-        assert runtime.auditors is not None
-        assert runtime.accounts is not None
-        await runtime.auditors.add(runtime.accounts, SECOND, PASSWORD, "Landesbeauftragte NRW")
+        await runtime.services.auditors.add(runtime.services.accounts, SECOND, PASSWORD, "Landesbeauftragte NRW")
     await _sign_in(web, AUDITOR)
     pseudonym = "ab" * 32
     assert (await web.get(f"/audit/entries?action=read&pseudonym={pseudonym}&lang=en")).status_code == 200
@@ -149,8 +146,7 @@ async def test_auditor_activity_is_pruned_with_the_logs_retention(
 ) -> None:
     story = await _story(web, migrated)
     async with domain(migrated) as runtime:
-        assert runtime.auditors is not None
-        activity = runtime.auditors.activity
+        activity = runtime.services.auditors.activity
         await activity.record(story["auditor_id"], "/audit/entries", [("action", "read")])
         assert [(a.auditor, a.path, a.query) for a in await activity.recent()] == [
             ("BfDI, Referat 24", "/audit/entries", "action=read")

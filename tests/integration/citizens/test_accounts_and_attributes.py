@@ -36,7 +36,7 @@ async def _log_actions(rt: Runtime) -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 async def test_register_authenticate_and_show_login(runtime: Runtime) -> None:
-    accounts = runtime.accounts
+    accounts = runtime.services.accounts
     assert accounts is not None
     cid = await accounts.register("Erika.Mustermann@example.de", "correct horse battery staple")
     assert await accounts.authenticate("erika.mustermann@EXAMPLE.de", "correct horse battery staple") == cid
@@ -51,7 +51,7 @@ async def test_register_authenticate_and_show_login(runtime: Runtime) -> None:
 
 
 async def test_password_is_rehashed_when_the_policy_rises(runtime: Runtime) -> None:
-    accounts = runtime.accounts
+    accounts = runtime.services.accounts
     assert accounts is not None
     cid = await accounts.register("rehash-me", "a fine passphrase")
     async with runtime.sessions() as s:
@@ -66,7 +66,7 @@ async def test_password_is_rehashed_when_the_policy_rises(runtime: Runtime) -> N
 
 
 async def test_a_login_burst_never_exceeds_the_hashing_cap(runtime: Runtime) -> None:
-    accounts = runtime.accounts
+    accounts = runtime.services.accounts
     assert accounts is not None
     accounts.hasher = PasswordHasher(PasswordPolicy(memory_cost=8192, time_cost=2), max_concurrent=2)
     await accounts.register("burst", "burst password")
@@ -79,10 +79,8 @@ async def test_a_login_burst_never_exceeds_the_hashing_cap(runtime: Runtime) -> 
 
 
 async def test_attributes_are_versioned_sealed_and_logged(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    vault = runtime.vault
-    cid = await runtime.accounts.register("attr-user", "attr password")
+    vault = runtime.services.vault
+    cid = await runtime.services.accounts.register("attr-user", "attr password")
     first = await vault.set_attribute(cid, "address", ADDRESS)
     moved = {**ADDRESS, "street": "Papagenostraße", "house_number": "7"}
     second = await vault.set_attribute(cid, "address", moved, source="agency-meldeamt")
@@ -124,34 +122,29 @@ async def test_attributes_are_versioned_sealed_and_logged(runtime: Runtime) -> N
 async def test_invalid_attributes_name_the_field_and_store_nothing(
     runtime: Runtime, name: str, value: object, field: str
 ) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register(f"invalid-{name}", "some password")
+    cid = await runtime.services.accounts.register(f"invalid-{name}", "some password")
     entries_before = len(await _log_actions(runtime))
     with pytest.raises(AttributeInvalid) as info:
-        await runtime.vault.set_attribute(cid, name, value)
+        await runtime.services.vault.set_attribute(cid, name, value)
     assert info.value.field == field
-    assert await runtime.vault.read_attributes(cid, CITIZEN_VIEW) == {}
+    assert await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW) == {}
     assert len(await _log_actions(runtime)) == entries_before + 1  # only the (empty) view just now
 
 
 async def test_a_ciphertext_moved_to_another_citizen_does_not_open(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    a = await runtime.accounts.register("citizen-a", "password a")
-    b = await runtime.accounts.register("citizen-b", "password b")
-    await runtime.vault.set_attribute(a, "family_name", "Alpha")
-    await runtime.vault.set_attribute(b, "family_name", "Beta")
+    a = await runtime.services.accounts.register("citizen-a", "password a")
+    b = await runtime.services.accounts.register("citizen-b", "password b")
+    await runtime.services.vault.set_attribute(a, "family_name", "Alpha")
+    await runtime.services.vault.set_attribute(b, "family_name", "Beta")
     async with runtime.sessions.begin() as s:
         ct_a = await s.scalar(select(StoredAttribute.ciphertext).where(StoredAttribute.citizen_id == a))
         await s.execute(update(StoredAttribute).where(StoredAttribute.citizen_id == b).values(ciphertext=ct_a))
     with pytest.raises(aead.InvalidCiphertext):
-        await runtime.vault.read_attributes(b, CITIZEN_VIEW)
+        await runtime.services.vault.read_attributes(b, CITIZEN_VIEW)
 
 
 async def test_unknown_citizen_is_refused(runtime: Runtime) -> None:
-    assert runtime.vault is not None
     with pytest.raises(UnknownCitizen):
-        await runtime.vault.read_attributes("00000000-0000-0000-0000-000000000000", CITIZEN_VIEW)
+        await runtime.services.vault.read_attributes("00000000-0000-0000-0000-000000000000", CITIZEN_VIEW)
     with pytest.raises(UnknownCitizen):
-        await runtime.vault.set_attribute("00000000-0000-0000-0000-000000000000", "family_name", "X")
+        await runtime.services.vault.set_attribute("00000000-0000-0000-0000-000000000000", "family_name", "X")

@@ -20,11 +20,9 @@ if TYPE_CHECKING:
 
 
 async def test_concurrent_writes_of_one_attribute_all_land_as_versions(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register("concurrent", "concurrent password")
+    cid = await runtime.services.accounts.register("concurrent", "concurrent password")
     names = [f"Name-{i}" for i in range(12)]
-    results = await asyncio.gather(*(runtime.vault.set_attribute(cid, "family_name", n) for n in names))
+    results = await asyncio.gather(*(runtime.services.vault.set_attribute(cid, "family_name", n) for n in names))
     assert sorted(r.version for r in results) == list(range(1, 13))
     async with runtime.sessions() as s:
         current = (
@@ -38,13 +36,11 @@ async def test_concurrent_writes_of_one_attribute_all_land_as_versions(runtime: 
         )
     assert len(current) == 1
     latest = max(results, key=lambda r: r.version)
-    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == latest.value
+    assert (await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == latest.value
 
 
 async def test_an_upload_interrupted_by_erasure_leaves_nothing(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register("erased-midway", "erase midway password")
+    cid = await runtime.services.accounts.register("erased-midway", "erase midway password")
     halfway = asyncio.Event()
     proceed = asyncio.Event()
 
@@ -54,9 +50,9 @@ async def test_an_upload_interrupted_by_erasure_leaves_nothing(runtime: Runtime)
         await proceed.wait()
         yield os.urandom(CHUNKS_PER_TRANSACTION * CHUNK_BYTES)
 
-    upload = asyncio.create_task(runtime.vault.put_document(cid, "k", "application/pdf", "x.pdf", stream()))
+    upload = asyncio.create_task(runtime.services.vault.put_document(cid, "k", "application/pdf", "x.pdf", stream()))
     await halfway.wait()
-    await runtime.accounts.erase(cid)
+    await runtime.services.accounts.erase(cid)
     proceed.set()
     with pytest.raises(UnknownCitizen):
         await upload

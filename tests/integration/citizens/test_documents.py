@@ -27,14 +27,12 @@ async def _parts(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 async def _read(runtime: Runtime, cid: str, doc_id: str) -> bytes:
-    assert runtime.vault is not None
-    _, _, chunks = await runtime.vault.read_document(cid, doc_id, CITIZEN_VIEW)
+    _, _, chunks = await runtime.services.vault.read_document(cid, doc_id, CITIZEN_VIEW)
     return b"".join([c async for c in chunks])
 
 
 async def _citizen(runtime: Runtime, name: str) -> str:
-    assert runtime.accounts is not None
-    return await runtime.accounts.register(name, "document password")
+    return await runtime.services.accounts.register(name, "document password")
 
 
 SIZES = [
@@ -51,25 +49,25 @@ SIZES = [
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_round_trip_in_odd_parts(runtime: Runtime, size: int) -> None:
-    assert runtime.vault is not None
     cid = await _citizen(runtime, f"doc-{size}")
     data = (b"%PDF-1.7\n" + os.urandom(size))[: max(size, 5)] if size else b""
     if size == 0:
         with pytest.raises(DocumentRejected):  # an empty file is not a PDF
-            await runtime.vault.put_document(cid, "rental_confirmation", "application/pdf", "x.pdf", _parts(b"", 1))
+            await runtime.services.vault.put_document(
+                cid, "rental_confirmation", "application/pdf", "x.pdf", _parts(b"", 1)
+            )
         return
-    info = await runtime.vault.put_document(
+    info = await runtime.services.vault.put_document(
         cid, "rental_confirmation", "application/pdf", "Mietvertrag.pdf", _parts(data, 7777)
     )
     assert info.size == len(data)
-    got_info, name, chunks = await runtime.vault.read_document(cid, info.id, CITIZEN_VIEW)
+    got_info, name, chunks = await runtime.services.vault.read_document(cid, info.id, CITIZEN_VIEW)
     assert (got_info.kind, name) == ("rental_confirmation", "Mietvertrag.pdf")
     assert b"".join([c async for c in chunks]) == data
 
 
 async def test_type_and_size_are_checked_and_nothing_is_kept(runtime: Runtime) -> None:
-    assert runtime.vault is not None
-    vault = runtime.vault
+    vault = runtime.services.vault
     cid = await _citizen(runtime, "doc-checks")
     with pytest.raises(DocumentRejected, match="content type"):
         await vault.put_document(cid, "x", "text/html", "a.html", _parts(b"<html>", 10))
@@ -85,10 +83,9 @@ async def test_type_and_size_are_checked_and_nothing_is_kept(runtime: Runtime) -
 
 
 async def test_tampered_reordered_or_truncated_chunks_fail(runtime: Runtime) -> None:
-    assert runtime.vault is not None
     cid = await _citizen(runtime, "doc-tamper")
     data = b"%PDF-" + os.urandom(3 * CHUNK_BYTES)
-    info = await runtime.vault.put_document(cid, "k", "application/pdf", "t.pdf", _parts(data, CHUNK_BYTES))
+    info = await runtime.services.vault.put_document(cid, "k", "application/pdf", "t.pdf", _parts(data, CHUNK_BYTES))
     async with runtime.sessions.begin() as s:
         first = await s.scalar(select(DocumentChunk.ciphertext).where(DocumentChunk.idx == 0))
         second = await s.scalar(select(DocumentChunk.ciphertext).where(DocumentChunk.idx == 1))
@@ -108,18 +105,18 @@ async def test_tampered_reordered_or_truncated_chunks_fail(runtime: Runtime) -> 
 
 
 async def test_another_citizens_document_is_unknown(runtime: Runtime) -> None:
-    assert runtime.vault is not None
     a = await _citizen(runtime, "doc-owner")
     b = await _citizen(runtime, "doc-other")
-    info = await runtime.vault.put_document(a, "k", "image/jpeg", "p.jpg", _parts(b"\xff\xd8\xff" + bytes(10), 5))
+    info = await runtime.services.vault.put_document(
+        a, "k", "image/jpeg", "p.jpg", _parts(b"\xff\xd8\xff" + bytes(10), 5)
+    )
     with pytest.raises(UnknownRecord):
-        await runtime.vault.read_document(b, info.id, CITIZEN_VIEW)
-    assert [d.id for d in await runtime.vault.list_documents(a)] == [info.id]
-    assert await runtime.vault.list_documents(b) == []
+        await runtime.services.vault.read_document(b, info.id, CITIZEN_VIEW)
+    assert [d.id for d in await runtime.services.vault.list_documents(a)] == [info.id]
+    assert await runtime.services.vault.list_documents(b) == []
 
 
 async def test_a_20_mb_upload_keeps_memory_bounded(runtime: Runtime) -> None:
-    assert runtime.vault is not None
     cid = await _citizen(runtime, "doc-big")
     total = 20 * 1024 * 1024  # exactly the limit, and an exact multiple of a write group
     block = os.urandom(64 * 1024)
@@ -135,14 +132,14 @@ async def test_a_20_mb_upload_keeps_memory_bounded(runtime: Runtime) -> None:
 
     tracemalloc.start()
     try:
-        info = await runtime.vault.put_document(cid, "big", "application/pdf", "big.pdf", stream())
+        info = await runtime.services.vault.put_document(cid, "big", "application/pdf", "big.pdf", stream())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert info.size == total
     print(f"peak traced memory for a {info.size / 2**20:.1f} MiB upload: {peak / 2**20:.2f} MiB")
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes: memory is not bounded by the chunk size"
-    _, _, chunks = await runtime.vault.read_document(cid, info.id, CITIZEN_VIEW)
+    _, _, chunks = await runtime.services.vault.read_document(cid, info.id, CITIZEN_VIEW)
     back = hashlib.sha256()
     async for chunk in chunks:
         back.update(chunk)

@@ -50,9 +50,7 @@ async def _break_the_log(runtime: Runtime) -> None:
 
 
 async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    vault, accounts = runtime.vault, runtime.accounts
+    vault, accounts = runtime.services.vault, runtime.services.accounts
     cid = await accounts.register("fail-closed", "fail closed password")
     await vault.set_attribute(cid, "family_name", "Geheim")
     doc = await vault.put_document(cid, "k", "application/pdf", "a.pdf", _pdf())
@@ -92,24 +90,19 @@ async def test_when_the_log_fails_every_read_fails_closed(runtime: Runtime, monk
 
 
 async def test_a_logged_access_releases_only_its_own_citizens_key(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    a = await runtime.accounts.register("key-a", "password a")
-    b = await runtime.accounts.register("key-b", "password b")
+    a = await runtime.services.accounts.register("key-a", "password a")
+    b = await runtime.services.accounts.register("key-b", "password b")
     async with runtime.sessions.begin() as s:
-        access_a, _ = await runtime.vault.log_access(s, a, CITIZEN_VIEW, ())
+        access_a, _ = await runtime.services.vault.log_access(s, a, CITIZEN_VIEW, ())
         wrapped_b = await datakeys.load_wrapped_key(s, b)
     with pytest.raises(PermissionError):
-        runtime.vault.cipher(wrapped_b, access_a)
+        runtime.services.vault.cipher(wrapped_b, access_a)
 
 
 async def test_erasure_shreds_the_key_keeps_a_tombstone_and_the_log_verifies(
     runtime: Runtime, migrated: Settings
 ) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    assert runtime.log is not None
-    accounts, vault = runtime.accounts, runtime.vault
+    accounts, vault = runtime.services.accounts, runtime.services.vault
     cid = await accounts.register("to-be-erased", "erase password")
     await vault.set_attribute(cid, "family_name", "Vergessen")
     await vault.read_attributes(cid, CITIZEN_VIEW)
@@ -130,24 +123,22 @@ async def test_erasure_shreds_the_key_keeps_a_tombstone_and_the_log_verifies(
     assert attrs == []
     assert runtime.settings.erasure_journal is not None
     assert json.loads(runtime.settings.erasure_journal.read_text().splitlines()[-1])["citizen"] == cid
-    await runtime.log.integrate(runtime.engine)
+    await runtime.services.log.integrate(runtime.engine)
     async with runtime.engine.connect() as conn:
         commitments = (await conn.execute(select(LogEntry.commitment).order_by(LogEntry.leaf_index))).scalars().all()
-        size, root, _ = await runtime.log.latest_checkpoint(conn)  # type: ignore[misc]
+        size, root, _ = await runtime.services.log.latest_checkpoint(conn)  # type: ignore[misc]
         tree = MemoryTree(leaf_hash(c) for c in commitments)
         assert tree.root() == root
         for index in range(size):
-            proof = await runtime.log.inclusion_proof(conn, index, size)
+            proof = await runtime.services.log.inclusion_proof(conn, index, size)
             verify_inclusion(leaf_hash(commitments[index]), index, size, proof, root)
     assert len(commitments) >= 4  # register, write, view, erase
 
 
 async def test_reapply_erasures_after_a_backup_restore(runtime: Runtime, migrated: Settings) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register("restored", "restore password")
-    keep = await runtime.accounts.register("unaffected", "other password")
-    await runtime.vault.set_attribute(cid, "family_name", "Backup")
+    cid = await runtime.services.accounts.register("restored", "restore password")
+    keep = await runtime.services.accounts.register("unaffected", "other password")
+    await runtime.services.vault.set_attribute(cid, "family_name", "Backup")
     async with runtime.sessions() as s:  # "the backup"
         citizen_row = dict((await s.execute(select(Citizen.__table__).where(Citizen.id == cid))).mappings().one())
         key_row = dict(
@@ -159,18 +150,18 @@ async def test_reapply_erasures_after_a_backup_restore(runtime: Runtime, migrate
                 await s.execute(select(StoredAttribute.__table__).where(StoredAttribute.citizen_id == cid))
             ).mappings()
         ]
-    await runtime.accounts.erase(cid)
+    await runtime.services.accounts.erase(cid)
     async with runtime.sessions.begin() as s:  # "restore the backup"
         await s.execute(update(Citizen).where(Citizen.id == cid).values(**citizen_row))
         await s.execute(update(CitizenKey).where(CitizenKey.citizen_id == cid).values(**key_row))
         await s.execute(insert(StoredAttribute), attr_rows)
-    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == "Backup"
+    assert (await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == "Backup"
     env = {"VAULT_DATA_DIR": str(migrated.data_dir), "VAULT_DATABASE_URL": migrated.database_url}
     result = vault_cmd("citizens", "reapply-erasures", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"erased_again": 1, "already_erased": 0}
     with pytest.raises(UnknownCitizen):
-        await runtime.vault.read_attributes(cid, CITIZEN_VIEW)
-    assert await runtime.vault.read_attributes(keep, CITIZEN_VIEW) == {}
+        await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW)
+    assert await runtime.services.vault.read_attributes(keep, CITIZEN_VIEW) == {}
     again = vault_cmd("citizens", "reapply-erasures", env=env)
     assert json.loads(again.stdout) == {"erased_again": 0, "already_erased": 1}

@@ -43,8 +43,7 @@ async def _parts(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def _entries(runtime: Runtime, citizen_id: str) -> list[HistoryItem]:
-    assert runtime.log is not None
-    items, _ = await history(runtime.engine, runtime.log, citizen_id, limit=None)
+    items, _ = await history(runtime.engine, runtime.services.log, citizen_id, limit=None)
     return items
 
 
@@ -87,27 +86,25 @@ async def test_a_refused_upload_writes_no_entry_and_changes_nothing(
 
 
 async def test_deleting_an_attribute_writes_one_delete_entry(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register("delete-attribute@example.de", "ein sehr gutes Passwort")
-    await runtime.vault.set_attribute(cid, "given_name", "Erika")
+    cid = await runtime.services.accounts.register("delete-attribute@example.de", "ein sehr gutes Passwort")
+    await runtime.services.vault.set_attribute(cid, "given_name", "Erika")
     before = await _entries(runtime, cid)
-    await runtime.vault.delete_attribute(cid, "given_name")
+    await runtime.services.vault.delete_attribute(cid, "given_name")
     with pytest.raises(UnknownRecord):  # nothing left to delete: nothing logged
-        await runtime.vault.delete_attribute(cid, "given_name")
+        await runtime.services.vault.delete_attribute(cid, "given_name")
     new = (await _entries(runtime, cid))[: -len(before)]
     assert [(e.actor, e.action, e.fields, e.document) for e in new] == [("citizen", "delete", ("given_name",), None)]
 
 
 async def test_a_document_is_named_by_id_when_stored_and_when_deleted(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register("delete-document@example.de", "ein sehr gutes Passwort")
+    cid = await runtime.services.accounts.register("delete-document@example.de", "ein sehr gutes Passwort")
     before = await _entries(runtime, cid)
-    info = await runtime.vault.put_document(cid, "rental_confirmation", "application/pdf", "a.pdf", _parts(PDF))
-    await runtime.vault.delete_document(cid, info.id)
+    info = await runtime.services.vault.put_document(
+        cid, "rental_confirmation", "application/pdf", "a.pdf", _parts(PDF)
+    )
+    await runtime.services.vault.delete_document(cid, info.id)
     with pytest.raises(UnknownRecord):
-        await runtime.vault.delete_document(cid, info.id)
+        await runtime.services.vault.delete_document(cid, info.id)
     new = (await _entries(runtime, cid))[: -len(before)]
     assert [(e.actor, e.action, e.fields, e.document) for e in reversed(new)] == [
         ("citizen", "write", ("document:rental_confirmation",), info.id),
@@ -141,17 +138,14 @@ async def _a_grant_past_its_time_and_a_running_one(
     runtime: Runtime, login: str
 ) -> tuple[str, TestAgency, Any, Any, datetime]:
     """A citizen with two ongoing grants of one agency: one whose time ran out a second ago, one running."""
-    assert runtime.accounts is not None
-    assert runtime.catalogue is not None
-    assert runtime.grants is not None
-    cid = await runtime.accounts.register(login, "ein sehr gutes Passwort")
+    cid = await runtime.services.accounts.register(login, "ein sehr gutes Passwort")
     agency = TestAgency(BASE_URL)
-    agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+    agency.client_id = await runtime.services.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
     service = parse_service(service_toml(agency.client_id, access='access = "ongoing"'))
-    await runtime.catalogue.add_service(service)
-    registered = await runtime.catalogue.agency(agency.client_id)
-    due = await runtime.grants.create(cid, registered, service, ("given_name",), ())
-    running = await runtime.grants.create(cid, registered, service, ("family_name",), ())
+    await runtime.services.catalogue.add_service(service)
+    registered = await runtime.services.catalogue.agency(agency.client_id)
+    due = await runtime.services.grants.create(cid, registered, service, ("given_name",), ())
+    running = await runtime.services.grants.create(cid, registered, service, ("family_name",), ())
     past = datetime.now(UTC) - timedelta(seconds=1)
     async with runtime.sessions.begin() as db:
         await db.execute(update(GrantRow).where(GrantRow.id == due.id).values(expires_at=past))
@@ -159,31 +153,29 @@ async def _a_grant_past_its_time_and_a_running_one(
 
 
 async def test_a_grant_whose_time_is_up_gets_one_expire_entry(runtime: Runtime) -> None:
-    assert runtime.grants is not None
     cid, agency, due, running, past = await _a_grant_past_its_time_and_a_running_one(runtime, "expiry@example.de")
     before = await _entries(runtime, cid)
 
-    swept = await asyncio.gather(*[runtime.grants.expire_due() for _ in range(3)])
+    swept = await asyncio.gather(*[runtime.services.grants.expire_due() for _ in range(3)])
     assert sum(swept) == 1
-    assert await runtime.grants.expire_due() == 0
+    assert await runtime.services.grants.expire_due() == 0
 
     new = (await _entries(runtime, cid))[: -len(before)]
     assert [(e.actor, e.action, e.service, e.grant_id) for e in new] == [
         (agency.client_id, "expire", "ummeldung", due.id)
     ]
-    statuses = {g.id: (g.status, g.ended_at) for g in await runtime.grants.for_citizen(cid)}
+    statuses = {g.id: (g.status, g.ended_at) for g in await runtime.services.grants.for_citizen(cid)}
     assert statuses[due.id] == ("expired", past)
     assert statuses[running.id] == ("active", None)
 
 
 async def test_erasure_records_a_grant_whose_time_was_already_up_as_expired_not_revoked(runtime: Runtime) -> None:
     """The sweep had not reached the grant yet: it ended with its time, not with the erasure."""
-    assert runtime.accounts is not None
     cid, _, due, running, past = await _a_grant_past_its_time_and_a_running_one(
         runtime, "expired-then-erased@example.de"
     )
 
-    await runtime.accounts.erase(cid)
+    await runtime.services.accounts.erase(cid)
 
     async with runtime.sessions() as db:
         rows = {

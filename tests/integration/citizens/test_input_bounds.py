@@ -84,9 +84,8 @@ async def test_authorization_details_nested_past_the_recursion_limit_is_a_400(
 ) -> None:
     agency = TestAgency(BASE_URL)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
-        await runtime.catalogue.add_service(parse_service(service_toml(agency.client_id)))
+        agency.client_id = await runtime.services.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+        await runtime.services.catalogue.add_service(parse_service(service_toml(agency.client_id)))
     assert (await web.post("/oauth/par", data=agency.par_form())).status_code == 201
     r = await web.post("/oauth/par", data=agency.par_form(authorization_details=nested(10_000)))
     assert r.status_code == 400, r.text

@@ -44,19 +44,18 @@ def markers() -> list[bytes]:
 
 
 async def _store_everything(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    cid = await runtime.accounts.register(LOGIN, "at-rest password")
+    cid = await runtime.services.accounts.register(LOGIN, "at-rest password")
     for name, value in VALUES.items():
-        await runtime.vault.set_attribute(cid, name, value)
+        await runtime.services.vault.set_attribute(cid, name, value)
 
     async def content() -> AsyncIterator[bytes]:
         yield DOCUMENT
 
-    await runtime.vault.put_document(cid, "rental_confirmation", "application/pdf", FILENAME, content())
-    assert (await runtime.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == VALUES["family_name"]
-    assert runtime.log is not None
-    await runtime.log.integrate(runtime.engine)
+    await runtime.services.vault.put_document(cid, "rental_confirmation", "application/pdf", FILENAME, content())
+    assert (await runtime.services.vault.read_attributes(cid, CITIZEN_VIEW))["family_name"].value == VALUES[
+        "family_name"
+    ]
+    await runtime.services.log.integrate(runtime.engine)
 
 
 def _assert_clean(blob: bytes, where: str) -> None:

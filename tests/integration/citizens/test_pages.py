@@ -139,7 +139,7 @@ async def test_documents_page_uploads_lists_and_deletes(web: AsyncTestClient[Any
 
 
 async def test_too_large_documents_answer_413_on_the_page(web: AsyncTestClient[Any]) -> None:
-    web.app.state.runtime.vault.max_document_bytes = 10_000
+    web.app.state.runtime.services.vault.max_document_bytes = 10_000
     await register(web, "big@example.de")
     r = await web.post(
         "/documents",

@@ -12,10 +12,8 @@ if TYPE_CHECKING:
 
 
 async def test_idle_and_absolute_timeouts(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.session_service is not None
-    sessions = runtime.session_service
-    cid = await runtime.accounts.register("timeouts", "timeout password")
+    sessions = runtime.services.session_service
+    cid = await runtime.services.accounts.register("timeouts", "timeout password")
     t0 = datetime.now(UTC)
     token, _ = await sessions.start(cid, now=t0)
     assert await sessions.resolve(token, now=t0 + IDLE - timedelta(seconds=5)) is not None  # touches it
@@ -32,10 +30,8 @@ async def test_idle_and_absolute_timeouts(runtime: Runtime) -> None:
 
 
 async def test_sign_out_elsewhere_keeps_only_this_session(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.session_service is not None
-    sessions = runtime.session_service
-    cid = await runtime.accounts.register("elsewhere", "elsewhere password")
+    sessions = runtime.services.session_service
+    cid = await runtime.services.accounts.register("elsewhere", "elsewhere password")
     here, _ = await sessions.start(cid)
     phone, _ = await sessions.start(cid)
     laptop, _ = await sessions.start(cid)
@@ -48,7 +44,6 @@ async def test_sign_out_elsewhere_keeps_only_this_session(runtime: Runtime) -> N
 
 
 async def test_unknown_or_oversized_tokens_resolve_to_nothing(runtime: Runtime) -> None:
-    assert runtime.session_service is not None
-    assert await runtime.session_service.resolve("") is None
-    assert await runtime.session_service.resolve("x" * 5000) is None
-    assert await runtime.session_service.resolve("not-a-session") is None
+    assert await runtime.services.session_service.resolve("") is None
+    assert await runtime.services.session_service.resolve("x" * 5000) is None
+    assert await runtime.services.session_service.resolve("not-a-session") is None

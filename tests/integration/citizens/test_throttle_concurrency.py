@@ -30,8 +30,7 @@ def _freeze(*runtimes: Runtime) -> None:
     """Stop the throttles' clocks now (not earlier: the app's purge deletes counters over an hour old)."""
     frozen = datetime.now(UTC)
     for runtime in runtimes:
-        assert runtime.throttle is not None
-        runtime.throttle.clock = lambda: frozen
+        runtime.services.throttle.clock = lambda: frozen
 
 
 async def _rows(runtime: Runtime) -> int:

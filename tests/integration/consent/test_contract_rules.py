@@ -72,8 +72,7 @@ async def test_an_agency_cannot_ask_for_another_agencys_or_a_disabled_service(
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_authorization_details"
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        await runtime.catalogue.disable_service("zweiter_dienst")
+        await runtime.services.catalogue.disable_service("zweiter_dienst")
     r = await web.post("/oauth/par", data=second.par_form(service="zweiter_dienst"))
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_authorization_details"
@@ -157,8 +156,7 @@ async def test_the_consent_page_escapes_what_an_agency_registered(
 
     agency = TestAgency(BASE_URL)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency(
+        agency.client_id = await runtime.services.catalogue.add_agency(
             '<script>alert("amt")</script>', [agency.redirect_uri], agency.jwks()
         )
         toml = service_toml(
@@ -166,7 +164,7 @@ async def test_the_consent_page_escapes_what_an_agency_registered(
             purpose='purpose = { de = "<img src=x onerror=alert(1)>", en = "<b>x</b>" }',
             legal_basis='legal_basis = "<iframe src=//evil.example>"',
         )
-        await runtime.catalogue.add_service(parse_service(toml))
+        await runtime.services.catalogue.add_service(parse_service(toml))
     await _citizen(web, "escape@example.de")
     request_uri, _, _ = await _push(web, agency)
     page = await web.get(_authorize_url(agency, request_uri))
@@ -218,9 +216,8 @@ async def test_client_assertions_signed_with_eddsa_and_ps256_are_accepted(
     public = {**private.as_dict(private=False), "kid": "k1", "alg": alg, "use": "sig"}
     agency = TestAgency(BASE_URL)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], {"keys": [public]})
-        await runtime.catalogue.add_service(parse_service(service_toml(agency.client_id)))
+        agency.client_id = await runtime.services.catalogue.add_agency("Amt", [agency.redirect_uri], {"keys": [public]})
+        await runtime.services.catalogue.add_service(parse_service(service_toml(agency.client_id)))
 
     def assertion(signer: Any) -> dict[str, str]:
         now = int(time.time())

@@ -46,41 +46,33 @@ class Reader:
 
     @property
     def url(self) -> str:
-        assert self.runtime.oauth is not None
-        return f"{self.runtime.oauth.issuer}/api/v1/data"
+        return f"{self.runtime.services.oauth.issuer}/api/v1/data"
 
     def proof(self) -> str:
         return self.agency.dpop("GET", self.url, self.token)
 
     async def read(self, proof: str | None = None, reads: DataReads | None = None) -> DataRead:
-        assert self.runtime.oauth is not None
-        assert self.runtime.data_reads is not None
-        presented = self.runtime.oauth.presented(f"DPoP {self.token}", proof or self.proof(), "GET", self.url)
-        return await (reads or self.runtime.data_reads).read(*presented)
+        presented = self.runtime.services.oauth.presented(f"DPoP {self.token}", proof or self.proof(), "GET", self.url)
+        return await (reads or self.runtime.services.data_reads).read(*presented)
 
 
 async def _reader(runtime: Runtime, email: str, access: str = "ongoing", agency: TestAgency | None = None) -> Reader:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    assert runtime.catalogue is not None
-    assert runtime.grants is not None
-    assert runtime.oauth is not None
-    citizen = await runtime.accounts.register(email, PASSWORD)
-    await runtime.vault.set_attribute(citizen, "given_name", email.split("@")[0].title())
-    await runtime.vault.set_attribute(citizen, "family_name", "Mustermann")
+    citizen = await runtime.services.accounts.register(email, PASSWORD)
+    await runtime.services.vault.set_attribute(citizen, "given_name", email.split("@")[0].title())
+    await runtime.services.vault.set_attribute(citizen, "family_name", "Mustermann")
     if agency is None:
-        agency = TestAgency(runtime.oauth.issuer)
-        agency.client_id = await runtime.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
+        agency = TestAgency(runtime.services.oauth.issuer)
+        agency.client_id = await runtime.services.catalogue.add_agency("Amt", [agency.redirect_uri], agency.jwks())
     service_id = f"svc-{access}"
     lines = {"id": f'id = "{service_id}"', "access": f'access = "{access}"', "documents": "documents = []"}
     service = parse_service(service_toml(agency.client_id, **lines))
     try:
-        await runtime.catalogue.service(service_id)
+        await runtime.services.catalogue.service(service_id)
     except LookupError:
-        await runtime.catalogue.add_service(service)
-    registered = await runtime.catalogue.agency(agency.client_id)
-    grant = await runtime.grants.create(citizen, registered, service, ("given_name", "family_name"), ())
-    issued = await runtime.oauth.issue(
+        await runtime.services.catalogue.add_service(service)
+    registered = await runtime.services.catalogue.agency(agency.client_id)
+    grant = await runtime.services.grants.create(citizen, registered, service, ("given_name", "family_name"), ())
+    issued = await runtime.services.oauth.issue(
         registered, grant.id, agency.dpop_key.thumbprint(), code_hash=None, refresh=False
     )
     return Reader(runtime, agency, issued["access_token"], grant.id, citizen)
@@ -97,8 +89,7 @@ async def test_good_and_bad_reads_in_one_transaction_are_answered_each_on_its_ow
     good = await _reader(runtime, "erika@example.de")
     other = await _reader(runtime, "max@example.de", agency=good.agency)
     revoked = await _reader(runtime, "rita@example.de", agency=good.agency)
-    assert runtime.grants is not None
-    await runtime.grants.revoke(revoked.citizen_id, revoked.grant_id)
+    await runtime.services.grants.revoke(revoked.citizen_id, revoked.grant_id)
     thief = TestAgency(good.agency.issuer)  # holds the token but not the key it is bound to
     stolen = thief.dpop("GET", good.url, good.token)
     unknown = Reader(runtime, good.agency, "not-a-token", good.grant_id, good.citizen_id)
@@ -108,8 +99,7 @@ async def test_good_and_bad_reads_in_one_transaction_are_answered_each_on_its_ow
         good.read(), other.read(), revoked.read(), good.read(stolen), unknown.read(), return_exceptions=True
     )
 
-    assert runtime.data_reads is not None
-    assert runtime.data_reads.group.batches <= 2, "the reads did not share a transaction"
+    assert runtime.services.data_reads.group.batches <= 2, "the reads did not share a transaction"
     first, second, refused, wrong_key, no_token = results
     assert not isinstance(first, BaseException)
     assert not isinstance(second, BaseException)
@@ -205,9 +195,8 @@ class FailingReads(DataReads):
 
 async def test_expired_jtis_are_purged_in_a_transaction_of_their_own_every_so_often(runtime: Runtime) -> None:
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.vault is not None
-    reads = DataReads(runtime.sessions, runtime.vault)
-    failing = FailingReads(runtime.sessions, runtime.vault)
+    reads = DataReads(runtime.sessions, runtime.services.vault)
+    failing = FailingReads(runtime.sessions, runtime.services.vault)
     expired = datetime.now(UTC) - timedelta(minutes=5)
     async with runtime.sessions.begin() as db:
         db.add_all([SeenJti(kind="dpop", jti_hash=bytes([n]) * 32, expires_at=expired) for n in (1, 2)])
@@ -274,12 +263,10 @@ class PausedReads(DataReads):
 async def test_no_read_is_served_with_a_token_whose_revocation_committed_after_the_lookup(runtime: Runtime) -> None:
     """RFC 7009 revocation against a batch that found the token just before: the batch checks it again."""
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
-    assert runtime.vault is not None
-    reads = PausedReads(runtime.sessions, runtime.vault)
+    reads = PausedReads(runtime.sessions, runtime.services.vault)
     read = asyncio.create_task(reader.read(reads=reads))
     await reads.looked_up.wait()
-    revoke = asyncio.create_task(runtime.oauth.revoke({"token": reader.token, **reader.agency.auth()}))
+    revoke = asyncio.create_task(runtime.services.oauth.revoke({"token": reader.token, **reader.agency.auth()}))
     postgresql = runtime.engine.dialect.name == "postgresql"
     # PostgreSQL: the revocation must finish while the read is paused (a generous bound: only a revocation that
     # waits for the read reaches it). SQLite: it must still be waiting after a while (slowness cannot make it finish).

@@ -61,17 +61,14 @@ async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runti
     two orders deadlocked a bare ``UPDATE grants``.
     """
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.grants is not None
-    assert runtime.catalogue is not None
-    assert runtime.accounts is not None
-    agency = await runtime.catalogue.agency(reader.agency.client_id)
-    service = await runtime.catalogue.service("svc-ongoing")
-    other = await runtime.grants.create(reader.citizen_id, agency, service, ("given_name",), ())
+    agency = await runtime.services.catalogue.agency(reader.agency.client_id)
+    service = await runtime.services.catalogue.service("svc-ongoing")
+    other = await runtime.services.grants.create(reader.citizen_id, agency, service, ("given_name",), ())
     grants = [reader.grant_id, other.id]
     async with runtime.sessions.begin() as db:  # the read batch
         await fair_grant_locks(db, dict.fromkeys(grants, False))
         await _share(db, grants[first])
-        erasure = asyncio.create_task(runtime.accounts.erase(reader.citizen_id))
+        erasure = asyncio.create_task(runtime.services.accounts.erase(reader.citizen_id))
         await _blocked(runtime, erasure)  # the erasure is waiting now
         await _share(db, grants[1 - first])
     await asyncio.wait_for(erasure, timeout=10)
@@ -83,22 +80,22 @@ async def test_erasure_waits_for_a_read_holding_two_of_the_citizens_grants(runti
 @postgres_only
 async def test_issuing_a_token_waits_for_no_read_but_for_a_revoke(runtime: Runtime) -> None:
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
-    assert runtime.catalogue is not None
-    agency = await runtime.catalogue.agency(reader.agency.client_id)
+    agency = await runtime.services.catalogue.agency(reader.agency.client_id)
     jkt = reader.agency.dpop_key.thumbprint()
 
     async with runtime.sessions.begin() as db:  # a read holds the grant (readers keep coming: FOR UPDATE starved)
         await fair_grant_lock(db, reader.grant_id, exclusive=False)
         await _share(db, reader.grant_id)
         issued = await asyncio.wait_for(
-            runtime.oauth.issue(agency, reader.grant_id, jkt, code_hash=None, refresh=False), 5
+            runtime.services.oauth.issue(agency, reader.grant_id, jkt, code_hash=None, refresh=False), 5
         )
     assert issued["access_token"]
 
     async with runtime.sessions.begin() as db:  # a revoke: issuing waits, then sees the grant revoked
         await fair_grant_lock(db, reader.grant_id, exclusive=True)
-        issuing = asyncio.create_task(runtime.oauth.issue(agency, reader.grant_id, jkt, code_hash=None, refresh=False))
+        issuing = asyncio.create_task(
+            runtime.services.oauth.issue(agency, reader.grant_id, jkt, code_hash=None, refresh=False)
+        )
         await _blocked(runtime, issuing)
         grant = await db.scalar(select(GrantRow).where(GrantRow.id == reader.grant_id).with_for_update())
         assert grant is not None
@@ -111,9 +108,8 @@ async def test_issuing_a_token_waits_for_no_read_but_for_a_revoke(runtime: Runti
 async def test_a_document_read_resolved_before_its_token_was_revoked_is_refused(runtime: Runtime) -> None:
     """The document path looks its token up before its transaction; the guard checks it again inside."""
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
-    access = await runtime.oauth.resolve(f"DPoP {reader.token}", reader.proof(), "GET", reader.url)
-    await runtime.oauth.revoke({"token": reader.token, **reader.agency.auth()})  # RFC 7009, by the agency
+    access = await runtime.services.oauth.resolve(f"DPoP {reader.token}", reader.proof(), "GET", reader.url)
+    await runtime.services.oauth.revoke({"token": reader.token, **reader.agency.auth()})  # RFC 7009, by the agency
     async with runtime.sessions.begin() as db:
         with pytest.raises(OAuthError) as refused:
             await token_guard(access)(db)
@@ -125,9 +121,8 @@ async def test_a_document_read_resolved_before_its_token_was_revoked_is_refused(
 async def test_a_token_revocation_waits_for_a_read_holding_the_grant(runtime: Runtime, how: str) -> None:
     """So the read's re-check of its token, after its grant locks, cannot miss a revocation that committed."""
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
     if how == "rfc7009":
-        revocation = runtime.oauth.revoke({"token": reader.token, **reader.agency.auth()})
+        revocation = runtime.services.oauth.revoke({"token": reader.token, **reader.agency.auth()})
     else:
         reader, revocation = await _replay(runtime, reader)
     async with runtime.sessions.begin() as db:  # a read batch holding the grant
@@ -143,9 +138,7 @@ async def test_a_token_revocation_waits_for_a_read_holding_the_grant(runtime: Ru
 
 async def _replay(runtime: Runtime, reader: Reader) -> tuple[Reader, Coroutine[Any, Any, None]]:
     """A token issued from a code, and the replay of that code (which revokes the token)."""
-    assert runtime.oauth is not None
-    assert runtime.catalogue is not None
-    oauth, agency = runtime.oauth, reader.agency
+    oauth, agency = runtime.services.oauth, reader.agency
     code, (verifier, challenge) = secrets.token_urlsafe(32), pkce_pair()
     async with runtime.sessions.begin() as db:
         db.add(AuthorizationCode(code_hash=digest(code), client_id=agency.client_id, grant_id=reader.grant_id,

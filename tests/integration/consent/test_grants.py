@@ -31,22 +31,20 @@ async def _citizen_id(web: AsyncTestClient[Any], settings: Settings) -> str:
 async def _grant(settings: Settings, citizen_id: str, **service_lines: str) -> str:
     """An agency, its service and the citizen's approval, through the domain services."""
     async with domain(settings) as runtime:
-        assert runtime.catalogue is not None
-        assert runtime.grants is not None
         _, jwks = agency_key()
-        agencies = await runtime.catalogue.agencies()
+        agencies = await runtime.services.catalogue.agencies()
         client_id = (
             agencies[0].client_id
             if agencies
-            else await runtime.catalogue.add_agency("Bürgeramt Köln", ["https://amt.example/cb"], jwks)
+            else await runtime.services.catalogue.add_agency("Bürgeramt Köln", ["https://amt.example/cb"], jwks)
         )
         service = parse_service(service_toml(client_id, **service_lines))
         try:
-            await runtime.catalogue.service(service.id)
+            await runtime.services.catalogue.service(service.id)
         except LookupError:
-            await runtime.catalogue.add_service(service)
-        agency = await runtime.catalogue.agency(client_id)
-        grant = await runtime.grants.create(
+            await runtime.services.catalogue.add_service(service)
+        agency = await runtime.services.catalogue.agency(client_id)
+        grant = await runtime.services.grants.create(
             citizen_id, agency, service, ("given_name", "address"), ("rental_confirmation",)
         )
         return grant.id
@@ -173,5 +171,4 @@ async def test_export_carries_the_grants_and_erasure_revokes_them(
     assert [g["id"] for g in exported["grants"]] == [grant_id]
     assert (await web.delete("/api/v1/me", headers=await csrf_header(web))).status_code == 204
     async with domain(migrated) as runtime:
-        assert runtime.grants is not None
-        assert [g.status for g in await runtime.grants.for_citizen(citizen_id)] == ["revoked"]
+        assert [g.status for g in await runtime.services.grants.for_citizen(citizen_id)] == ["revoked"]

@@ -33,9 +33,10 @@ DATA_URL = f"{BASE_URL}/api/v1/data"
 async def _agency(settings: Settings, **service_lines: str) -> TestAgency:
     agency = TestAgency(BASE_URL)
     async with domain(settings) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", [agency.redirect_uri], agency.jwks())
-        await runtime.catalogue.add_service(parse_service(service_toml(agency.client_id, **service_lines)))
+        agency.client_id = await runtime.services.catalogue.add_agency(
+            "Bürgeramt Köln", [agency.redirect_uri], agency.jwks()
+        )
+        await runtime.services.catalogue.add_service(parse_service(service_toml(agency.client_id, **service_lines)))
     return agency
 
 
@@ -277,8 +278,7 @@ async def test_another_clients_request_uri_is_refused(web: AsyncTestClient[Any],
     request_uri, _, _ = await _push(web, first)
     second = TestAgency(BASE_URL, redirect_uri="https://other.example/cb")
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        second.client_id = await runtime.catalogue.add_agency("Other", [second.redirect_uri], second.jwks())
+        second.client_id = await runtime.services.catalogue.add_agency("Other", [second.redirect_uri], second.jwks())
     r = await web.get(_authorize_url(second, request_uri))
     assert r.status_code == 400
     assert "location" not in r.headers
@@ -356,8 +356,7 @@ async def test_a_code_is_bound_to_its_client(web: AsyncTestClient[Any], migrated
     code, verifier = await _code(web, agency)
     thief = TestAgency(BASE_URL, redirect_uri=agency.redirect_uri)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        thief.client_id = await runtime.catalogue.add_agency("Thief", [thief.redirect_uri], thief.jwks())
+        thief.client_id = await runtime.services.catalogue.add_agency("Thief", [thief.redirect_uri], thief.jwks())
     r = await _token(web, thief, code, verifier)
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
@@ -673,8 +672,7 @@ async def test_a_passkey_added_from_a_substantial_session_steps_up(
 async def test_a_disabled_agency_can_no_longer_read(web: AsyncTestClient[Any], migrated: Settings) -> None:
     agency, token = await _flow(web, migrated, "disabled@example.de", access='access = "ongoing"')
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        await runtime.catalogue.disable_agency(agency.client_id)
+        await runtime.services.catalogue.disable_agency(agency.client_id)
     r = await _read(web, agency, token)
     assert r.status_code == 401
     assert r.json()["error"] == "invalid_token"

@@ -17,10 +17,8 @@ if TYPE_CHECKING:
 
 async def test_a_client_told_use_dpop_nonce_may_send_the_same_assertion_again(runtime: Runtime) -> None:
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
-    assert runtime.catalogue is not None
-    oauth = runtime.oauth
-    agency = await runtime.catalogue.agency(reader.agency.client_id)
+    oauth = runtime.services.oauth
+    agency = await runtime.services.catalogue.agency(reader.agency.client_id)
     issued = await oauth.issue(
         agency, reader.grant_id, reader.agency.dpop_key.thumbprint(), code_hash=None, refresh=True
     )
@@ -43,16 +41,14 @@ async def test_a_client_told_use_dpop_nonce_may_send_the_same_assertion_again(ru
 
 async def test_a_proof_refused_for_its_time_does_not_spend_the_assertion_either(runtime: Runtime) -> None:
     reader = await _reader(runtime, "erika@example.de")
-    assert runtime.oauth is not None
-    assert runtime.catalogue is not None
-    agency = await runtime.catalogue.agency(reader.agency.client_id)
-    issued = await runtime.oauth.issue(
+    agency = await runtime.services.catalogue.agency(reader.agency.client_id)
+    issued = await runtime.services.oauth.issue(
         agency, reader.grant_id, reader.agency.dpop_key.thumbprint(), code_hash=None, refresh=True
     )
-    url = f"{runtime.oauth.issuer}/oauth/token"
+    url = f"{runtime.services.oauth.issuer}/oauth/token"
     form = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], **reader.agency.auth()}
     stale = reader.agency.dpop("POST", url, iat=0)  # the client's clock is off; it corrects it and retries
     with pytest.raises(OAuthError) as refused:
-        await runtime.oauth.token(form, stale, url)
+        await runtime.services.oauth.token(form, stale, url)
     assert refused.value.error == "invalid_dpop_proof"
-    assert (await runtime.oauth.token(form, reader.agency.dpop("POST", url), url))["access_token"]
+    assert (await runtime.services.oauth.token(form, reader.agency.dpop("POST", url), url))["access_token"]

@@ -65,8 +65,7 @@ async def eid(web: AsyncTestClient[Any], migrated: Settings) -> Eid:
     async with client() as c:
         discovery = (await c.get(ISSUER + "/.well-known/openid-configuration")).text
     async with domain(migrated) as runtime:
-        assert runtime.providers is not None
-        provider_id = await runtime.providers.add(
+        provider_id = await runtime.services.providers.add(
             name="Test-eID",
             kind="oidc",
             issuer=ISSUER,
@@ -250,13 +249,14 @@ async def test_unlink_needs_a_recent_sign_in_and_lowers_the_level_at_once(
 async def _high_service(migrated: Settings) -> TestAgency:
     agency = TestAgency(BASE_URL)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", [agency.redirect_uri], agency.jwks())
+        agency.client_id = await runtime.services.catalogue.add_agency(
+            "Bürgeramt Köln", [agency.redirect_uri], agency.jwks()
+        )
         toml = service_toml(agency.client_id, min_assurance='min_assurance = "high"')
         toml = toml.replace(
             b'documents = [{ kind = "rental_confirmation", required = true, late_submission = true }]', b""
         )
-        await runtime.catalogue.add_service(parse_service(toml))
+        await runtime.services.catalogue.add_service(parse_service(toml))
     return agency
 
 
@@ -311,8 +311,7 @@ async def test_a_disabled_provider_is_neither_offered_nor_usable(
     web: AsyncTestClient[Any], eid: Eid, migrated: Settings
 ) -> None:
     async with domain(migrated) as runtime:
-        assert runtime.providers is not None
-        await runtime.providers.disable(eid.provider_id)
+        await runtime.services.providers.disable(eid.provider_id)
     assert eid.provider_id not in (await web.get("/login")).text
     assert (await _start(web, eid, "login")).status_code == 404
 
@@ -360,13 +359,12 @@ async def test_register_through_a_saml_provider_and_the_assertion_works_once(
     ) as idp_browser:
         metadata = (await idp_browser.get("/saml/metadata")).text
     async with domain(migrated) as runtime:
-        assert runtime.providers is not None
         levels = {STORK["high"]: "high", STORK["substantial"]: "substantial"}
         provider_id = await register_saml(
-            runtime.providers, name="BundID-Test", metadata_xml=metadata, acr_map=levels, claims_map=None,
+            runtime.services.providers, name="BundID-Test", metadata_xml=metadata, acr_map=levels, claims_map=None,
             vault_issuer=BASE_URL,
         )  # fmt: skip
-        provider = await runtime.providers.get(provider_id)
+        provider = await runtime.services.providers.get(provider_id)
         assert provider is not None
     served = await web.get(f"/login/idp/saml/{provider_id}/metadata")
     assert served.status_code == 200
@@ -415,10 +413,11 @@ async def test_agencies_get_verified_by_only_while_the_id_is_linked(
     """The provenance an agency reads (issue 19 item 6), and that an unlink withdraws the confirmation."""
     agency = TestAgency(BASE_URL)
     async with domain(migrated) as runtime:
-        assert runtime.catalogue is not None
-        agency.client_id = await runtime.catalogue.add_agency("Bürgeramt Köln", [agency.redirect_uri], agency.jwks())
+        agency.client_id = await runtime.services.catalogue.add_agency(
+            "Bürgeramt Köln", [agency.redirect_uri], agency.jwks()
+        )
         toml = service_toml(agency.client_id, access='access = "ongoing"', documents="documents = []")
-        await runtime.catalogue.add_service(parse_service(toml))
+        await runtime.services.catalogue.add_service(parse_service(toml))
     await register(web, "provenance@example.de")
     differing = {"value": {"street": "Alte Straße", "house_number": "1", "postal_code": "50667", "city": "Köln",
                            "country": "DE"}}  # fmt: skip
@@ -485,9 +484,8 @@ async def test_the_session_the_browser_left_with_ends_even_when_the_answer_comes
     assert new
     assert new != old
     async with domain(migrated) as runtime:
-        assert runtime.session_service is not None
-        assert await runtime.session_service.resolve(old or "") is None
-        assert await runtime.session_service.resolve(new) is not None
+        assert await runtime.services.session_service.resolve(old or "") is None
+        assert await runtime.services.session_service.resolve(new) is not None
 
 
 async def test_the_provider_is_asked_to_speak_the_pages_language(web: AsyncTestClient[Any], eid: Eid) -> None:

@@ -31,24 +31,20 @@ async def _entries(runtime: Runtime) -> list[LogEntry]:
 
 
 async def test_pruning_blanks_old_records_and_keeps_every_proof(runtime: Runtime) -> None:
-    assert runtime.accounts is not None
-    assert runtime.vault is not None
-    assert runtime.log is not None
-    assert runtime.audit is not None
-    citizen = await runtime.accounts.register("alt@example.de", "ein sehr gutes Passwort")
-    await runtime.vault.set_attribute(citizen, "given_name", "Erika")
-    await runtime.log.integrate(runtime.engine)
+    citizen = await runtime.services.accounts.register("alt@example.de", "ein sehr gutes Passwort")
+    await runtime.services.vault.set_attribute(citizen, "given_name", "Erika")
+    await runtime.services.log.integrate(runtime.engine)
     async with runtime.sessions.begin() as db:
         await db.execute(update(LogEntry).values(created_at=datetime.now(UTC) - THREE_YEARS))
         db.add(RefusedRequest(created_at=datetime.now(UTC) - THREE_YEARS, client_id="amt", endpoint="data",
                               reason="invalid_token"))  # fmt: skip
         db.add(RefusedRequest(created_at=datetime.now(UTC), client_id="amt", endpoint="data", reason="invalid_token"))
-    await runtime.vault.set_attribute(citizen, "family_name", "Mustermann")  # a fresh entry, pending
+    await runtime.services.vault.set_attribute(citizen, "family_name", "Mustermann")  # a fresh entry, pending
     old_count = len(await _entries(runtime)) - 1
     async with runtime.engine.connect() as conn:
-        before = await runtime.log.latest_checkpoint(conn)
+        before = await runtime.services.log.latest_checkpoint(conn)
         assert before is not None
-        old_leaves = await runtime.log.leaves(conn, 0, before[0])
+        old_leaves = await runtime.services.log.leaves(conn, 0, before[0])
 
     cutoff = retention.cutoff(730)
     assert cutoff is not None
@@ -69,21 +65,24 @@ async def test_pruning_blanks_old_records_and_keeps_every_proof(runtime: Runtime
     assert entries[-1].pruned_at is None
     assert entries[-1].record
 
-    await runtime.log.integrate(runtime.engine)
+    await runtime.services.log.integrate(runtime.engine)
     async with runtime.engine.connect() as conn:
-        after = await runtime.log.latest_checkpoint(conn)
+        after = await runtime.services.log.latest_checkpoint(conn)
         assert after is not None
-        assert await runtime.log.leaves(conn, 0, before[0]) == old_leaves
-        all_leaves = await runtime.log.leaves(conn, 0, after[0])
-        proof = await runtime.log.consistency_proof(conn, before[0], after[0])
+        assert await runtime.services.log.leaves(conn, 0, before[0]) == old_leaves
+        all_leaves = await runtime.services.log.leaves(conn, 0, after[0])
+        proof = await runtime.services.log.consistency_proof(conn, before[0], after[0])
     assert merkle.root_of(merkle.leaf_hash(c) for c in all_leaves) == after[1]
     merkle.verify_consistency(before[0], after[0], before[1], after[1], proof)
 
-    mine, _ = await history(runtime.engine, runtime.log, citizen)
+    mine, _ = await history(runtime.engine, runtime.services.log, citizen)
     assert [e.fields for e in mine] == [("family_name",)]
-    audited = await runtime.audit.entries(EntryFilter())
+    audited = await runtime.services.audit.entries(EntryFilter())
     assert [e.fields for e in audited] == [["family_name"]]
-    assert [c.signature_ok and c.consistent_with_latest for c in await runtime.audit.checkpoints()] == [True, True]
+    assert [c.signature_ok and c.consistent_with_latest for c in await runtime.services.audit.checkpoints()] == [
+        True,
+        True,
+    ]
 
 
 def test_retention_zero_keeps_everything() -> None:

@@ -1,4 +1,4 @@
-"""``vault auditor …``: the accounts that may open the audit pages (docs/audit.md).
+"""``vault audit monitor`` watches the log; ``vault auditor …``: who may open the audit pages (docs/audit.md).
 
 ``add`` creates an account (the same sign-in as a citizen's: password, then passkeys in the
 settings) and marks it as an auditor; ``list`` prints JSON lines; ``disable`` withdraws the access.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vault.citizens.password_rules import password_problem
-from vault.cli_catalogue import with_runtime
+from vault.cli.common import checked_quorum, root_context, settings_for, with_runtime, witness_options
 
 if TYPE_CHECKING:
     from vault.runtime import Runtime
@@ -27,6 +27,67 @@ def _password(password_file: str | None) -> str:
         return Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.UsageError(f"--password-file: {password_file}: {exc}") from None
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Auditing tools."""
+
+
+@audit_group.command("monitor")
+@click.option("--url", help="Base URL of the vault [default: VAULT_ISSUER].")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds between checks."
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False),
+    default="vault-monitor.state.json",
+    show_default=True,
+    help="Where the last verified checkpoint is kept.",
+)
+@click.option("--key", "vkey", help="Pin the log's verifier key (C2SP vkey) instead of trusting /log/key on first use.")
+@click.option("--origin", help="Expected checkpoint origin [default: the key's name].")
+@click.option("--rounds", type=click.IntRange(min=1), help="Stop after this many checks [default: run until stopped].")
+@click.option("--daemon", is_flag=True, help="Log an ALERT and keep watching instead of exiting on misbehaviour.")
+@witness_options
+@click.pass_context
+def audit_monitor(
+    ctx: click.Context,
+    url: str | None,
+    interval: float,
+    state_file: str,
+    vkey: str | None,
+    origin: str | None,
+    rounds: int | None,
+    daemon: bool,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
+) -> None:
+    """Keep verifying new checkpoints against the ones seen: a rollback, a fork or a bad signature exits 1.
+
+    An unreachable log exits 3 (without --daemon); with --daemon both are logged and watching goes on.
+    """
+    from pathlib import Path
+
+    import httpx
+
+    from vault.audit.monitor import monitor
+
+    base = url or settings_for(root_context(ctx)).issuer
+    with httpx.Client(base_url=base, timeout=30) as http:
+        result = monitor(http, Path(state_file), vkey=vkey, origin=origin, interval=interval, rounds=rounds,
+                         daemon=daemon, witnesses=witnesses, quorum=checked_quorum(witnesses, quorum))  # fmt: skip
+    if result.alerts and not daemon:
+        click.echo(f"ALERT: {result.problem}", err=True)
+        raise SystemExit(1)
+    if result.unreachable and not daemon:
+        click.echo(f"unreachable: {result.problem}", err=True)
+        raise SystemExit(3)
+    click.echo(f"ok: {result.verified} of {result.rounds} checks verified; log size {result.size}")
+    if result.alerts:
+        raise SystemExit(1)
 
 
 @click.group("auditor")
@@ -60,10 +121,8 @@ def auditor_add(ctx: click.Context, username: str, label: str, password_file: st
         raise click.UsageError(f"the password is refused: {problem.value}")
 
     async def add(runtime: Runtime) -> str:
-        assert runtime.auditors is not None
-        assert runtime.accounts is not None
         try:
-            return await runtime.auditors.add(runtime.accounts, username, password, label)
+            return await runtime.services.auditors.add(runtime.services.accounts, username, password, label)
         except LoginTaken:
             raise click.UsageError(f"the login name {username!r} is taken") from None
 
@@ -76,7 +135,6 @@ def auditor_list(ctx: click.Context) -> None:
     """Every auditor (JSON lines): account_id, label, created_at, disabled_at."""
 
     async def rows(runtime: Runtime) -> list[dict[str, str | None]]:
-        assert runtime.auditors is not None
         return [
             {
                 "account_id": a.account_id,
@@ -84,7 +142,7 @@ def auditor_list(ctx: click.Context) -> None:
                 "created_at": a.created_at.isoformat(),
                 "disabled_at": a.disabled_at.isoformat() if a.disabled_at else None,
             }
-            for a in await runtime.auditors.list()
+            for a in await runtime.services.auditors.list()
         ]
 
     for row in with_runtime(ctx, rows):
@@ -99,55 +157,10 @@ def auditor_disable(ctx: click.Context, account_id: str) -> None:
     from vault.citizens.errors import UnknownCitizen
 
     async def disable(runtime: Runtime) -> None:
-        assert runtime.auditors is not None
         try:
-            await runtime.auditors.disable(account_id)
+            await runtime.services.auditors.disable(account_id)
         except UnknownCitizen:
             raise click.UsageError(f"{account_id} is not an active auditor") from None
 
     with_runtime(ctx, disable)
     click.echo(json.dumps({"account_id": account_id, "disabled": True}))
-
-
-@click.command("prune")
-@click.option(
-    "--retention-days",
-    type=click.IntRange(min=1),
-    help="Prune entries older than this many days [default: VAULT_LOG_RETENTION_DAYS, 730].",
-)
-@click.option("--dry-run", is_flag=True, help="Only count what would be pruned.")
-@click.pass_context
-def log_prune(ctx: click.Context, retention_days: int | None, dry_run: bool) -> None:
-    """Past retention, blank log records (keeping their commitments), delete refused requests and auditor activity.
-
-    Prints {"pruned": N, "before": …}. The tree, checkpoints and proofs are unchanged. The running
-    vault does this once a day by itself; the command is for a first run or a shorter period.
-    """
-    from vault.audit.auditors import prune_refusals
-    from vault.cli import _root, _settings
-    from vault.transparency import retention
-
-    days = retention_days if retention_days is not None else _settings(_root(ctx)).log_retention_days
-    before = retention.cutoff(days)
-    if before is None:
-        click.echo(json.dumps({"pruned": 0, "before": None, "note": "retention is 0: the log keeps everything"}))
-        return
-
-    def show(done: int) -> None:
-        click.echo(f"pruned {done} entries", err=True)
-
-    async def run(runtime: Runtime) -> dict[str, object]:
-        if dry_run:
-            return {"would_prune": await retention.due(runtime.sessions, before), "before": before.isoformat()}
-        result = await retention.prune(runtime.sessions, before, progress=show)
-        refusals = await prune_refusals(runtime.sessions, before)
-        assert runtime.auditors is not None
-        looked = await runtime.auditors.activity.prune(before)
-        return {
-            "pruned": result.pruned,
-            "refusals_deleted": refusals,
-            "activity_deleted": looked,
-            "before": before.isoformat(),
-        }
-
-    click.echo(json.dumps(with_runtime(ctx, run)))

@@ -6,7 +6,6 @@ stderr, exits 2 and stores nothing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
+from vault.cli.common import with_runtime
 from vault.consent.catalogue import Catalogue, CatalogueError, parse_jwks, parse_service
 
 if TYPE_CHECKING:
@@ -22,36 +22,11 @@ if TYPE_CHECKING:
     from vault.runtime import Runtime
 
 
-def with_runtime(ctx: click.Context, action: Callable[[Runtime], Awaitable[Any]]) -> Any:
-    """Open the database (no migrations, no integrator), run ``action`` on a ready runtime."""
-    from vault.bootstrap import prepare
-    from vault.cli import DatabaseUnreachable, _root, _settings
-    from vault.config import env_name
-    from vault.runtime import Runtime
-
-    settings = _settings(_root(ctx))
-
-    async def go() -> Any:
-        runtime = Runtime(settings, prepare(settings))
-        await runtime.open(integrate=False)
-        try:
-            if not runtime.keys_checked:
-                raise DatabaseUnreachable(
-                    f"{env_name('database_url')}: the database is not ready (run `vault db upgrade`)"
-                )
-            return await action(runtime)
-        finally:
-            await runtime.close()
-
-    return asyncio.run(go())
-
-
 def _run(ctx: click.Context, action: Callable[[Catalogue], Awaitable[Any]]) -> Any:
     """Run ``action`` on the catalogue of a ready runtime."""
 
     async def on_catalogue(runtime: Runtime) -> Any:
-        assert runtime.catalogue is not None
-        return await action(runtime.catalogue)
+        return await action(runtime.services.catalogue)
 
     return with_runtime(ctx, on_catalogue)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from vault.cli_catalogue import with_runtime
+from vault.cli.common import with_runtime
 from vault.crypto.idp import ClientKey
 from vault.identity.claims import DEFAULT_OIDC_CLAIMS
 from vault.identity.model import IdentityError
