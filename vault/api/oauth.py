@@ -22,16 +22,21 @@ from vault.api.account_pages import ASSURANCE_LABELS
 from vault.api.auth import SESSION_COOKIE
 from vault.api.citizen_only import AuditorAccount, citizen_page, is_auditor_account
 from vault.api.openapi import errors, form, oauth_errors, operation, page, page_or_error, redirect
-from vault.api.render import N_, Form, page_session, ready, render
+from vault.api.render import N_, Form, page_session, render
 from vault.api.security import CSP
-from vault.citizens.sessions import SignedIn
+from vault.api.services import Injected  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.passkeys import PasskeyService  # noqa: TC001  Litestar reads the annotations
+from vault.citizens.sessions import SessionService, SignedIn
 from vault.consent.authorize import DocumentsMissing
 from vault.consent.catalogue import ASSURANCE_ORDER
 from vault.consent.errors import InteractionRequired, InvalidRequest, OAuthError
+from vault.consent.server import AuthorizationServer  # noqa: TC001  Litestar reads the annotations
+from vault.crypto.signers import ReceiptSigner  # noqa: TC001  Litestar reads the annotations
+from vault.identity.binding import IdentityBinding  # noqa: TC001  Litestar reads the annotations
+from vault.identity.providers import Providers  # noqa: TC001  Litestar reads the annotations
 
 if TYPE_CHECKING:
     from vault.consent.authorize import Pending
-    from vault.consent.server import AuthorizationServer as Server
 
 CONSENT, NOT_POSSIBLE = N_("Consent"), N_("This request cannot be processed")
 STEP_UP = N_("A higher assurance level is needed")
@@ -73,12 +78,6 @@ TOKEN_OF_CLIENT_FORM = form(
 )
 
 
-def _server(request: Request[Any, Any, Any]) -> Server:
-    server = ready(request).oauth
-    assert server is not None
-    return server
-
-
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The request's form fields (the first value of each); non-form bodies give an empty dict."""
     content_type, _ = request.content_type
@@ -88,9 +87,9 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in form.items()}
 
 
-def _url(request: Request[Any, Any, Any]) -> str:
+def _url(request: Request[Any, Any, Any], oauth: AuthorizationServer) -> str:
     """The URL the client called, as the issuer spells it (for DPoP ``htu``)."""
-    return _server(request).issuer + request.url.path
+    return oauth.issuer + request.url.path
 
 
 class OAuthController(Controller):
@@ -104,9 +103,9 @@ class OAuthController(Controller):
         summary="Authorization server metadata (RFC 8414)",
         responses=errors(503),
     )
-    async def metadata(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    async def metadata(self, oauth: Injected[AuthorizationServer]) -> Response[dict[str, Any]]:
         """What a client needs to know; FAPI 2.0 settings only."""
-        issuer = _server(request).issuer
+        issuer = oauth.issuer
         return Response(
             {
                 "issuer": issuer,
@@ -137,11 +136,12 @@ class OAuthController(Controller):
         media_type="application/jwk-set+json",
         responses=errors(503),
     )
-    async def jwks(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    async def jwks(self, receipt_signer: Injected[ReceiptSigner]) -> Response[dict[str, Any]]:
         """Verifies consent receipts. Cacheable for an hour."""
-        signer = ready(request).receipt_signer
         return Response(
-            signer.jwks(), media_type="application/jwk-set+json", headers={"Cache-Control": "public, max-age=3600"}
+            receipt_signer.jwks(),
+            media_type="application/jwk-set+json",
+            headers={"Cache-Control": "public, max-age=3600"},
         )
 
     @post(
@@ -151,9 +151,11 @@ class OAuthController(Controller):
         responses={**oauth_errors(400, 401), **errors(413, 503)},
         operation_class=operation(request_body=PAR_FORM),
     )
-    async def par(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    async def par(
+        self, request: Request[Any, Any, Any], oauth: Injected[AuthorizationServer]
+    ) -> Response[dict[str, Any]]:
         """201 with ``request_uri`` (single use, 90 s, bound to the client)."""
-        body = await _server(request).push(await _form(request))
+        body = await oauth.push(await _form(request))
         return Response(body, status_code=201, headers=NO_STORE)
 
     @get(
@@ -167,28 +169,30 @@ class OAuthController(Controller):
             **errors(503),
         },
     )
-    async def authorize(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def authorize(
+        self,
+        request: Request[Any, Any, Any],
+        oauth: Injected[AuthorizationServer],
+        session_service: Injected[SessionService],
+        passkeys: Injected[PasskeyService],
+        providers: Injected[Providers],
+        binding: Injected[IdentityBinding],
+    ) -> Response[Any]:
         """Sign-in first, step-up if the service asks for more, then the consent page."""
         client_id = request.query_params.get("client_id", "")
         request_uri = request.query_params.get("request_uri", "")
-        server = _server(request)
         try:
-            pending = await server.pending(client_id, request_uri)
+            pending = await oauth.pending(client_id, request_uri)
         except OAuthError as exc:
             return _not_possible(request, exc)
-        runtime = ready(request)
-        assert runtime.session_service is not None
-        me = await runtime.session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
+        me = await session_service.resolve(request.cookies.get(SESSION_COOKIE, ""))
         here = f"/oauth/authorize?client_id={quote(client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
         if me is None:
             return Redirect(f"/login?next={quote(here, safe='')}", status_code=303)
         if await is_auditor_account(request, me.citizen_id):
             raise AuditorAccount
         if ASSURANCE_ORDER[me.assurance] < ASSURANCE_ORDER[pending.service.min_assurance]:
-            assert runtime.passkeys is not None
-            highest = await runtime.passkeys.highest_assurance(me.citizen_id)
-            assert runtime.providers is not None
-            assert runtime.binding is not None
+            highest = await passkeys.highest_assurance(me.citizen_id)
             needed = pending.service.min_assurance
             return render(
                 request,
@@ -202,16 +206,14 @@ class OAuthController(Controller):
                 lang_code=i18n.choose(request)[0],
                 reachable=ASSURANCE_ORDER[highest] >= ASSURANCE_ORDER[needed],
                 passkey_enough=ASSURANCE_ORDER[needed] <= ASSURANCE_ORDER["substantial"],
-                providers=await runtime.providers.enabled(),
-                linked={
-                    provider_id for provider_id, _ in (await runtime.binding.confirmations(me.citizen_id)).values()
-                },
+                providers=await providers.enabled(),
+                linked={provider_id for provider_id, _ in (await binding.confirmations(me.citizen_id)).values()},
                 here=here,
                 assurance_labels=ASSURANCE_LABELS,
                 client_id=client_id,
                 request_uri=request_uri,
             )
-        return await _consent_page(request, me, pending, client_id, request_uri)
+        return await _consent_page(request, oauth, me, pending, client_id, request_uri)
 
     @post(
         "/oauth/authorize",
@@ -226,9 +228,11 @@ class OAuthController(Controller):
         operation_class=operation(responses=page_or_error(400, "The request cannot be processed; never redirected")),
         dependencies={"me": Provide(citizen_page)},  # an auditor's account grants nothing
     )
-    async def decide(self, request: Request[Any, Any, Any], me: Page, data: Form) -> Response[Any]:
+    async def decide(
+        self, request: Request[Any, Any, Any], me: Page, data: Form, oauth: Injected[AuthorizationServer]
+    ) -> Response[Any]:
         """Approve: a grant, a code, back to the agency. Deny: ``access_denied`` back to the agency."""
-        server = _server(request)
+        server = oauth
         client_id, request_uri = data.get("client_id", ""), data.get("request_uri", "")
         decision = data.get("decision")
         try:
@@ -243,7 +247,7 @@ class OAuthController(Controller):
         except DocumentsMissing:
             pending = await server.pending(client_id, request_uri)
             message = N_("Please hand in the required documents first; this service does not accept them later.")
-            return await _consent_page(request, me, pending, client_id, request_uri, 422, message)
+            return await _consent_page(request, server, me, pending, client_id, request_uri, 422, message)
         return Redirect(target, status_code=303)
 
     @post(
@@ -253,9 +257,11 @@ class OAuthController(Controller):
         responses={**oauth_errors(400, 401), **errors(413, 503)},
         operation_class=operation(request_body=TOKEN_FORM, dpop=True),
     )
-    async def token(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    async def token(
+        self, request: Request[Any, Any, Any], oauth: Injected[AuthorizationServer]
+    ) -> Response[dict[str, Any]]:
         """DPoP-bound access token (≤ 300 s) and a refresh token bound to the grant and key."""
-        body = await _server(request).token(await _form(request), request.headers.get("dpop"), _url(request))
+        body = await oauth.token(await _form(request), request.headers.get("dpop"), _url(request, oauth))
         return Response(body, status_code=200, headers=NO_STORE)
 
     @post(
@@ -265,9 +271,11 @@ class OAuthController(Controller):
         responses={**oauth_errors(400, 401), **errors(413, 503)},
         operation_class=operation(request_body=TOKEN_OF_CLIENT_FORM),
     )
-    async def revoke(self, request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    async def revoke(
+        self, request: Request[Any, Any, Any], oauth: Injected[AuthorizationServer]
+    ) -> Response[dict[str, str]]:
         """200 whether or not the token was known."""
-        await _server(request).revoke(await _form(request))
+        await oauth.revoke(await _form(request))
         return Response({}, headers=NO_STORE)
 
     @post(
@@ -277,9 +285,11 @@ class OAuthController(Controller):
         responses={**oauth_errors(400, 401), **errors(413, 503)},
         operation_class=operation(request_body=TOKEN_OF_CLIENT_FORM),
     )
-    async def introspect(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    async def introspect(
+        self, request: Request[Any, Any, Any], oauth: Injected[AuthorizationServer]
+    ) -> Response[dict[str, Any]]:
         """``{"active": false}`` for anything not the caller's, revoked or expired."""
-        return Response(await _server(request).introspect(await _form(request)), headers=NO_STORE)
+        return Response(await oauth.introspect(await _form(request)), headers=NO_STORE)
 
 
 def _not_possible(request: Request[Any, Any, Any], exc: OAuthError) -> Response[str]:
@@ -289,6 +299,7 @@ def _not_possible(request: Request[Any, Any, Any], exc: OAuthError) -> Response[
 
 async def _consent_page(
     request: Request[Any, Any, Any],
+    oauth: AuthorizationServer,
     me: SignedIn,
     pending: Pending,
     client_id: str,
@@ -301,7 +312,7 @@ async def _consent_page(
 
     service = pending.service
     required = {d.kind: d for d in service.documents}
-    blocking, later = await _server(request).missing_documents(me.citizen_id, pending)
+    blocking, later = await oauth.missing_documents(me.citizen_id, pending)
     page = render(
         request,
         "consent.html",

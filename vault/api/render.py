@@ -100,10 +100,6 @@ def form_csrf_ok(request: ASGIConnection[Any, Any, Any, Any], given: str | None)
     return csrf_matches(request.cookies.get(FORM_CSRF_COOKIE, "") or "\x00", given)
 
 
-#: vault.api.oauth still looks its services up with this name (the lead converts it to injection).
-ready = services_of
-
-
 async def page_session(request: Request[Any, Any, Any]) -> SignedIn:
     """Dependency for signed-in pages: the live session, else :class:`SignInRequired`.
 
