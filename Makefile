@@ -52,12 +52,13 @@ demo: $(STAMP)
 		--service 'adressabgleich=Ummeldung mit Adressabgleich' --service 'wohnsitz-anmelden=Wohnsitz anmelden (Online-Ausweis)' \
 		--announce "Open http://localhost:8001 and press a button 'Aus Bürgertresor ausfüllen'; sign in to the vault as erika.mustermann@example.de / Demo-Passwort-2026, or with the online ID card (Test-eID, persona Erika Mustermann)"
 
-## Lint, types and the whole test suite
+## Lint (ruff, the import contracts), types and the whole test suite
 test: lint types unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check vault packages/tlog/tlog packages/agency/agency_sdk tests bench examples
 	$(BIN)/ruff format --check vault packages/tlog/tlog packages/agency/agency_sdk tests bench examples
+	$(BIN)/lint-imports --no-cache   # the layering contracts in .importlinter
 
 types: $(STAMP)
 	$(BIN)/mypy
