@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vault.runtime")
 
 READY_CHECK_TIMEOUT_S = 2.0
+START_CHECK_TIMEOUT_S = 30.0
 INTEGRATION_INTERVAL_S = 0.5
 RETENTION_INTERVAL_S = 24 * 3600
 PURGE_INTERVAL_S = 3600
@@ -157,6 +158,9 @@ class Runtime:
         try:
             async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
                 await ping(self.engine)
+            # A database that answers gets longer for the checks and the build (a few writes on first
+            # start, a token's unwraps): a loaded host must not leave a process that never starts.
+            async with asyncio.timeout(START_CHECK_TIMEOUT_S):
                 await check_root_key(self.engine, self.keys.root)
                 self._services = await build_services(
                     self.settings,
