@@ -8,13 +8,13 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pkcs11
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from tests.integration.consent.test_oauth_flow import _flow, _read
 from tests.support.server import serve, vault_cmd
-from tests.support.softhsm import softhsm  # noqa: F401  fixture
 from tests.support.web import BASE_URL, csrf_header, domain
 from tlog.note import Verifier, open_note
 from vault.app import create_app
@@ -60,7 +60,7 @@ async def migrated_settings(database_url: str, data_dir: Path, **token: Any) -> 
 
 
 async def test_reads_with_the_token_key_and_503_while_the_token_is_gone(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
     database_url: str,
 ) -> None:
@@ -85,13 +85,18 @@ async def test_reads_with_the_token_key_and_503_while_the_token_is_gone(
         assert "Mustermann" in own.text
         assert not (settings.data_dir / "root.key").exists()  # never created beside a token key
 
+        # The token store goes away and the module stops (a network HSM's client losing its device): the
+        # next call fails, each later one restarts the module and finds no token, until the store is back.
         away = softhsm.tokendir.with_name("tokens-away")
         shutil.move(softhsm.tokendir, away)
+        softhsm.tokendir.mkdir()
+        pkcs11.lib(softhsm.module).finalize()
         try:
             for response in (await _read(web, agency, token), await web.get("/api/v1/me/attributes")):
                 assert response.status_code == 503, response.text
                 assert response.json() == {"error": "temporarily unavailable", "status": 503}
         finally:
+            softhsm.tokendir.rmdir()
             shutil.move(away, softhsm.tokendir)
         again = await _read(web, agency, token)
         assert again.status_code == 200, again.text
@@ -101,7 +106,7 @@ async def test_reads_with_the_token_key_and_503_while_the_token_is_gone(
 
 
 def test_serve_with_the_token_key_and_init_refuses_an_existing_label(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
 ) -> None:
     """`vault keys init-pkcs11` makes the key, `vault serve` runs on it (ready), a second init refuses."""
@@ -131,7 +136,7 @@ def test_serve_with_the_token_key_and_init_refuses_an_existing_label(
     ids=["wrong-pin", "unknown-key"],
 )
 def test_a_wrong_pin_or_key_stops_the_start_with_one_line(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
     token: str,
     pin: str | None,
@@ -163,7 +168,7 @@ async def _wrapped_versions(settings: Settings) -> tuple[set[int], dict[int, boo
 
 
 async def test_rotate_from_the_key_file_to_the_token_and_back(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
 ) -> None:
     """File → token (`rotate-root` with `;version=2`), the key file removed; token → file (`--to-file`)."""
@@ -208,7 +213,7 @@ async def test_rotate_from_the_key_file_to_the_token_and_back(
         assert values["given_name"].value == "Erika"
 
 
-def test_overlapping_versions_are_refused(softhsm: SoftHsm, tmp_path: Path) -> None:  # noqa: F811
+def test_overlapping_versions_are_refused(softhsm: SoftHsm, tmp_path: Path) -> None:
     """A token key that claims the key file's version: told to give it another `;version=N`."""
     where = softhsm.location()
     init_root_key(where, softhsm.pin)
@@ -222,7 +227,7 @@ def test_overlapping_versions_are_refused(softhsm: SoftHsm, tmp_path: Path) -> N
 
 
 async def test_checkpoints_signed_in_the_token_verify_with_its_public_key(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
 ) -> None:
     """The log's note signer is the token's Ed25519 key: same note format, key id from the public key."""
@@ -250,7 +255,7 @@ async def test_checkpoints_signed_in_the_token_verify_with_its_public_key(
 
 
 def test_a_token_that_does_not_answer_at_start_is_not_ready_rather_than_fatal(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     tmp_path: Path,
 ) -> None:
     """A module that cannot be loaded (a network HSM down): the vault serves /healthz, /readyz says 503."""
