@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from vault.config import ConfigError, env_name
 from vault.crypto.kek import RootKeyError
-from vault.crypto.rootkey import EnvRootKey, FileRootKey
+from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyChain
 from vault.crypto.signing import load_log_signer, load_receipt_signer
 from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
 from vault.db.engine import writer
@@ -68,19 +68,41 @@ def prepare_data_dir(settings: Settings) -> None:
 
 def load_keys(settings: Settings, *, create: bool = True) -> Keys:
     """Load (on first start: create) the root key and the signing keys."""
-    root: KeyEncryptionKey
-    if settings.root_key is not None:
-        root = EnvRootKey(settings.root_key)
-    else:
-        assert settings.root_key_file is not None
-        root = FileRootKey(settings.root_key_file, create=create)
     assert settings.log_key_file is not None
     assert settings.consent_key_file is not None
+    if settings.log_key_pkcs11 is not None:
+        from vault.crypto.signing import load_pkcs11_log_signer
+
+        log_signing = load_pkcs11_log_signer(settings)
+    else:
+        log_signing = load_log_signer(settings.log_key_file, settings.log_origin, create=create)
     return Keys(
-        root=root,
-        log_signing=load_log_signer(settings.log_key_file, settings.log_origin, create=create),
+        root=load_root_key(settings, create=create),
+        log_signing=log_signing,
         consent_signing=load_receipt_signer(settings.consent_key_file, settings.issuer, create=create),
     )
+
+
+def load_root_key(settings: Settings, *, create: bool = True) -> KeyEncryptionKey:
+    """The root key: ``VAULT_ROOT_KEY``, else the key file (created on first start), else or beside them a token.
+
+    With ``VAULT_ROOT_KEY_PKCS11`` the token key is one version; ``VAULT_ROOT_KEY`` or an existing key
+    file (never created then) add theirs, in a :class:`RootKeyChain`, while a rotation moves between them.
+    """
+    software: KeyEncryptionKey | None = None
+    assert settings.root_key_file is not None
+    if settings.root_key is not None:
+        software = EnvRootKey(settings.root_key)
+    elif settings.root_key_pkcs11 is None or settings.root_key_file.exists():
+        software = FileRootKey(settings.root_key_file, create=create and settings.root_key_pkcs11 is None)
+    if settings.root_key_pkcs11 is None:
+        assert software is not None
+        return software
+    from vault.crypto.pkcs11 import Pkcs11RootKey, parse_setting, read_pin
+
+    assert settings.pkcs11_pin_file is not None
+    token = Pkcs11RootKey(parse_setting(settings.root_key_pkcs11), read_pin(settings.pkcs11_pin_file), wait=True)
+    return token if software is None else RootKeyChain([token, software])
 
 
 def prepare(settings: Settings) -> Keys:

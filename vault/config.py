@@ -57,6 +57,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     database_url: str = ""
     root_key_file: Path | None = None
     root_key: str | None = None
+    root_key_pkcs11: str | None = None
+    pkcs11_pin_file: Path | None = None
+    log_key_pkcs11: str | None = None
     issuer: str = ""
     log_origin: str = "localhost/vault-log"
     log_key_file: Path | None = None
@@ -93,6 +96,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.root_key is not None:
             for item in self.root_key.split(","):
                 decode_root_key(item.strip().rpartition(":")[2], env_name("root_key"))
+        _check_pkcs11(self)
         _check_ranges(self)
         _check_metrics(self)
         _check_proxies(self.trusted_proxies)
@@ -147,6 +151,25 @@ def decode_root_key(value: str, setting: str) -> bytes:
     if len(key) != 32:
         raise ConfigError(setting, f"must be 32 bytes (base64), got {len(key)}")
     return key
+
+
+def _check_pkcs11(settings: Settings) -> None:
+    """The token settings parse, and a PIN file is named when a token key is."""
+    named = [field for field in ("root_key_pkcs11", "log_key_pkcs11") if getattr(settings, field) is not None]
+    if not named:
+        return
+    from vault.crypto.kek import RootKeyError
+    from vault.crypto.pkcs11 import parse_setting
+
+    for field in named:
+        try:
+            location = parse_setting(getattr(settings, field), env_name(field))
+        except RootKeyError as exc:
+            raise ConfigError(exc.setting, str(exc).partition(": ")[2]) from None
+        if field == "log_key_pkcs11" and location.version != 1:
+            raise ConfigError(env_name(field), "has no version (only the root key has versions)")
+    if settings.pkcs11_pin_file is None:
+        raise ConfigError(env_name("pkcs11_pin_file"), f"is needed with {env_name(named[0])} (the token's user PIN)")
 
 
 _RANGES = {

@@ -90,3 +90,24 @@ def test_redacted_hides_secrets() -> None:
 def test_settings_round_trip_through_environment() -> None:
     s = load_settings({"VAULT_ROOT_KEY": KEY}, port=8123, workers=3)
     assert load_settings(settings_to_environ(s)) == s
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "message"),
+    [
+        ({"VAULT_ROOT_KEY_PKCS11": "module=/m.so;token=T"}, "VAULT_ROOT_KEY_PKCS11", "missing key"),
+        ({"VAULT_LOG_KEY_PKCS11": "module=/m.so;token=T;key=K;pin=1"}, "VAULT_LOG_KEY_PKCS11", "unknown part"),
+        ({"VAULT_LOG_KEY_PKCS11": "module=/m.so;token=T;key=K;version=2"}, "VAULT_LOG_KEY_PKCS11", "no version"),
+        ({"VAULT_ROOT_KEY_PKCS11": "module=/m.so;token=T;key=K"}, "VAULT_PKCS11_PIN_FILE", "is needed with"),
+    ],
+)
+def test_bad_pkcs11_settings_name_the_variable(env: dict[str, str], setting: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        load_settings({"VAULT_PKCS11_PIN_FILE": "/p", **env} if "PIN" not in setting else env)
+    assert refused.value.setting == setting
+
+
+def test_pkcs11_settings_are_read() -> None:
+    env = {"VAULT_ROOT_KEY_PKCS11": "module=/m.so;token=T;key=K;version=2", "VAULT_PKCS11_PIN_FILE": "/p"}
+    s = load_settings(env)
+    assert (s.root_key_pkcs11, s.pkcs11_pin_file, s.log_key_pkcs11) == (env["VAULT_ROOT_KEY_PKCS11"], Path("/p"), None)

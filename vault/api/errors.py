@@ -24,6 +24,7 @@ from vault.consent.catalogue import CatalogueError, UnknownEntry
 from vault.consent.errors import OAuthError
 from vault.consent.grants import GrantNotActive
 from vault.crypto.datakeys import KeyDestroyed
+from vault.crypto.kek import RootKeyUnavailable
 from vault.transparency.log import BadProofRequest, LogUnavailable
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ def exception_handlers() -> ExceptionHandlersMap:
         LoginTaken: _status(409, "this login name is taken"),
         InvalidCredentials: _status(401, "wrong login name or password"),
         LogUnavailable: _unavailable,
+        # The root key's token does not answer: no data key can be unwrapped, so nothing is served.
+        RootKeyUnavailable: _unavailable,
         # The database went away (stopped, restarting, network): fail closed, and say it is temporary.
         OperationalError: _unavailable,
         InterfaceError: _unavailable,

@@ -27,11 +27,11 @@ from vault.cli.serve import serve
 from vault.cli.witness import witness_group
 from vault.config import ConfigError
 from vault.consent.catalogue import CatalogueError, UnknownEntry
-from vault.crypto.kek import RootKeyError
+from vault.crypto.kek import RootKeyError, RootKeyUnavailable
 from vault.crypto.signing import SigningKeyError
 from vault.logs import configure_logging
 
-_OPERATOR_ERRORS = (ConfigError, RootKeyError, SigningKeyError, SchemaNotReady)
+_OPERATOR_ERRORS = (ConfigError, RootKeyError, RootKeyUnavailable, SigningKeyError, SchemaNotReady)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,7 +14,7 @@ import structlog
 from vault.bootstrap import SchemaNotReady, check_root_key, prepare
 from vault.cli.common import DatabaseUnreachable, db_error, settings_for
 from vault.config import ConfigError, env_name, settings_to_environ
-from vault.crypto.kek import RootKeyError
+from vault.crypto.kek import RootKeyError, RootKeyUnavailable
 from vault.db import migrate
 from vault.db.engine import create_engine
 from vault.logs import configure_logging
@@ -60,7 +60,8 @@ async def _start_checks(settings: Settings, keys: Keys, *, migrate_first: bool) 
     """Migrate and check the root key before serving.
 
     With ``--no-migrate`` an empty or unreachable database is not fatal: migrations may be run by a
-    separate job, and ``/readyz`` answers 503 until they are. A wrong root key always is.
+    separate job, and ``/readyz`` answers 503 until they are. Nor is a root key token that does not
+    answer yet (the workers keep trying). A wrong root key always is.
     """
     engine = create_engine(settings)
     try:
@@ -69,6 +70,8 @@ async def _start_checks(settings: Settings, keys: Keys, *, migrate_first: bool) 
         await check_root_key(engine, keys.root)
     except (RootKeyError, ConfigError):
         raise
+    except RootKeyUnavailable as exc:
+        log.warning("root key token does not answer at start; /readyz answers 503 until it does", error=str(exc))
     except SchemaNotReady:
         if migrate_first:
             raise

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 
 SETTING = "VAULT_ROOT_KEY_PKCS11"
+LOG_KEY_SETTING = "VAULT_LOG_KEY_PKCS11"
 PIN_SETTING = "VAULT_PKCS11_PIN_FILE"
 ROOT_KEY_BITS = 256
 ED25519_OID = "1.3.101.112"
@@ -100,16 +101,17 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class Pkcs11Location:
-    """Where a key lives: the module file, the token label, the key label, and its root key version."""
+    """Where a key lives: the module file, the token label, the key label, its root key version, and its setting."""
 
     module: str
     token: str
     key: str
     version: int = 1
+    setting: str = SETTING
 
 
-def parse_setting(text: str) -> Pkcs11Location:
-    """Parse ``module=PATH;token=LABEL;key=LABEL[;version=N]``; :class:`RootKeyError` on anything else."""
+def parse_setting(text: str, setting: str = SETTING) -> Pkcs11Location:
+    """Parse ``module=PATH;token=LABEL;key=LABEL[;version=N]`` of ``setting``; :class:`RootKeyError` otherwise."""
     parts: dict[str, str] = {}
     for item in text.split(";"):
         name, sep, value = item.partition("=")
@@ -117,19 +119,19 @@ def parse_setting(text: str) -> Pkcs11Location:
         if not item.strip():
             continue
         if not sep or name not in _PARTS:
-            raise RootKeyError(SETTING, f"unknown part {item.strip()!r} (expected module=…;token=…;key=…[;version=N])")
+            raise RootKeyError(setting, f"unknown part {item.strip()!r} (expected module=…;token=…;key=…[;version=N])")
         if name in parts:
-            raise RootKeyError(SETTING, f"{name} is given twice")
+            raise RootKeyError(setting, f"{name} is given twice")
         if not value:
-            raise RootKeyError(SETTING, f"{name} is empty")
+            raise RootKeyError(setting, f"{name} is empty")
         parts[name] = value
     missing = [name for name in ("module", "token", "key") if name not in parts]
     if missing:
-        raise RootKeyError(SETTING, f"missing {', '.join(missing)} (expected module=PATH;token=LABEL;key=LABEL)")
+        raise RootKeyError(setting, f"missing {', '.join(missing)} (expected module=PATH;token=LABEL;key=LABEL)")
     version_text = parts.get("version", "1")
     if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1:
-        raise RootKeyError(SETTING, f"version {version_text!r} is not a positive whole number")
-    return Pkcs11Location(parts["module"], parts["token"], parts["key"], int(version_text))
+        raise RootKeyError(setting, f"version {version_text!r} is not a positive whole number")
+    return Pkcs11Location(parts["module"], parts["token"], parts["key"], int(version_text), setting)
 
 
 def read_pin(path: Path) -> str:
@@ -266,31 +268,44 @@ def _find(session: Session, label: str, object_class: ObjectClass, key_type: Key
     return list(session.get_objects(attrs))
 
 
-def _one(session: Session, label: str, object_class: ObjectClass, key_type: KeyType) -> Key:
-    """The single object labelled ``label``; :class:`RootKeyError` when there is none or several."""
+def _one(session: Session, where: Pkcs11Location, object_class: ObjectClass, key_type: KeyType) -> Key:
+    """The single object labelled ``where.key``; :class:`RootKeyError` when there is none or several."""
+    label = where.key
     found = _find(session, label, object_class, key_type)
     if len(found) != 1:
         what = "no" if not found else f"{len(found)}"
-        raise RootKeyError(SETTING, f"{what} {key_type.name} {object_class.name} labelled {label!r} in the token")
+        raise RootKeyError(where.setting, f"{what} {key_type.name} {object_class.name} labelled {label!r} in the token")
     key: Key = found[0]
     return key
 
 
-def _require_protected(key: Key, label: str) -> None:
+def _require_protected(key: Key, where: Pkcs11Location) -> None:
     """Refuse a key whose bytes could leave the token."""
     if key[Attribute.EXTRACTABLE] or not key[Attribute.SENSITIVE]:
-        raise RootKeyError(SETTING, f"the key {label!r} must be CKA_SENSITIVE and not CKA_EXTRACTABLE")
+        raise RootKeyError(where.setting, f"the key {where.key!r} must be CKA_SENSITIVE and not CKA_EXTRACTABLE")
 
 
 class Pkcs11RootKey(KeyEncryptionKey):
     """One root key version held in a PKCS#11 token; wrap, unwrap and the check value run inside it."""
 
-    def __init__(self, location: Pkcs11Location, pin: str) -> None:
-        """Connect and check the key now, so a wrong setting stops the start: :class:`RootKeyError`."""
+    def __init__(self, location: Pkcs11Location, pin: str, *, wait: bool = False) -> None:
+        """Connect and check the key now, so a wrong setting stops the start: :class:`RootKeyError`.
+
+        Args:
+            location: Where the key is.
+            pin: The token's user PIN.
+            wait: When the token does not answer yet, check the key before its first use instead of
+                raising :class:`RootKeyUnavailable` (a service start: not ready, rather than a crash loop).
+        """
         self.location = location
         self._connection = connection(location, pin)
         self._found: tuple[Session, _WrappingKey] | None = None
-        self._connection.run(self._check_key)
+        self._checked = False
+        try:
+            self._ensure_checked()
+        except RootKeyUnavailable:
+            if not wait:
+                raise
 
     @property
     def setting(self) -> str:
@@ -355,6 +370,13 @@ class Pkcs11RootKey(KeyEncryptionKey):
     def _require(self, version: int | None) -> None:
         if version is not None and version != self.location.version:
             raise RootKeyError(SETTING, f"root key version {version} is not available")
+        self._ensure_checked()
+
+    def _ensure_checked(self) -> None:
+        """The start's key check, once the token has answered it."""
+        if not self._checked:
+            self._connection.run(self._check_key)
+            self._checked = True
 
     def _key(self, session: Session) -> _WrappingKey:
         """The key's handle, searched once per session (a search on a dead session upsets python-pkcs11)."""
@@ -366,8 +388,8 @@ class Pkcs11RootKey(KeyEncryptionKey):
         return self._found[1]
 
     def _check_key(self, session: Session) -> None:
-        key = _one(session, self.location.key, ObjectClass.SECRET_KEY, KeyType.AES)
-        _require_protected(key, self.location.key)
+        key = _one(session, self.location, ObjectClass.SECRET_KEY, KeyType.AES)
+        _require_protected(key, self.location)
         if key[Attribute.VALUE_LEN] != ROOT_KEY_BITS // 8:
             raise RootKeyError(SETTING, f"the key {self.location.key!r} is not AES-256")
         if not (key[Attribute.WRAP] and key[Attribute.UNWRAP]):
@@ -379,7 +401,7 @@ def init_root_key(location: Pkcs11Location, pin: str) -> None:
 
     def operation(session: Session) -> None:
         if _find(session, location.key, ObjectClass.SECRET_KEY, KeyType.AES):
-            raise RootKeyError(SETTING, f"the token already holds a key labelled {location.key!r}")
+            raise RootKeyError(location.setting, f"the token already holds a key labelled {location.key!r}")
         session.generate_key(
             KeyType.AES,
             ROOT_KEY_BITS,
@@ -397,7 +419,7 @@ def init_ed25519_key(location: Pkcs11Location, pin: str) -> None:
 
     def operation(session: Session) -> None:
         if _find(session, location.key, ObjectClass.PRIVATE_KEY, KeyType.EC_EDWARDS):
-            raise RootKeyError(SETTING, f"the token already holds a key pair labelled {location.key!r}")
+            raise RootKeyError(location.setting, f"the token already holds a key pair labelled {location.key!r}")
         session.generate_keypair(
             KeyType.EC_EDWARDS,
             label=location.key,
@@ -452,7 +474,7 @@ class Pkcs11Ed25519Signer:
         return self._connection.run(operation)
 
     def _read_public(self, session: Session) -> bytes:
-        private = _one(session, self.location.key, ObjectClass.PRIVATE_KEY, KeyType.EC_EDWARDS)
-        _require_protected(private, self.location.key)
-        public = _one(session, self.location.key, ObjectClass.PUBLIC_KEY, KeyType.EC_EDWARDS)
+        private = _one(session, self.location, ObjectClass.PRIVATE_KEY, KeyType.EC_EDWARDS)
+        _require_protected(private, self.location)
+        public = _one(session, self.location, ObjectClass.PUBLIC_KEY, KeyType.EC_EDWARDS)
         return raw_ed25519_point(public[Attribute.EC_POINT])

@@ -8,8 +8,10 @@ exist only while ``vault keys rotate-root`` re-wraps what they protect.
   first start. One line per version, ``<version>:<base64 of 32 bytes>``; a lone base64 line is
   version 1. The only provider that can rotate itself.
 * :class:`EnvRootKey` — ``VAULT_ROOT_KEY``: base64, or ``<v>:<b64>,<v>:<b64>`` for several versions.
-* An HSM or KMS implements the same :class:`~vault.crypto.kek.KeyEncryptionKey` (see docs/crypto.md):
-  ``wrap``/``unwrap`` run inside the device.
+* :class:`~vault.crypto.pkcs11.Pkcs11RootKey` — ``VAULT_ROOT_KEY_PKCS11``: one version in a PKCS#11
+  token; ``wrap``/``unwrap`` run inside the device.
+* :class:`RootKeyChain` — a token key beside the file's or ``VAULT_ROOT_KEY``'s versions, while a
+  rotation moves from one to the other: each version is routed to the provider that holds it.
 
 Both keep their key bytes private: callers wrap, unwrap and check, never read a key. A wrong key is
 caught by the check value stored per version in the database on first use (HMAC-SHA-256 of a fixed
@@ -154,9 +156,25 @@ class FileRootKey(_SoftwareKey):
     def setting(self) -> str:  # noqa: D102
         return env_name("root_key_file")
 
-    def add_version(self) -> int:
-        """Generate a new current version and write it to the file (atomically)."""
-        new = self.version + 1
+    @classmethod
+    def create_at(cls, path: Path, version: int) -> FileRootKey:
+        """A new key file holding one fresh key as ``version`` (mode 0600); refuses an existing file."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise RootKeyError(env_name("root_key_file"), f"{path} cannot be created: {exc.strerror}") from None
+        try:
+            os.write(fd, format_versions({version: secrets.token_bytes(ROOT_KEY_BYTES)}).encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        root = cls(path, create=False)
+        root.created = True
+        return root
+
+    def add_version(self, *, above: int = 0) -> int:
+        """Generate a new current version (higher than ``above`` too) and write it to the file (atomically)."""
+        new = max(self.version, above) + 1
         self._write({**self._versions, new: secrets.token_bytes(ROOT_KEY_BYTES)})
         return new
 
@@ -184,3 +202,60 @@ class FileRootKey(_SoftwareKey):
         self._versions = versions
         st = self.path.stat()
         self._stamp, self._read_at_ns = (st.st_ino, st.st_mtime_ns, st.st_size), time.time_ns()
+
+
+class RootKeyChain(KeyEncryptionKey):
+    """Several providers as one root key: each version is wrapped and unwrapped by the provider that holds it.
+
+    A token key beside the key file (or ``VAULT_ROOT_KEY``) during a rotation between them; the
+    highest version is current, whichever provider holds it. Two providers claiming the same version
+    are refused: the token key's ``;version=N`` must differ.
+    """
+
+    def __init__(self, providers: list[KeyEncryptionKey]) -> None:
+        self.providers = providers
+        self._holders: dict[int, KeyEncryptionKey] = {}
+        for provider in providers:
+            for version in provider.versions():
+                if version in self._holders:
+                    other = self._holders[version].setting
+                    raise RootKeyError(
+                        provider.setting,
+                        f"root key version {version} is also in {other}: "
+                        "give the token key another version (`;version=N`)",
+                    )
+                self._holders[version] = provider
+        self.created = any(provider.created for provider in providers)
+
+    @property
+    def setting(self) -> str:
+        """The setting of the provider that holds the current version."""
+        return self._holder(self.version).setting
+
+    def versions(self) -> tuple[int, ...]:
+        """Every provider's versions, ascending."""
+        return tuple(sorted(self._holders))
+
+    def _holder(self, version: int) -> KeyEncryptionKey:
+        holder = self._holders.get(version)
+        if holder is None:
+            current = self._holders[max(self._holders)]
+            raise RootKeyError(current.setting, f"root key version {version} is not available")
+        return holder
+
+    def wrap(self, key: bytes, *, version: int | None = None) -> bytes:  # noqa: D102
+        chosen = self.version if version is None else version
+        return self._holder(chosen).wrap(key, version=chosen)
+
+    def unwrap(self, wrapped: bytes, *, version: int) -> bytes:  # noqa: D102
+        return self._holder(version).unwrap(wrapped, version=version)
+
+    def check_value(self, version: int) -> bytes:
+        """The check value the provider holding ``version`` computes."""
+        return self._holder(version).check_value(version)
+
+    def retire(self, version: int) -> None:
+        """Drop ``version`` from the key file, unless it is the file's last (then the file can go)."""
+        holder = self._holder(version)
+        if isinstance(holder, FileRootKey) and holder.versions() != (version,):
+            holder.retire(version)

@@ -6,10 +6,13 @@ wrapped keys change, each unwrapped under its old version and wrapped under the 
 :class:`~vault.crypto.kek.KeyEncryptionKey` (no key bytes are read from it). Order of steps, each safe
 to repeat:
 
-1. With a single version in the key file, add a new one (atomic file rewrite).
+1. With a single version in the key file, add a new one (atomic file rewrite). A
+   :class:`~vault.crypto.rootkey.RootKeyChain` (a token key beside the key file) brings its new
+   version along: the token's, or one ``vault keys rotate-root --to-file`` added to the file.
 2. Record the new version's check value in the database (if not yet there).
 3. Re-wrap, in batches, every key wrapped under an older version.
-4. Mark the older versions retired in the database, then drop them from the key file.
+4. Mark the older versions retired in the database, then drop them from the key file (a chain keeps
+   the file's last version: the operator removes the file once the token key is current).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from vault.bootstrap import record_root_versions
+from vault.crypto.rootkey import FileRootKey
 from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
 from vault.db.engine import writer
 
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from vault.crypto.kek import KeyEncryptionKey
-    from vault.crypto.rootkey import FileRootKey
+    from vault.crypto.rootkey import RootKeyChain
 
 BATCH = 500
 
@@ -59,10 +63,10 @@ async def pending_count(engine: AsyncEngine, current: int) -> int:
 
 
 async def rotate_root(
-    engine: AsyncEngine, root: FileRootKey, progress: Callable[[int, int], None] | None = None
+    engine: AsyncEngine, root: FileRootKey | RootKeyChain, progress: Callable[[int, int], None] | None = None
 ) -> RotationResult:
     """Run (or resume) a rotation to completion; ``progress(done, total)`` after each batch."""
-    if len(root.versions()) == 1:
+    if isinstance(root, FileRootKey) and len(root.versions()) == 1:
         root.add_version()
     current = root.version
     async with writer(engine).begin() as conn:

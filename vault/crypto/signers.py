@@ -11,7 +11,7 @@ signing and verifying cannot drift apart. Loading the keys is :mod:`vault.crypto
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
@@ -28,14 +28,27 @@ RECEIPT_TYPE = "consent-receipt+jwt"
 """The ``typ`` header of a consent receipt JWS."""
 
 
-class NoteSigner:
-    """A named Ed25519 signed-note key."""
+class Ed25519Backend(Protocol):
+    """An Ed25519 key held elsewhere (a PKCS#11 token): it signs and shows its public half, nothing more."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+    def public_key_bytes(self) -> bytes:
+        """The 32 raw bytes of the public key."""
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+
+
+class NoteSigner:
+    """A named Ed25519 signed-note key, in this process or behind an :class:`Ed25519Backend`."""
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey | Ed25519Backend) -> None:
         note.check_name(name)
         self.name = name
         self._key = private_key
-        self._public = private_key.public_key().public_bytes_raw()
+        if isinstance(private_key, Ed25519PrivateKey):
+            self._public = private_key.public_key().public_bytes_raw()
+        else:
+            self._public = private_key.public_key_bytes()
         self.key_id = note.key_id(name, self._public)
 
     @classmethod

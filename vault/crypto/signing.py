@@ -18,6 +18,8 @@ from vault.crypto.signers import Cosigner, NoteSigner, ReceiptSigner
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vault.config import Settings
+
 
 class SigningKeyError(Exception):
     """The signing key file is missing or malformed."""
@@ -37,6 +39,16 @@ def load_log_signer(path: Path, origin: str, *, create: bool) -> NoteSigner:
     except KeyFileError as exc:
         raise SigningKeyError(env_name("log_key_file"), str(exc)) from None
     return NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def load_pkcs11_log_signer(settings: Settings) -> NoteSigner:
+    """The log's note signer for ``settings.log_origin`` with its Ed25519 key in a token (``VAULT_LOG_KEY_PKCS11``)."""
+    from vault.crypto.pkcs11 import LOG_KEY_SETTING, Pkcs11Ed25519Signer, parse_setting, read_pin
+
+    assert settings.log_key_pkcs11 is not None
+    assert settings.pkcs11_pin_file is not None
+    location = parse_setting(settings.log_key_pkcs11, LOG_KEY_SETTING)
+    return NoteSigner(settings.log_origin, Pkcs11Ed25519Signer(location, read_pin(settings.pkcs11_pin_file)))
 
 
 def load_receipt_signer(path: Path, issuer: str, *, create: bool) -> ReceiptSigner:

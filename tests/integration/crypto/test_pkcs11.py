@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 
-from tests.support.softhsm import softhsm  # noqa: F401  fixture
 from vault.crypto import wrap as software
 from vault.crypto.kek import RootKeyError, RootKeyUnavailable
 from vault.crypto.pkcs11 import (
@@ -46,7 +45,7 @@ OTHER_USES = (Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE)
 
 
 @pytest.fixture
-def location(softhsm: SoftHsm) -> Pkcs11Location:  # noqa: F811
+def location(softhsm: SoftHsm) -> Pkcs11Location:
     """A fresh root key in the ``vault`` token."""
     where = softhsm.location()
     init_root_key(where, softhsm.pin)
@@ -54,17 +53,17 @@ def location(softhsm: SoftHsm) -> Pkcs11Location:  # noqa: F811
 
 
 @pytest.fixture
-def root(softhsm: SoftHsm, location: Pkcs11Location) -> Pkcs11RootKey:  # noqa: F811
+def root(softhsm: SoftHsm, location: Pkcs11Location) -> Pkcs11RootKey:
     """The provider for :func:`location`'s key."""
     return Pkcs11RootKey(location, softhsm.pin)
 
 
-def in_token(softhsm: SoftHsm, operation: Callable[[Session], Any]) -> Any:  # noqa: F811
+def in_token(softhsm: SoftHsm, operation: Callable[[Session], Any]) -> Any:
     """Run ``operation`` on the ``vault`` token's session (the one the providers share)."""
     return connection(softhsm.location(), softhsm.pin).run(operation)
 
 
-def import_aes_key(softhsm: SoftHsm, label: str, value: bytes, attrs: dict[Attribute, Any] | None = None) -> None:  # noqa: F811
+def import_aes_key(softhsm: SoftHsm, label: str, value: bytes, attrs: dict[Attribute, Any] | None = None) -> None:
     """Put a known AES key into the token (sensitive, non-extractable unless ``attrs`` say otherwise)."""
     template: dict[Attribute, Any] = {**ROOT_KEY_TEMPLATE, Attribute.CLASS: ObjectClass.SECRET_KEY}
     template[Attribute.KEY_TYPE] = KeyType.AES
@@ -89,7 +88,7 @@ def test_wrap_refuses_partial_blocks(root: Pkcs11RootKey, size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 20, 33, 64])
-def test_unwraps_software_wraps_of_any_length(softhsm: SoftHsm, size: int) -> None:  # noqa: F811
+def test_unwraps_software_wraps_of_any_length(softhsm: SoftHsm, size: int) -> None:
     """The token's unwrap is RFC 5649 for every length (only its wrap pads early)."""
     where = softhsm.location()
     kek = os.urandom(32)
@@ -98,7 +97,7 @@ def test_unwraps_software_wraps_of_any_length(softhsm: SoftHsm, size: int) -> No
     assert Pkcs11RootKey(where, softhsm.pin).unwrap(software.wrap(kek, key), version=1) == key
 
 
-def test_wraps_interoperate_with_the_software_keys(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_wraps_interoperate_with_the_software_keys(softhsm: SoftHsm) -> None:
     """CKM_AES_KEY_WRAP_PAD in the token is vault.crypto.wrap's KWP: each unwraps what the other wrapped."""
     where = softhsm.location()
     kek = os.urandom(32)
@@ -110,7 +109,7 @@ def test_wraps_interoperate_with_the_software_keys(softhsm: SoftHsm) -> None:  #
     assert root.wrap(key) == software.wrap(kek, key)
 
 
-def test_check_value_is_stable_and_differs_per_key(softhsm: SoftHsm, location: Pkcs11Location) -> None:  # noqa: F811
+def test_check_value_is_stable_and_differs_per_key(softhsm: SoftHsm, location: Pkcs11Location) -> None:
     """The same key gives the same value (also in a new provider); another key another value."""
     first = Pkcs11RootKey(location, softhsm.pin)
     value = first.check_value(1)
@@ -123,7 +122,7 @@ def test_check_value_is_stable_and_differs_per_key(softhsm: SoftHsm, location: P
 
 
 def test_root_key_has_the_design_attributes_and_its_value_cannot_be_read(
-    softhsm: SoftHsm,  # noqa: F811
+    softhsm: SoftHsm,
     location: Pkcs11Location,
 ) -> None:
     """DESIGN §10's attributes; CKA_VALUE is refused and the key cannot be wrapped out of the token."""
@@ -151,7 +150,7 @@ def test_root_key_has_the_design_attributes_and_its_value_cannot_be_read(
     assert attrs[Attribute.SENSITIVE] is True
 
 
-def test_altered_or_foreign_wraps_are_one_opaque_error(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:  # noqa: F811
+def test_altered_or_foreign_wraps_are_one_opaque_error(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:
     """A flipped bit anywhere, a cut, or another key's wrap: UnwrapError, and the session stays usable."""
     key = os.urandom(32)
     wrapped = root.wrap(key)
@@ -178,7 +177,7 @@ def test_calls_from_many_threads_share_the_session(root: Pkcs11RootKey) -> None:
         assert list(pool.map(round_trip, keys)) == keys
 
 
-def test_versions_are_the_configured_one(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_versions_are_the_configured_one(softhsm: SoftHsm) -> None:
     """The token key is the version its setting names; other versions are refused."""
     where = softhsm.location(version=3)
     init_root_key(where, softhsm.pin)
@@ -193,7 +192,7 @@ def test_versions_are_the_configured_one(softhsm: SoftHsm) -> None:  # noqa: F81
         root.wrap(b"k" * 32, version=2)
 
 
-def test_wrong_pin_then_missing_key_are_root_key_errors(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_wrong_pin_then_missing_key_are_root_key_errors(softhsm: SoftHsm) -> None:
     """The token refuses the PIN (naming the PIN file setting); with the right PIN the key label is unknown."""
     where = softhsm.location(token="locked")
     with pytest.raises(RootKeyError, match="refuses the PIN") as refused:
@@ -211,7 +210,7 @@ def test_another_pin_while_logged_in_is_refused(root: Pkcs11RootKey, location: P
     assert refused.value.setting == PIN_SETTING
 
 
-def test_missing_key_label_and_wrong_token_are_root_key_errors(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_missing_key_label_and_wrong_token_are_root_key_errors(softhsm: SoftHsm) -> None:
     """Names that are not in the token stop the start with a RootKeyError."""
     with pytest.raises(RootKeyError, match="no AES SECRET_KEY labelled 'absent'"):
         Pkcs11RootKey(softhsm.location(key="absent"), softhsm.pin)
@@ -225,7 +224,7 @@ def test_missing_key_label_and_wrong_token_are_root_key_errors(softhsm: SoftHsm)
     [{Attribute.EXTRACTABLE: True}, {Attribute.SENSITIVE: False}],
     ids=["extractable", "not-sensitive"],
 )
-def test_a_key_that_could_leave_the_token_is_refused(softhsm: SoftHsm, attrs: dict[Attribute, Any]) -> None:  # noqa: F811
+def test_a_key_that_could_leave_the_token_is_refused(softhsm: SoftHsm, attrs: dict[Attribute, Any]) -> None:
     """Only a sensitive, non-extractable key is a root key."""
     where = softhsm.location()
     import_aes_key(softhsm, where.key, os.urandom(32), attrs)
@@ -233,7 +232,7 @@ def test_a_key_that_could_leave_the_token_is_refused(softhsm: SoftHsm, attrs: di
         Pkcs11RootKey(where, softhsm.pin)
 
 
-def test_a_short_aes_key_is_refused(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_a_short_aes_key_is_refused(softhsm: SoftHsm) -> None:
     """AES-128 is not the AES-256 root key DESIGN §10 asks for."""
     where = softhsm.location()
     import_aes_key(softhsm, where.key, os.urandom(16))
@@ -241,7 +240,7 @@ def test_a_short_aes_key_is_refused(softhsm: SoftHsm) -> None:  # noqa: F811
         Pkcs11RootKey(where, softhsm.pin)
 
 
-def test_init_refuses_an_existing_label(softhsm: SoftHsm, location: Pkcs11Location) -> None:  # noqa: F811
+def test_init_refuses_an_existing_label(softhsm: SoftHsm, location: Pkcs11Location) -> None:
     """No overwrite: the key a database depends on stays."""
     before = Pkcs11RootKey(location, softhsm.pin).check_value(1)
     with pytest.raises(RootKeyError, match="already holds a key labelled"):
@@ -318,14 +317,14 @@ def test_read_pin(tmp_path: Path) -> None:
         read_pin(tmp_path)
 
 
-def test_a_module_that_cannot_be_loaded_is_unavailable(softhsm: SoftHsm, tmp_path: Path) -> None:  # noqa: F811
+def test_a_module_that_cannot_be_loaded_is_unavailable(softhsm: SoftHsm, tmp_path: Path) -> None:
     """No module, no token: try later (503), not a configuration error."""
     where = Pkcs11Location(str(tmp_path / "libabsent.so"), "vault", "k")
     with pytest.raises(RootKeyUnavailable, match=r"libabsent\.so"):
         Pkcs11RootKey(where, softhsm.pin)
 
 
-def test_a_finalized_module_is_unavailable_then_recovers(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:  # noqa: F811
+def test_a_finalized_module_is_unavailable_then_recovers(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:
     """A token that stops answering gives RootKeyUnavailable; the next call reconnects and unwraps old wraps."""
     key = os.urandom(32)
     wrapped = root.wrap(key)
@@ -336,7 +335,7 @@ def test_a_finalized_module_is_unavailable_then_recovers(softhsm: SoftHsm, root:
     assert root.unwrap(root.wrap(key), version=1) == key
 
 
-def test_a_token_gone_mid_way_is_unavailable_then_recovers(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:  # noqa: F811
+def test_a_token_gone_mid_way_is_unavailable_then_recovers(softhsm: SoftHsm, root: Pkcs11RootKey) -> None:
     """The token store vanishes under a logged-in session: 503, also when a reconnect finds an empty store
     (no token labelled so: a configuration error at start, "not answering" once it has answered); service
     again once it is back."""
@@ -357,7 +356,7 @@ def test_a_token_gone_mid_way_is_unavailable_then_recovers(softhsm: SoftHsm, roo
     assert root.unwrap(wrapped, version=1) == key
 
 
-def test_ed25519_signer_signs_in_the_token(softhsm: SoftHsm) -> None:  # noqa: F811
+def test_ed25519_signer_signs_in_the_token(softhsm: SoftHsm) -> None:
     """Pure Ed25519 (CKM_EDDSA): cryptography verifies; the private half cannot be read; no overwrite."""
     where = softhsm.location()
     init_ed25519_key(where, softhsm.pin)

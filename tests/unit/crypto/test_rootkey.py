@@ -68,3 +68,37 @@ def test_a_rotated_file_wraps_under_its_new_version(tmp_path: Path) -> None:
     root.retire(1)
     assert root.versions() == (2,)
     assert set(parse_versions(path.read_text(), "root.key")) == {2}
+
+
+def test_a_chain_routes_each_version_to_its_holder_and_refuses_overlaps(tmp_path: Path) -> None:
+    from vault.crypto.rootkey import RootKeyChain
+
+    file = FileRootKey.create_at(tmp_path / "root.key", 3)
+    chain = RootKeyChain([EnvRootKey(ENV), file])
+    assert chain.versions() == (1, 2, 3)
+    assert chain.version == 3
+    assert chain.setting == file.setting
+    assert chain.check_value(1) == EnvRootKey(ENV).check_value(1)
+    assert chain.check_value(3) == file.check_value(3)
+    assert chain.unwrap(chain.wrap(b"d" * 32), version=3) == b"d" * 32
+    assert file.unwrap(chain.wrap(b"d" * 32), version=3) == b"d" * 32
+    assert chain.unwrap(EnvRootKey(ENV).wrap(b"e" * 32, version=1), version=1) == b"e" * 32
+    with pytest.raises(RootKeyError, match="version 4 is not available"):
+        chain.wrap(b"d" * 32, version=4)
+    with pytest.raises(RootKeyError, match=r"give the token key another version \(`;version=N`\)"):
+        RootKeyChain([EnvRootKey(ENV), FileRootKey.create_at(tmp_path / "other.key", 2)])
+
+
+def test_a_chain_keeps_the_key_files_last_version(tmp_path: Path) -> None:
+    from vault.crypto.rootkey import RootKeyChain
+
+    file = FileRootKey.create_at(tmp_path / "root.key", 1)
+    file.add_version(above=5)
+    assert file.versions() == (1, 6)
+    chain = RootKeyChain([EnvRootKey(ENV.split(",")[1]), file])  # the env key is version 2 here
+    chain.retire(1)
+    assert file.versions() == (6,)
+    chain.retire(6)  # the file's last version: the operator removes the file
+    assert FileRootKey(tmp_path / "root.key", create=False).versions() == (6,)
+    with pytest.raises(RootKeyError, match="cannot be created"):
+        FileRootKey.create_at(tmp_path / "root.key", 7)
