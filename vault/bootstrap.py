@@ -10,23 +10,20 @@ import os
 import stat
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from vault.config import ConfigError, env_name
 from vault.crypto.kek import RootKeyError
 from vault.crypto.rootkey import EnvRootKey, FileRootKey, RootKeyChain
 from vault.crypto.signing import load_log_signer, load_receipt_signer
-from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
+from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret, record_root_versions
 from vault.db.engine import writer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from vault.config import Settings
     from vault.crypto.kek import KeyEncryptionKey
@@ -164,16 +161,6 @@ async def _check_versions_in_use(engine: AsyncEngine, root: KeyEncryptionKey) ->
     missing = sorted(used - set(root.versions()))
     if missing:
         raise RootKeyError(root.setting, f"keys are wrapped under root key version(s) {missing}, which it lacks")
-
-
-async def record_root_versions(conn: AsyncConnection, root: KeyEncryptionKey, versions: Iterable[int]) -> None:
-    """Store the check values of ``versions`` (first start, or a rotation's new version)."""
-    for version in versions:
-        await conn.execute(
-            insert(RootKeyVersion).values(
-                version=version, check_value=root.check_value(version), created_at=datetime.now(UTC)
-            )
-        )
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

@@ -30,7 +30,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from vault.config import env_name
+from vault.crypto import names
 from vault.crypto import wrap as kwp
 from vault.crypto.kek import KeyEncryptionKey, RootKeyError
 from vault.crypto.keyfiles import KeyFileError, create_key_file, read_key_file
@@ -102,14 +102,14 @@ class EnvRootKey(_SoftwareKey):
     """The key(s) given in ``VAULT_ROOT_KEY`` (wins over the file)."""
 
     def __init__(self, value: str) -> None:
-        self._versions = parse_versions(value, env_name("root_key"))
+        self._versions = parse_versions(value, names.ROOT_KEY)
 
     def _keys(self) -> dict[int, bytes]:
         return self._versions
 
     @property
     def setting(self) -> str:  # noqa: D102
-        return env_name("root_key")
+        return names.ROOT_KEY
 
 
 RACY_NS = 2_000_000_000  # coarser than any file system's timestamps (FAT: 2 s)
@@ -154,7 +154,7 @@ class FileRootKey(_SoftwareKey):
 
     @property
     def setting(self) -> str:  # noqa: D102
-        return env_name("root_key_file")
+        return names.ROOT_KEY_FILE
 
     @classmethod
     def create_at(cls, path: Path, version: int) -> FileRootKey:
@@ -162,7 +162,7 @@ class FileRootKey(_SoftwareKey):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
-            raise RootKeyError(env_name("root_key_file"), f"{path} cannot be created: {exc.strerror}") from None
+            raise RootKeyError(names.ROOT_KEY_FILE, f"{path} cannot be created: {exc.strerror}") from None
         try:
             os.write(fd, format_versions({version: secrets.token_bytes(ROOT_KEY_BYTES)}).encode("ascii"))
             os.fsync(fd)

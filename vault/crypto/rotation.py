@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from vault.bootstrap import record_root_versions
 from vault.crypto.rootkey import FileRootKey
-from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret
+from vault.crypto.tables import CitizenKey, RootKeyVersion, WrappedSecret, record_root_versions
 from vault.db.engine import writer
 
 if TYPE_CHECKING:

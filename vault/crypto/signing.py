@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault.config import env_name
+from vault.crypto import names
 from vault.crypto.keyfiles import KeyFileError, create_key_file, read_key_file
 from vault.crypto.signers import Cosigner, NoteSigner, ReceiptSigner
 
@@ -37,7 +37,7 @@ def load_log_signer(path: Path, origin: str, *, create: bool) -> NoteSigner:
     try:
         seed = create_key_file(path, 32) if create else read_key_file(path, 32)
     except KeyFileError as exc:
-        raise SigningKeyError(env_name("log_key_file"), str(exc)) from None
+        raise SigningKeyError(names.LOG_KEY_FILE, str(exc)) from None
     return NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(seed))
 
 
@@ -60,7 +60,7 @@ def load_receipt_signer(path: Path, issuer: str, *, create: bool) -> ReceiptSign
     try:
         seed = create_key_file(path, 32) if create else read_key_file(path, 32)
     except KeyFileError as exc:
-        raise SigningKeyError(env_name("consent_key_file"), str(exc)) from None
+        raise SigningKeyError(names.CONSENT_KEY_FILE, str(exc)) from None
     scalar = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
     return ReceiptSigner(ec.derive_private_key(scalar, ec.SECP256R1()), issuer)
 

@@ -6,12 +6,20 @@ it, and every other key is wrapped with AES-256-KWP under a root key version.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db.models import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from vault.crypto.kek import KeyEncryptionKey
 
 
 class RootKeyVersion(Base):
@@ -54,3 +62,13 @@ class CitizenKey(Base):
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+async def record_root_versions(conn: AsyncConnection, root: KeyEncryptionKey, versions: Iterable[int]) -> None:
+    """Store the check values of ``versions`` (first start, or a rotation's new version)."""
+    for version in versions:
+        await conn.execute(
+            insert(RootKeyVersion).values(
+                version=version, check_value=root.check_value(version), created_at=datetime.now(UTC)
+            )
+        )
